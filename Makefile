@@ -1,0 +1,46 @@
+# Two commands do all the set-up: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+
+.PHONY: demo test lint typecheck pytest sample clean help
+
+help:
+	@echo "make demo   - create $(VENV), install siting, build the Yunnan sample, run the demo plan"
+	@echo "make test   - install the test tools into $(VENV), run ruff, mypy and pytest"
+	@echo "make sample - rebuild the modelled part of the Yunnan sample"
+	@echo "make clean  - remove $(VENV), caches and run outputs"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.runtime-installed: pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml $(VENV)/.runtime-installed
+	$(PIP) install --quiet -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.runtime-installed
+	$(BIN)/siting demo
+
+sample: $(VENV)/.runtime-installed
+	$(BIN)/siting sample build
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.test-installed
+	$(BIN)/mypy
+
+pytest: $(VENV)/.test-installed
+	$(BIN)/python -m pytest
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache outputs .hypothesis

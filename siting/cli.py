@@ -1,0 +1,151 @@
+"""The ``siting`` command line."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from siting import __version__
+from siting.errors import SitingError
+
+__all__ = ["main"]
+
+
+class _Group(click.Group):
+    """Show :class:`SitingError` as a one-line message with exit code 2, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except SitingError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="siting")
+def main() -> None:
+    """Plan Yunnan's children's homes (儿童之家): where they go, whom they serve, what is covered."""
+
+
+@main.command()
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder holding yunnan/ (default: the checkout's data/ or $SITING_DATA_DIR).",
+)
+@click.option(
+    "--outputs",
+    "outputs_dir",
+    type=click.Path(path_type=Path),
+    default=Path("outputs/demo"),
+    show_default=True,
+    help="Each run writes a new timestamped folder here.",
+)
+@click.option(
+    "--map",
+    "map_path",
+    type=click.Path(path_type=Path),
+    default=Path("maps/yunnan_demo.html"),
+    show_default=True,
+    help="Also write the map here.",
+)
+@click.option("--radius-m", type=float, default=5000.0, show_default=True, help="Service standard (metres).")
+@click.option("--budget-cny", type=float, default=13_200_000.0, show_default=True, help="Budget for new homes (CNY).")
+@click.option(
+    "--cost-per-home-cny", type=float, default=30_000.0, show_default=True, help="Build cost of one home (CNY)."
+)
+@click.option("--solver", type=click.Choice(["cbc", "highs"]), default="cbc", show_default=True)
+@click.option("--time-limit-s", type=float, default=120.0, show_default=True)
+def demo(
+    data_dir: Path | None,
+    outputs_dir: Path,
+    map_path: Path,
+    radius_m: float,
+    budget_cny: float,
+    cost_per_home_cny: float,
+    solver: str,
+    time_limit_s: float,
+) -> None:
+    """Plan the 2019 round on the Yunnan sample and write the map and tables.
+
+    Builds the modelled sample first if it is not there yet.
+    """
+    from siting.pipeline import SampleRunSettings, run_sample
+    from siting.sample.build import build_sample
+    from siting.sample.paths import sample_paths
+
+    started = time.perf_counter()
+    paths = sample_paths(data_dir)
+    if not paths.is_built():
+        click.echo("building the Yunnan sample (modelled parts) ...")
+        build_sample(paths)
+    settings = SampleRunSettings(
+        radius_m=radius_m,
+        budget_cny=budget_cny,
+        cost_per_home_cny=cost_per_home_cny,
+        solver=solver,
+        time_limit_s=time_limit_s,
+    )
+    run = run_sample(settings, paths=paths, outputs_dir=outputs_dir, map_path=map_path)
+    province = run.summary.iloc[-1]
+    plan = run.plan
+    click.echo("siting demo — Yunnan sample (modelled data / 模拟数据)")
+    click.echo(f"  homes existing / proposed : {len(plan.existing_ids):,} / {plan.n_new:,}")
+    click.echo(
+        f"  children covered ({radius_m / 1000:g} km)  : {province['children_covered']:,.0f} of "
+        f"{province['children']:,.0f} ({province['children_covered_pct']:.1f}%)"
+    )
+    click.echo(f"  budget used               : {province['build_cost_cny']:,.0f} of {budget_cny:,.0f} CNY")
+    gap = "n/a" if plan.gap is None else f"{plan.gap:.2%}"
+    click.echo(f"  model                     : MCLP, {plan.status}, gap {gap}, {plan.solver}")
+    click.echo(f"  outputs                   : {run.output_dir}")
+    click.echo(f"  map                       : {run.map_path}")
+    click.echo(f"  seconds taken             : {time.perf_counter() - started:.1f}")
+
+
+@main.group()
+def sample() -> None:
+    """Build or regenerate the embedded Yunnan sample."""
+
+
+@sample.command("build")
+@click.option("--seed", type=int, default=2020, show_default=True, help="Seed of every random draw.")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder holding yunnan/ (default: the checkout's data/ or $SITING_DATA_DIR).",
+)
+def sample_build(seed: int, data_dir: Path | None) -> None:
+    """Generate the modelled parts (communities, child raster, priority groups, existing homes)."""
+    from siting.sample.build import build_sample
+    from siting.sample.paths import sample_paths
+
+    result = build_sample(sample_paths(data_dir), seed=seed)
+    click.echo(
+        f"built {result.communities:,} communities, {result.children_total:,.0f} children "
+        f"(seed {seed}) in {result.seconds:.1f} s -> {result.paths.modelled_dir}"
+    )
+
+
+@sample.command("prepare")
+@click.option(
+    "--reference",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    required=True,
+    help="Folder with the reference CSVs (yunnan_counties_2020.csv, ...).",
+)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+def sample_prepare(reference: Path, data_dir: Path | None) -> None:
+    """Regenerate the committed real parts (needs: pip install -e '.[dataprep]')."""
+    from siting.sample.paths import sample_paths
+    from siting.sample.prepare import prepare_real_parts
+
+    paths = sample_paths(data_dir)
+    prepare_real_parts(reference, paths)
+    click.echo(f"wrote the real parts of the sample to {paths.root}")

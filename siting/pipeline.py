@@ -1,0 +1,247 @@
+"""Run the stages in order and write the outputs atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from siting import __version__
+from siting.allocation import assign_to_nearest_home
+from siting.boundaries import working_crs
+from siting.candidates import DEFAULT_HOME_COST_CNY, sites_at_community_seats
+from siting.costs import distance_matrix
+from siting.demand import build_demand
+from siting.errors import DataError, InputError
+from siting.models import Plan, solve_mclp
+from siting.population import zonal_children
+from siting.report import coverage_by_level, write_bilingual_csv
+from siting.sample.paths import SamplePaths
+from siting.sample.real import load_counties, load_prefectures
+from siting.webmap import plan_map, render_map, save_map
+
+__all__ = ["SampleRun", "SampleRunSettings", "run_sample"]
+
+#: 2019 welfare-lottery budget for children's homes (built 440 homes).
+BUDGET_2019_CNY = 13_200_000.0
+
+
+@dataclass(frozen=True)
+class SampleRunSettings:
+    """Parameters of a plan on the Yunnan sample (the ``siting demo`` defaults)."""
+
+    radius_m: float = 5_000.0
+    budget_cny: float = BUDGET_2019_CNY
+    cost_per_home_cny: float = DEFAULT_HOME_COST_CNY
+    solver: str = "cbc"
+    time_limit_s: float = 120.0
+    gap: float = 0.0
+    seed: int = 2020
+
+    def __post_init__(self) -> None:
+        if self.radius_m <= 0:
+            raise InputError(f"radius_m must be positive, got {self.radius_m}")
+        if self.budget_cny < 0:
+            raise InputError(f"budget_cny must be ≥ 0, got {self.budget_cny}")
+        if self.cost_per_home_cny <= 0:
+            raise InputError(f"cost_per_home_cny must be positive, got {self.cost_per_home_cny}")
+
+
+@dataclass(frozen=True)
+class SampleRun:
+    """What a run produced: the plan, the tables and where they were written."""
+
+    settings: SampleRunSettings
+    plan: Plan
+    summary: pd.DataFrame
+    output_dir: Path
+    map_path: Path | None
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def children_total(self) -> float:
+        return float(self.summary["children"].iloc[-1])
+
+    @property
+    def children_covered(self) -> float:
+        return float(self.summary["children_covered"].iloc[-1])
+
+
+def _write_atomically(out_dir: Path, write: object) -> Path:
+    """Call ``write(tmp_dir)`` and rename the folder to ``out_dir`` only if it succeeds."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        write(tmp)  # type: ignore[operator]
+        tmp.chmod(0o755)
+        if out_dir.exists():
+            raise InputError(f"output folder {out_dir} already exists; choose another")
+        os.rename(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def run_sample(
+    settings: SampleRunSettings,
+    *,
+    paths: SamplePaths,
+    outputs_dir: Path,
+    map_path: Path | None = None,
+) -> SampleRun:
+    """Plan new homes on the Yunnan sample: demand, costs, MCLP, allocation, report, map.
+
+    Parameters
+    ----------
+    settings
+        Model parameters.
+    paths
+        The sample (must be built).
+    outputs_dir
+        Parent folder; the run writes ``outputs_dir/<timestamp>/``.
+    map_path
+        Where to also write the map (e.g. ``maps/yunnan_demo.html``).
+    """
+    if not paths.is_built():
+        raise DataError(f"the Yunnan sample is not built in {paths.modelled_dir}; run 'siting sample build'")
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
+    counties = load_counties(paths)
+    crs = working_crs(tuple(counties.total_bounds))
+    communities = gpd.read_file(paths.communities_gpkg, layer="communities").to_crs(crs)
+    communities = communities.sort_values("community_code").reset_index(drop=True)
+    priority = pd.read_csv(paths.priority_csv, dtype={"community_code": str})
+    existing = pd.read_csv(paths.existing_homes_csv, dtype={"site_id": str, "community_code": str})
+    lap("read")
+
+    zonal = zonal_children(paths.children_tif, communities, id_column="community_code")
+    demand = build_demand(communities, zonal, priority=priority)
+    seats = gpd.GeoSeries.from_xy(communities["seat_lon"], communities["seat_lat"], crs="EPSG:4326").to_crs(crs)
+    sites = sites_at_community_seats(
+        communities,
+        seat_x=seats.x.to_numpy(),
+        seat_y=seats.y.to_numpy(),
+        existing_ids=existing["site_id"],
+        cost_cny=settings.cost_per_home_cny,
+    )
+    lap("demand")
+
+    costs = distance_matrix(
+        demand.geometry.get_coordinates().to_numpy(),
+        sites.geometry.get_coordinates().to_numpy(),
+        demand_ids=demand["demand_id"],
+        site_ids=sites["site_id"],
+        cutoff_m=settings.radius_m,
+        crs=crs,
+    )
+    lap("costs")
+
+    plan = solve_mclp(
+        costs,
+        demand["weight"].to_numpy(),
+        budget_cny=settings.budget_cny,
+        site_cost_cny=sites["cost_cny"].to_numpy(),
+        existing=existing["site_id"],
+        solver=settings.solver,
+        time_limit_s=settings.time_limit_s,
+        gap=settings.gap,
+        seed=settings.seed,
+    )
+    lap("model")
+
+    allocation = assign_to_nearest_home(costs, plan.site_ids, standard=settings.radius_m, demand=demand, sites=sites)
+    names = load_prefectures(paths)[["prefecture_code", "prefecture_name_zh", "prefecture_name_en"]]
+    summary = coverage_by_level(demand, allocation, sites, plan, level="prefecture_code", names=names)
+    summary.loc[summary.index[-1], ["prefecture_name_zh", "prefecture_name_en"]] = ["云南省", "Yunnan Province"]
+    lap("report")
+
+    served = allocation.groupby("site_id")["demand_id"].size()
+    children_served = allocation.assign(children=demand["children"].to_numpy()).groupby("site_id")["children"].sum()
+    homes = sites[sites["site_id"].isin(plan.site_ids)].copy()
+    homes["community_name"] = homes["community_code"].map(communities.set_index("community_code")["community_name"])
+    homes["communities_served"] = homes["site_id"].map(served).fillna(0).astype(int)
+    homes["children_served"] = homes["site_id"].map(children_served).fillna(0.0)
+    homes["new"] = homes["site_id"].isin(plan.new_ids)
+
+    com_view = communities[["community_code", "community_name", "geometry"]].assign(
+        children=demand["children"].to_numpy(),
+        covered=allocation["covered"].to_numpy(),
+        site_id=allocation["site_id"].to_numpy(),
+        distance_m=allocation["cost"].to_numpy(),
+    )
+    province = summary.iloc[-1]
+    cost_used = float(province["build_cost_cny"])
+    lines = [
+        f"儿童之家 homes: 已有 existing {int(province['homes_existing']):,} + 新建 new {int(province['homes_new']):,}",
+        f"覆盖儿童 children covered ({settings.radius_m / 1000:g} km): {province['children_covered']:,.0f} / "
+        f"{province['children']:,.0f} ({province['children_covered_pct']:.1f}%)",
+        f"资金 budget used: {cost_used:,.0f} / {settings.budget_cny:,.0f} CNY",
+    ]
+    fmap = plan_map(
+        counties=counties.to_crs(crs),
+        communities=com_view,
+        homes=homes,
+        title_zh="云南省儿童之家布局方案 (示例)",
+        title_en="Yunnan children's homes plan (sample)",
+        summary_lines=lines,
+        modelled=True,
+    )
+    page = render_map(fmap)
+    lap("map")
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    run_dir = outputs_dir / stamp
+
+    def write(tmp: Path) -> None:
+        write_bilingual_csv(summary, tmp / "summary_by_prefecture.csv")
+        homes.drop(columns="geometry").assign(x_m=homes.geometry.x, y_m=homes.geometry.y).to_csv(
+            tmp / "homes.csv", index=False, encoding="utf-8"
+        )
+        allocation.to_csv(tmp / "assignment.csv", index=False)
+        save_map(page, tmp / "map.html")
+        record = {
+            "siting_version": __version__,
+            "settings": asdict(settings),
+            "plan": {
+                "model": plan.model,
+                "status": plan.status,
+                "solver": plan.solver,
+                "objective": plan.objective,
+                "bound": plan.bound,
+                "gap": plan.gap,
+                "homes_existing": len(plan.existing_ids),
+                "homes_new": plan.n_new,
+                "timings_s": dict(plan.timings_s),
+            },
+            "children_total": float(province["children"]),
+            "children_covered": float(province["children_covered"]),
+            "build_cost_cny": cost_used,
+            "timings_s": timings,
+            "modelled_data": True,
+        }
+        (tmp / "run.json").write_text(json.dumps(record, ensure_ascii=False, indent=2), encoding="utf-8")
+
+    _write_atomically(run_dir, write)
+    written_map = None
+    if map_path is not None:
+        written_map = save_map(page, map_path)
+    lap("write")
+    return SampleRun(
+        settings=settings, plan=plan, summary=summary, output_dir=run_dir, map_path=written_map, timings_s=timings
+    )

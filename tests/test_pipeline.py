@@ -1,0 +1,80 @@
+"""The thin end-to-end run on the Yunnan sample (what `make demo` does)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from siting.errors import DataError, InputError
+from siting.pipeline import SampleRunSettings, run_sample
+from siting.sample.build import SampleBuild
+from siting.sample.paths import sample_paths
+
+
+@pytest.fixture(scope="module")
+def demo_run(built_sample: SampleBuild, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    out = tmp_path_factory.mktemp("outputs")
+    return run_sample(
+        SampleRunSettings(),
+        paths=built_sample.paths,
+        outputs_dir=out / "demo",
+        map_path=out / "maps" / "yunnan_demo.html",
+    )
+
+
+def test_plan_spends_the_2019_budget(demo_run) -> None:  # type: ignore[no-untyped-def]
+    plan = demo_run.plan
+    assert len(plan.existing_ids) == 1194
+    assert plan.n_new == 440  # 13,200,000 / 30,000
+    assert len(set(plan.site_ids)) == 1634
+    assert plan.status == "optimal"
+    assert plan.gap is not None and plan.gap <= 1e-6
+    province = demo_run.summary.iloc[-1]
+    assert province["build_cost_cny"] == 13_200_000
+    assert province["homes_total"] == 1634
+
+
+def test_levels_add_up(demo_run) -> None:  # type: ignore[no-untyped-def]
+    summary = demo_run.summary
+    prefectures, province = summary.iloc[:-1], summary.iloc[-1]
+    assert len(prefectures) == 16
+    for column in ("communities", "children", "children_covered", "homes_existing", "homes_new", "build_cost_cny"):
+        assert prefectures[column].sum() == pytest.approx(province[column])
+    assert province["communities"] == 14589
+    # Zonal sums conserve the census children of the raster.
+    assert province["children"] == pytest.approx(9_237_474 + 0.6 * 2_992_872, rel=1e-6)
+    assert province["children_covered"] == pytest.approx(demo_run.plan.objective)
+
+
+def test_outputs_written(demo_run) -> None:  # type: ignore[no-untyped-def]
+    out: Path = demo_run.output_dir
+    assert {p.name for p in out.iterdir()} == {
+        "summary_by_prefecture.csv",
+        "homes.csv",
+        "assignment.csv",
+        "map.html",
+        "run.json",
+    }
+    record = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert record["plan"]["homes_new"] == 440
+    table = pd.read_csv(out / "summary_by_prefecture.csv", encoding="utf-8-sig", dtype=str)
+    assert table.columns[0].startswith("地级")
+    page = demo_run.map_path.read_text(encoding="utf-8")
+    assert not re.search(r'<(?:script|link)[^>]+(?:src|href)="https?:', page)
+    assert "模拟数据" in page and "L.map(" in page
+    assert demo_run.map_path.stat().st_size < 15_000_000
+
+
+def test_unbuilt_sample_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="siting sample build"):
+        run_sample(SampleRunSettings(), paths=sample_paths(tmp_path), outputs_dir=tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_settings() -> None:
+    with pytest.raises(InputError, match="radius_m must be positive, got -1"):
+        SampleRunSettings(radius_m=-1)
