@@ -1,17 +1,23 @@
-"""Child-population rasters: zonal sums and population-weighted centres per community.
+"""Child-population rasters: WorldPop age bands, calibration, zonal sums per community.
 
 The zonal sum assigns every raster cell to the community that contains the
-cell centre (one rasterization, then a weighted ``bincount``), so no child is
-counted twice and none is lost inside the study area. A community too small to
-contain any cell centre shares the cell under its representative point with the
-cell's owner, so it never gets zero while the total is conserved.
+cell centre (one rasterization per block of rows, then a weighted
+``bincount``), so no child is counted twice and none is lost inside the study
+area. A community too small to contain any cell centre shares the cell under
+its representative point with the cell's owner, so it never gets zero while the
+total is conserved.
 
-The raster is read in row blocks, and community polygons are reprojected to the
-raster's CRS (the raster is never resampled).
+Rasters are read in blocks of rows (memory stays bounded for 100 M-cell
+rasters), and polygons are reprojected to the raster's CRS: the raster itself
+is never resampled.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,13 +28,22 @@ import rasterio
 import rasterio.features
 import rasterio.windows
 from pyproj import Transformer
-from rasterio.transform import rowcol
 
+from siting.agegroups import sprague_weights
 from siting.errors import CRSError, InputError
 
-__all__ = ["ZonalResult", "zonal_children"]
+__all__ = [
+    "AgeBandRaster",
+    "ZonalResult",
+    "calibrate_to_totals",
+    "cells_in_zone",
+    "find_worldpop_bands",
+    "sum_age_bands",
+    "zonal_children",
+]
 
-BLOCK_ROWS = 1024
+BLOCK_ROWS = 512
+WORLDPOP_NAME = re.compile(r"^(?P<iso>[a-z]{3})_(?P<sex>[fm])_(?P<age>\d{1,2})_(?P<year>\d{4})(?P<rest>[^.]*)\.tif$")
 
 
 @dataclass(frozen=True)
@@ -43,7 +58,7 @@ class ZonalResult:
     raster_total: float
 
     def to_frame(self, id_column: str) -> pd.DataFrame:
-        """The result as a table with ``id_column``, ``children``, ``centre_x``, ``centre_y``."""
+        """The result as a table with ``id_column``, ``children``, ``centre_x``, ``centre_y``, ``cells``."""
         return pd.DataFrame(
             {
                 id_column: self.zone_ids,
@@ -53,6 +68,53 @@ class ZonalResult:
                 "cells": self.cells,
             }
         )
+
+
+def _apply(transform: rasterio.Affine, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Apply an affine transform to coordinate arrays."""
+    a, b, c, d, e, f = transform[:6]
+    return a * x + b * y + c, d * x + e * y + f
+
+
+def _open_checked(path: Path) -> rasterio.DatasetReader:
+    if not path.exists():
+        raise InputError(f"population raster {path} does not exist")
+    src = rasterio.open(path)
+    if src.crs is None:
+        src.close()
+        raise CRSError(f"population raster {path} has no CRS; assign one (gdal_edit.py -a_srs EPSG:4326 {path})")
+    return src
+
+
+def _blocks(src: rasterio.DatasetReader, block_rows: int) -> Iterator[rasterio.windows.Window]:
+    for row_off in range(0, src.height, block_rows):
+        yield rasterio.windows.Window(0, row_off, src.width, min(block_rows, src.height - row_off))
+
+
+def _read_counts(src: rasterio.DatasetReader, window: rasterio.windows.Window, path: Path) -> np.ndarray:
+    """Counts in a window as float32; nodata and NaN become 0, other negatives are an error."""
+    values = src.read(1, window=window, out_dtype=np.float32)
+    if src.nodata is not None and not np.isnan(src.nodata):
+        values[values == np.float32(src.nodata)] = 0.0
+    values[~np.isfinite(values)] = 0.0
+    if values.size and values.min() < 0:
+        raise InputError(
+            f"population raster {path} has negative cell values (min {values.min()}) that are not nodata; "
+            "set the raster's nodata value so they are ignored"
+        )
+    return values
+
+
+def _label_block(
+    shapes: gpd.GeoSeries, sindex_hits: np.ndarray, shape: tuple[int, int], transform: rasterio.Affine
+) -> np.ndarray:
+    return rasterio.features.rasterize(
+        ((shapes.iloc[i], int(i)) for i in sindex_hits),
+        out_shape=shape,
+        transform=transform,
+        fill=-1,
+        dtype="int32",
+    )
 
 
 def zonal_children(
@@ -65,7 +127,7 @@ def zonal_children(
     raster_path
         Single-band raster of children per cell (any CRS; nodata and NaN count as 0).
     zones
-        Polygons in a projected CRS (the working CRS); the centres are returned in it.
+        Polygons with a CRS (normally the working CRS); the centres are returned in it.
     id_column
         Column of ``zones`` with the zone ids.
     block_rows
@@ -75,95 +137,419 @@ def zonal_children(
     -------
     ZonalResult
         In the order of ``zones``. ``raster_total`` is the raster sum over the
-        cells whose centre lies in some zone.
+        cells whose centre lies in some zone plus the cells shared by small zones.
     """
     path = Path(raster_path)
-    if not path.exists():
-        raise InputError(f"population raster {path} does not exist")
     if zones.crs is None:
         raise CRSError("zones have no CRS; set it before computing zonal sums")
+    if id_column not in zones.columns:
+        raise InputError(f"zones have no column {id_column!r}")
     n = len(zones)
     sums = np.zeros(n)
-    sum_x = np.zeros(n)
-    sum_y = np.zeros(n)
+    sum_col = np.zeros(n)
+    sum_row = np.zeros(n)
     cells = np.zeros(n, dtype=np.int64)
-    with rasterio.open(path) as src:
-        if src.crs is None:
-            raise CRSError(f"population raster {path} has no CRS; assign one with gdal_edit.py -a_srs")
+    with _open_checked(path) as src:
         in_raster_crs = zones.geometry.to_crs(src.crs)
-        to_zone_crs = Transformer.from_crs(src.crs, zones.crs, always_xy=True)
         sindex = in_raster_crs.sindex
-        for row_off in range(0, src.height, block_rows):
-            window = rasterio.windows.Window(0, row_off, src.width, min(block_rows, src.height - row_off))
-            w_transform = src.window_transform(window)
+        for window in _blocks(src, block_rows):
             left, bottom, right, top = rasterio.windows.bounds(window, src.transform)
             hits = sindex.query(gpd.GeoSeries.from_xy([left, right], [bottom, top]).union_all().envelope)
             if len(hits) == 0:
                 continue
-            values = src.read(1, window=window, masked=True).astype(np.float64).filled(0.0)
-            values[~np.isfinite(values)] = 0.0
-            if (values < 0).any():
-                raise InputError(
-                    f"population raster {path} has negative cell values (min {values.min()}); "
-                    "set the nodata value of the raster so they are ignored"
-                )
-            labels = rasterio.features.rasterize(
-                ((in_raster_crs.iloc[i], int(i)) for i in hits),
-                out_shape=values.shape,
-                transform=w_transform,
-                fill=-1,
-                dtype="int32",
-            )
-            r, c = np.nonzero(labels >= 0)
-            lab = labels[r, c]
-            v = values[r, c]
-            xs, ys = rasterio.transform.xy(w_transform, r, c)
-            zx, zy = to_zone_crs.transform(np.asarray(xs), np.asarray(ys))
-            sums += np.bincount(lab, weights=v, minlength=n)
-            sum_x += np.bincount(lab, weights=v * zx, minlength=n)
-            sum_y += np.bincount(lab, weights=v * zy, minlength=n)
-            cells += np.bincount(lab, minlength=n)
-
+            values = _read_counts(src, window, path)
+            # Label 0 is "no zone"; zone i is label i + 1, so no masking copies are needed.
+            labels = _label_block(in_raster_crs, hits, values.shape, src.window_transform(window)).ravel() + 1
+            col_centres = np.arange(values.shape[1], dtype=np.float32) + np.float32(0.5)
+            row_centres = np.arange(values.shape[0], dtype=np.float64) + window.row_off + 0.5
+            sums += np.bincount(labels, weights=values.ravel(), minlength=n + 1)[1:]
+            sum_col += np.bincount(labels, weights=(values * col_centres).ravel(), minlength=n + 1)[1:]
+            sum_row += np.bincount(
+                labels, weights=(values * row_centres[:, None].astype(np.float32)).ravel(), minlength=n + 1
+            )[1:]
+            cells += np.bincount(labels, minlength=n + 1)[1:]
         raster_total = float(sums.sum())
-        orphans = np.flatnonzero(cells == 0)
-        if len(orphans):
-            reps = in_raster_crs.iloc[orphans].representative_point()
-            rows, cols = rowcol(src.transform, reps.x.to_numpy(), reps.y.to_numpy())
-            rows, cols = np.asarray(rows), np.asarray(cols)
-            groups: dict[tuple[int, int], list[int]] = {}
-            for k, (rr, cc) in enumerate(zip(rows, cols, strict=True)):
-                groups.setdefault((int(rr), int(cc)), []).append(int(orphans[k]))
-            for (rr, cc), members in groups.items():
-                if not (0 <= rr < src.height and 0 <= cc < src.width):
-                    continue
-                value = float(
-                    src.read(1, window=rasterio.windows.Window(cc, rr, 1, 1), masked=True)
-                    .astype(np.float64)
-                    .filled(0.0)[0, 0]
-                )
-                cx, cy = rasterio.transform.xy(src.transform, rr, cc)
-                centre = gpd.points_from_xy([cx], [cy])[0]
-                owners = [int(i) for i in sindex.query(centre, predicate="intersects") if cells[i] > 0][:1]
-                share = value / (len(members) + len(owners))
-                for owner in owners:
-                    sums[owner] -= share * len(members)
-                for m in members:
-                    sums[m] += share
-                    cells[m] = 0
-                if not owners:
-                    raster_total += value
-    centroid = zones.geometry.representative_point()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cx = np.where(sums > 0, sum_x / np.where(sums > 0, sums, 1), centroid.x.to_numpy())
-        cy = np.where(sums > 0, sum_y / np.where(sums > 0, sums, 1), centroid.y.to_numpy())
-    # Zones that only share a cell have no own cells: their centre is their representative point.
-    cx = np.where(cells > 0, cx, centroid.x.to_numpy())
-    cy = np.where(cells > 0, cy, centroid.y.to_numpy())
+        raster_total += _share_cells_with_small_zones(src, path, in_raster_crs, cells, sums)
+
+        # Weighted mean cell position -> raster CRS -> zone CRS.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_col = sum_col / sums
+            mean_row = sum_row / sums
+        has_centre = (cells > 0) & (sums > 0)
+        raster_x, raster_y = _apply(src.transform, np.where(has_centre, mean_col, 0), np.where(has_centre, mean_row, 0))
+        to_zone = Transformer.from_crs(src.crs, zones.crs, always_xy=True)
+        zx, zy = to_zone.transform(np.asarray(raster_x), np.asarray(raster_y))
+    representative = zones.geometry.representative_point()
+    centre_x = np.where(has_centre, zx, representative.x.to_numpy())
+    centre_y = np.where(has_centre, zy, representative.y.to_numpy())
     return ZonalResult(
         zone_ids=zones[id_column].to_numpy(),
         children=sums,
-        centre_x=cx,
-        centre_y=cy,
+        centre_x=centre_x,
+        centre_y=centre_y,
         cells=cells,
         raster_total=raster_total,
     )
+
+
+def _share_cells_with_small_zones(
+    src: rasterio.DatasetReader, path: Path, zones: gpd.GeoSeries, cells: np.ndarray, sums: np.ndarray
+) -> float:
+    """Give zones without a cell centre a share of the cell under their representative point.
+
+    The cell's value is split equally between its owner (if any) and the small
+    zones on it. Returns the value of shared cells that had no owner (they were
+    not counted yet).
+    """
+    orphans = np.flatnonzero(cells == 0)
+    if len(orphans) == 0:
+        return 0.0
+    reps = zones.iloc[orphans].representative_point()
+    cols_f, rows_f = _apply(~src.transform, reps.x.to_numpy(), reps.y.to_numpy())
+    rows = np.floor(rows_f).astype(np.int64)
+    cols = np.floor(cols_f).astype(np.int64)
+    groups: dict[tuple[int, int], list[int]] = {}
+    for k, (r, c) in enumerate(zip(rows, cols, strict=True)):
+        groups.setdefault((int(r), int(c)), []).append(int(orphans[k]))
+    sindex = zones.sindex
+    extra = 0.0
+    for (r, c), members in groups.items():
+        if not (0 <= r < src.height and 0 <= c < src.width):
+            continue
+        value = float(_read_counts(src, rasterio.windows.Window(c, r, 1, 1), path)[0, 0])
+        cx, cy = _apply(src.transform, np.array([c + 0.5]), np.array([r + 0.5]))
+        centre = gpd.points_from_xy(cx, cy)[0]
+        owners = [int(i) for i in sindex.query(centre, predicate="intersects") if cells[i] > 0][:1]
+        share = value / (len(members) + len(owners))
+        for owner in owners:
+            sums[owner] -= share * len(members)
+        for member in members:
+            sums[member] += share
+        if not owners:
+            extra += value
+    return extra
+
+
+@dataclass(frozen=True)
+class AgeBandRaster:
+    """A child-count raster summed from WorldPop age/sex bands."""
+
+    path: Path
+    age_min: int
+    age_max: int
+    weights: Mapping[str, float]
+    cut_group_method: str
+
+
+def find_worldpop_bands(folder: Path, *, iso: str | None = None, year: int | None = None) -> pd.DataFrame:
+    """WorldPop age/sex structure files in ``folder``: ``{iso}_{f|m}_{age}_{year}.tif``.
+
+    Returns a table with ``path``, ``iso``, ``sex``, ``age`` (band start) and ``year``.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"WorldPop folder {folder} does not exist or is not a folder")
+    rows = []
+    for path in sorted(folder.iterdir()):
+        match = WORLDPOP_NAME.match(path.name.lower())
+        if match:
+            rows.append(
+                {
+                    "path": path,
+                    "iso": match["iso"],
+                    "sex": match["sex"],
+                    "age": int(match["age"]),
+                    "year": int(match["year"]),
+                }
+            )
+    table = pd.DataFrame(rows, columns=["path", "iso", "sex", "age", "year"])
+    if iso is not None:
+        table = table[table["iso"] == iso.lower()]
+    if year is not None:
+        table = table[table["year"] == year]
+    if table.empty:
+        raise InputError(
+            f"no WorldPop age/sex rasters named like 'chn_f_0_2020.tif' in {folder}"
+            + (f" for iso={iso!r}" if iso else "")
+            + (f" year={year}" if year else "")
+        )
+    combos = table[["iso", "year"]].drop_duplicates()
+    if len(combos) > 1:
+        raise InputError(
+            f"{folder} mixes countries/years {combos.to_dict('records')}; pass iso= and year= to choose one"
+        )
+    return table.sort_values(["age", "sex"]).reset_index(drop=True)
+
+
+def _group_coefficients(age_min: int, age_max: int, n_groups: int) -> tuple[np.ndarray, np.ndarray, dict[int, float]]:
+    """Coefficients per 5-year group: (Sprague, flat fallback, flat share of the cut groups)."""
+    sprague = np.zeros(n_groups)
+    flat = np.zeros(n_groups)
+    cut_shares: dict[int, float] = {}
+    weights = sprague_weights(n_groups)
+    for group in range(n_groups):
+        first, last = 5 * group, 5 * group + 4
+        lo, hi = max(first, age_min), min(last, age_max)
+        if lo > hi:
+            continue
+        if lo == first and hi == last:
+            sprague[group] += 1.0
+            flat[group] += 1.0
+            continue
+        sprague += weights[lo : hi + 1].sum(axis=0)
+        flat[group] += (hi - lo + 1) / 5.0
+        cut_shares[group] = (hi - lo + 1) / 5.0
+    return sprague, flat, cut_shares
+
+
+def sum_age_bands(
+    folder: Path | str,
+    out_path: Path | str,
+    *,
+    age_min: int = 0,
+    age_max: int = 17,
+    iso: str | None = None,
+    year: int | None = None,
+    block_rows: int = BLOCK_ROWS,
+) -> AgeBandRaster:
+    """Sum WorldPop age/sex rasters into one raster of children aged ``age_min``–``age_max``.
+
+    WorldPop's bands start at ages 0, 1, 5, 10, 15, …; bands 0 and 1 form the
+    0–4 group. Groups wholly inside the range are added. A group the range cuts
+    (15–19 for 0–17) is split into single years with Sprague multipliers
+    (:mod:`siting.agegroups`), which use the two groups on each side; in a cell
+    where that split comes out negative (irregular, near-empty cells) the flat
+    share (3/5 for 15–17) is used instead.
+
+    Parameters
+    ----------
+    folder
+        Folder with ``{iso}_{f|m}_{age}_{year}.tif`` files on one grid.
+    out_path
+        GeoTIFF to write (float32, same grid and CRS).
+    age_min, age_max
+        Inclusive age range.
+    iso, year
+        Which files to use when the folder holds several.
+    block_rows
+        Rows processed at a time.
+    """
+    if not (0 <= age_min <= age_max <= 79):
+        raise InputError(f"age range {age_min}-{age_max} is not within 0-79 with age_min <= age_max")
+    if 0 < age_min < 5 or age_max < 4:
+        raise InputError(
+            f"age range {age_min}-{age_max} cuts the 0-4 group, which Sprague splitting cannot use here; "
+            "start at 0 or at 5 or above, and end at 4 or above"
+        )
+    bands = find_worldpop_bands(Path(folder), iso=iso, year=year)
+    needs_neighbours = (age_max + 1) % 5 != 0 or age_min % 5 != 0
+    # A cut group needs two 5-year groups beyond it (and Sprague at least five groups).
+    n_groups = max(age_max // 5 + 3, 5) if needs_neighbours else age_max // 5 + 1
+    wanted_ages = [0, 1] + [5 * g for g in range(1, n_groups)]
+    missing = [
+        f"{sex}_{age}"
+        for age in wanted_ages
+        for sex in ("f", "m")
+        if bands[(bands["age"] == age) & (bands["sex"] == sex)].empty
+    ]
+    if missing:
+        raise InputError(
+            f"WorldPop folder {folder} lacks the bands {missing} needed for ages {age_min}-{age_max}"
+            + (" (Sprague splitting of a cut 5-year group uses two groups on each side)" if needs_neighbours else "")
+        )
+    if needs_neighbours:
+        sprague, flat, cut_shares = _group_coefficients(age_min, age_max, n_groups)
+    else:
+        sprague = np.array([1.0 if age_min <= 5 * g and 5 * g + 4 <= age_max else 0.0 for g in range(n_groups)])
+        flat, cut_shares = sprague, {}
+    paths_by_group: list[list[Path]] = [[] for _ in range(n_groups)]
+    for age, band_path in zip(bands["age"].tolist(), bands["path"].tolist(), strict=True):
+        index = 0 if age < 5 else age // 5
+        if index < n_groups:
+            paths_by_group[index].append(Path(band_path))
+
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    sources = [[rasterio.open(p) for p in group] for group in paths_by_group]
+    try:
+        reference = sources[0][0]
+        for band_group in sources:
+            for src in band_group:
+                if (src.shape, src.transform, src.crs) != (reference.shape, reference.transform, reference.crs):
+                    raise InputError(
+                        f"{src.name} is not on the grid of {reference.name} (shape {src.shape} vs "
+                        f"{reference.shape}); all bands must share one grid"
+                    )
+        if reference.crs is None:
+            raise CRSError(f"{reference.name} has no CRS")
+        profile = {
+            "driver": "GTiff",
+            "width": reference.width,
+            "height": reference.height,
+            "count": 1,
+            "dtype": "float32",
+            "crs": reference.crs,
+            "transform": reference.transform,
+            "nodata": -99999.0,
+            "tiled": True,
+            "blockxsize": 256,
+            "blockysize": 256,
+            "compress": "deflate",
+            "predictor": 3,
+            "BIGTIFF": "IF_SAFER",
+        }
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tif", dir=out_path.parent)
+        os.close(fd)
+        try:
+            with rasterio.open(tmp_name, "w", **profile) as dst:
+                for window in _blocks(reference, block_rows):
+                    groups = np.zeros((n_groups, int(window.height), int(window.width)))
+                    valid = np.zeros((int(window.height), int(window.width)), dtype=bool)
+                    for g, band_group in enumerate(sources):
+                        for src in band_group:
+                            data = src.read(1, window=window, masked=True)
+                            valid |= ~np.ma.getmaskarray(data)
+                            groups[g] += np.clip(data.astype(np.float64).filled(0.0), 0, None)
+                    with_sprague = np.tensordot(sprague, groups, axes=(0, 0))
+                    with_flat = np.tensordot(flat, groups, axes=(0, 0))
+                    total = np.where(with_sprague >= 0, with_sprague, with_flat)
+                    dst.write(np.where(valid, total, -99999.0).astype(np.float32), 1, window=window)
+                dst.update_tags(AGES=f"{age_min}-{age_max}", METHOD="sum of WorldPop bands; Sprague split of cut group")
+            Path(tmp_name).replace(out_path)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+    finally:
+        for band_group in sources:
+            for src in band_group:
+                src.close()
+    labels = {g: f"{5 * g}-{5 * g + 4}" for g in range(n_groups)}
+    return AgeBandRaster(
+        path=out_path,
+        age_min=age_min,
+        age_max=age_max,
+        weights={labels[g]: float(sprague[g]) for g in range(n_groups) if sprague[g] != 0},
+        cut_group_method="sprague" if cut_shares else "none",
+    )
+
+
+def calibrate_to_totals(
+    raster_path: Path | str,
+    units: gpd.GeoDataFrame,
+    *,
+    id_column: str,
+    totals: Mapping[str, float] | pd.Series,
+    out_path: Path | str,
+    block_rows: int = BLOCK_ROWS,
+) -> pd.DataFrame:
+    """Rescale a raster so that each unit (county, township) sums to an official total.
+
+    Every cell whose centre lies in unit *u* is multiplied by
+    ``totals[u] / raster sum in u``. Cells outside every unit are left as they are.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Per unit: ``raster_sum`` before, ``official``, ``factor``.
+    """
+    totals = pd.Series(totals, dtype=float)
+    ids = units[id_column].astype(str)
+    unknown = sorted(set(totals.index.astype(str)) - set(ids))
+    missing = sorted(set(ids) - set(totals.index.astype(str)))
+    if unknown or missing:
+        raise InputError(
+            f"official totals do not match the units: unknown ids {unknown[:10]}, units without a total "
+            f"{missing[:10]}; give one total per {id_column}"
+        )
+    before = zonal_children(raster_path, units, id_column=id_column, block_rows=block_rows)
+    official = totals.reindex(ids).to_numpy()
+    empty = (before.children <= 0) & (official > 0)
+    if empty.any():
+        raise InputError(
+            f"units {list(ids[empty][:10])} have an official total but no population in the raster; "
+            "the raster cannot be rescaled there"
+        )
+    factor = np.where(before.children > 0, official / np.where(before.children > 0, before.children, 1), 1.0)
+    path = Path(raster_path)
+    out_path = Path(out_path)
+    with _open_checked(path) as src:
+        shapes = units.geometry.to_crs(src.crs)
+        sindex = shapes.sindex
+        profile = src.profile.copy()
+        profile.update(
+            dtype="float32",
+            count=1,
+            compress="deflate",
+            predictor=3,
+            tiled=True,
+            blockxsize=256,
+            blockysize=256,
+            BIGTIFF="IF_SAFER",
+        )
+        profile.setdefault("nodata", -99999.0)
+        nodata = profile["nodata"]
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tif", dir=out_path.parent)
+        os.close(fd)
+        try:
+            with rasterio.open(tmp_name, "w", **profile) as dst:
+                for window in _blocks(src, block_rows):
+                    data = src.read(1, window=window, masked=True)
+                    values = data.astype(np.float64).filled(0.0)
+                    left, bottom, right, top = rasterio.windows.bounds(window, src.transform)
+                    hits = sindex.query(gpd.GeoSeries.from_xy([left, right], [bottom, top]).union_all().envelope)
+                    if len(hits):
+                        labels = _label_block(shapes, hits, values.shape, src.window_transform(window))
+                        scale = np.where(labels >= 0, factor[np.clip(labels, 0, None)], 1.0)
+                        values = values * scale
+                    out = np.where(np.ma.getmaskarray(data), nodata, values)
+                    dst.write(out.astype(np.float32), 1, window=window)
+            Path(tmp_name).replace(out_path)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+    return pd.DataFrame(
+        {id_column: ids.to_numpy(), "raster_sum": before.children, "official": official, "factor": factor}
+    )
+
+
+def cells_in_zone(
+    raster_path: Path | str, zones: gpd.GeoDataFrame, positions: np.ndarray
+) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Populated cells of some zones: centre coordinates (zones' CRS) and counts.
+
+    Parameters
+    ----------
+    raster_path
+        Child-count raster.
+    zones
+        Polygons with a CRS.
+    positions
+        Row positions in ``zones`` to extract.
+
+    Returns
+    -------
+    dict
+        Position → ``(x, y, count)`` arrays over the cells whose centre lies in
+        the zone and whose count is positive.
+    """
+    path = Path(raster_path)
+    out: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    with _open_checked(path) as src:
+        shapes = zones.geometry.to_crs(src.crs)
+        to_zone = Transformer.from_crs(src.crs, zones.crs, always_xy=True)
+        for position in positions:
+            geom = shapes.iloc[int(position)]
+            try:
+                window = rasterio.features.geometry_window(src, [geom]).round_offsets().round_lengths()
+            except rasterio.errors.WindowError:
+                out[int(position)] = (np.empty(0), np.empty(0), np.empty(0))
+                continue
+            values = _read_counts(src, window, path)
+            inside = rasterio.features.rasterize(
+                [(geom, 1)], out_shape=values.shape, transform=src.window_transform(window), fill=0, dtype="uint8"
+            ).astype(bool) & (values > 0)
+            rows, cols = np.nonzero(inside)
+            x, y = _apply(src.window_transform(window), cols + 0.5, rows + 0.5)
+            zx, zy = to_zone.transform(x, y)
+            out[int(position)] = (np.asarray(zx), np.asarray(zy), values[rows, cols])
+    return out

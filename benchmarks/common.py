@@ -1,0 +1,49 @@
+"""Helpers shared by the benchmark scripts: child processes with peak memory, and tables."""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MB (Linux reports kB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_child(module: str, args: Sequence[str], *, timeout_s: float) -> dict[str, Any]:
+    """Run ``python -m module args`` and parse the JSON it prints last; time-outs are reported."""
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"did not finish in {timeout_s:.0f} s", "wall_s": time.perf_counter() - started}
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["?"]
+        reason = "out of memory" if done.returncode in (-9, 137) or "MemoryError" in done.stderr else tail[0]
+        return {"error": reason, "wall_s": time.perf_counter() - started}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def child_main(work: Callable[[list[str]], dict[str, Any]]) -> None:
+    """Entry point of a child: run ``work(argv)`` and print its result plus peak memory as JSON."""
+    result = work(sys.argv[1:])
+    result["peak_mb"] = round(peak_rss_mb(), 1)
+    print(json.dumps(result))
+
+
+def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """Print rows as an aligned text table."""
+    text = [[str(row.get(c, "")) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in text)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for r in text:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))

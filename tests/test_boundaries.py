@@ -1,0 +1,149 @@
+"""Reading community boundaries from real-world files."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+from siting.boundaries import admin_codes_from_community, read_communities, working_crs
+from siting.coords import wgs84_to_gcj02
+from siting.errors import CRSError, InputError, SitingWarning
+
+CODES = ["530102001001", "530102001002", "530103002201"]
+NAMES = ["翠湖西路社区", "水晶宫社区", "龙泉村委会"]
+
+
+def squares(lon0: float = 102.70, lat0: float = 25.04) -> list[shapely.Polygon]:
+    return [shapely.box(lon0 + i * 0.01, lat0, lon0 + (i + 1) * 0.01, lat0 + 0.01) for i in range(3)]
+
+
+def frame(**columns: object) -> gpd.GeoDataFrame:
+    data = {"community_code": CODES, "name": NAMES}
+    data.update(columns)  # type: ignore[arg-type]
+    return gpd.GeoDataFrame(data, geometry=squares(), crs="EPSG:4326")
+
+
+def test_gbk_shapefile_without_cpg_is_detected(tmp_path: Path) -> None:
+    path = tmp_path / "villages.shp"
+    frame().rename(columns={"community_code": "CODE"}).to_file(path, engine="pyogrio", encoding="GBK")
+    for cpg in tmp_path.glob("*.cpg"):
+        cpg.unlink()
+    raw = (tmp_path / "villages.dbf").read_bytes()
+    assert "翠湖西路社区".encode("gbk") in raw  # really GBK on disk
+    gdf = read_communities(path, code_column="CODE")
+    assert gdf["name"].tolist() == NAMES
+    assert gdf["community_code"].tolist() == CODES
+    assert read_communities(path, code_column="CODE", encoding="gbk")["name"].tolist() == NAMES
+
+
+def test_cpg_is_honoured(tmp_path: Path) -> None:
+    path = tmp_path / "villages.shp"
+    frame().rename(columns={"community_code": "CODE"}).to_file(path, engine="pyogrio", encoding="UTF-8")
+    assert (tmp_path / "villages.cpg").exists()
+    assert read_communities(path, code_column="CODE")["name"].tolist() == NAMES
+
+
+@pytest.mark.parametrize("suffix", [".gpkg", ".geojson", ".fgb"])
+def test_other_formats(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"villages{suffix}"
+    frame().to_file(path, engine="pyogrio")
+    gdf = read_communities(path).sort_values("community_code")  # FlatGeobuf stores features in spatial order
+    assert gdf["community_code"].tolist() == CODES
+    assert gdf["township_code"].tolist() == ["530102001", "530102001", "530103002"]
+    assert gdf["county_code"].tolist() == ["530102", "530102", "530103"]
+    assert gdf["prefecture_code"].tolist() == ["530100"] * 3
+
+
+def test_missing_crs_says_how_to_set_it(tmp_path: Path) -> None:
+    path = tmp_path / "villages.shp"
+    frame().rename(columns={"community_code": "CODE"}).to_file(path, engine="pyogrio")
+    path.with_suffix(".prj").unlink()
+    with pytest.raises(CRSError, match=r"has no CRS; declare it: for a Shapefile add the \.prj"):
+        read_communities(path)
+
+
+def test_self_intersecting_polygon_is_repaired_with_warning(tmp_path: Path) -> None:
+    bowtie = shapely.Polygon([(102.70, 25.04), (102.71, 25.05), (102.71, 25.04), (102.70, 25.05)])
+    gdf = frame()
+    gdf.loc[1, "geometry"] = bowtie
+    path = tmp_path / "v.gpkg"
+    gdf.to_file(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = read_communities(path)
+    messages = [str(w.message) for w in caught if issubclass(w.category, SitingWarning)]
+    assert messages == ["repaired 1 invalid geometries with make_valid: ['530102001002']"]
+    assert out.geometry.is_valid.all()
+    assert out.geometry.iloc[1].geom_type == "MultiPolygon"
+    assert out.geometry.iloc[1].area == pytest.approx(0.5 * 0.01 * 0.01)
+
+
+def test_all_problems_reported_at_once(tmp_path: Path) -> None:
+    gdf = frame()
+    gdf["community_code"] = ["530102001001", "530102001001", "53010200"]
+    gdf.loc[2, "geometry"] = shapely.Polygon()
+    path = tmp_path / "v.gpkg"
+    gdf.to_file(path)
+    with pytest.raises(InputError) as error:
+        read_communities(path)
+    message = str(error.value)
+    assert "1 community codes are not 12 digits (rows [2], values ['53010200'])" in message
+    assert "duplicate community codes: ['530102001001'] (2 rows)" in message
+    assert "communities with empty geometry: ['53010200'] (1 in all)" in message
+
+
+def test_outside_study_area(tmp_path: Path) -> None:
+    path = tmp_path / "v.gpkg"
+    frame().to_file(path)
+    area = shapely.box(102.695, 25.0, 102.715, 25.1)  # holds the first two squares only
+    with pytest.raises(InputError, match=r"1 communities lie outside the study area: \['530103002201'\]"):
+        read_communities(path, study_area=area)
+
+
+def test_code_column_rename_and_missing(tmp_path: Path) -> None:
+    gdf = frame().rename(columns={"community_code": "CODE"})
+    path = tmp_path / "v.gpkg"
+    gdf.to_file(path)
+    assert read_communities(path, code_column="CODE")["community_code"].tolist() == CODES
+    with pytest.raises(InputError, match="has no 'community_code' column"):
+        read_communities(path)
+
+
+def test_gcj02_layer_is_converted(tmp_path: Path) -> None:
+    truth = frame()
+    corners = np.array(shapely.box(102.70, 25.04, 102.71, 25.05).exterior.coords)
+    lon, lat = wgs84_to_gcj02(corners[:, 0], corners[:, 1])
+    shifted = truth.copy()
+    shifted["geometry"] = [shapely.Polygon(np.column_stack([lon, lat]))] * 3
+    path = tmp_path / "gaode.geojson"
+    shifted.to_file(path)
+    out = read_communities(path, coordinates="gcj02")
+    assert out.geometry.iloc[0].bounds == pytest.approx((102.70, 25.04, 102.71, 25.05), abs=1e-9)
+    projected = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 1, 1)], crs="EPSG:32648")
+    projected["community_code"] = CODES[0]
+    projected.to_file(tmp_path / "utm.gpkg")
+    with pytest.raises(CRSError, match="GCJ-02 and BD-09 exist only as degrees"):
+        read_communities(tmp_path / "utm.gpkg", coordinates="gcj02")
+
+
+def test_working_crs_is_equal_area_in_metres() -> None:
+    crs = working_crs((97.5, 21.1, 106.2, 29.2))
+    assert crs.is_projected
+    assert crs.axis_info[0].unit_name == "metre"
+    assert "Albers" in crs.to_wkt()
+    with pytest.raises(CRSError, match="not \\(min_lon"):
+        working_crs((500000, 0, 600000, 10))
+
+
+def test_admin_codes() -> None:
+    import pandas as pd
+
+    out = admin_codes_from_community(pd.Series(["533421101203"]))
+    assert out.iloc[0].tolist() == ["533421101", "533421", "533400"]
+    with pytest.raises(InputError, match="not 12 digits"):
+        admin_codes_from_community(pd.Series(["5334"]))
