@@ -47,6 +47,9 @@ class Plan:
         Seconds per step (``build``, ``solve``).
     assignment
         Demand id → site id where the model assigns demand, else ``None``.
+    unreachable_ids
+        Demand ids that no allowed site can serve within the standard; they are
+        reported, never silently dropped.
     """
 
     model: str
@@ -61,6 +64,7 @@ class Plan:
     solver: str
     timings_s: Mapping[str, float] = field(default_factory=frozen_mapping)
     assignment: Mapping[str, str] | None = None
+    unreachable_ids: tuple[str, ...] = ()
 
     @property
     def n_new(self) -> int:

@@ -1,0 +1,250 @@
+"""What every model shares: site options given as ids, boundary rules, township minimums."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pulp
+import scipy.sparse as sp
+
+from siting.costs import CostMatrix
+from siting.errors import InfeasibleError, InputError
+
+__all__ = [
+    "SiteRules",
+    "aligned",
+    "apply_respect",
+    "dominated_sites",
+    "merge_identical_rows",
+    "resolve_sites",
+    "restrict_to_same_unit",
+    "site_townships",
+]
+
+
+def aligned(values: pd.Series | np.ndarray | float, ids: np.ndarray, *, what: str) -> np.ndarray:
+    """Values per id: a scalar, an array in id order, or a Series indexed by id."""
+    if np.isscalar(values):
+        return np.full(len(ids), float(values))  # type: ignore[arg-type]
+    if isinstance(values, pd.Series):
+        missing = pd.Index(ids).difference(values.index)
+        if len(missing):
+            raise InputError(f"{what} missing for ids {list(missing[:10])} ({len(missing)} in all)")
+        return values.reindex(ids).to_numpy(dtype=float)
+    array = np.asarray(values, dtype=float)
+    if array.shape != (len(ids),):
+        raise InputError(f"{what} has shape {array.shape}; expected ({len(ids)},) in id order")
+    return array
+
+
+@dataclass(frozen=True)
+class SiteRules:
+    """Site positions fixed open, forced, excluded; per-site cost; township groups."""
+
+    existing: np.ndarray
+    forced: np.ndarray
+    excluded: np.ndarray
+    cost_cny: np.ndarray
+    township_of_site: np.ndarray | None
+    min_per_township: int
+
+    @property
+    def fixed(self) -> np.ndarray:
+        """Existing and forced positions."""
+        return np.union1d(self.existing, self.forced).astype(np.int64)
+
+    def allowed(self, n_sites: int) -> np.ndarray:
+        """Boolean mask of sites the model may open (not excluded)."""
+        mask = np.ones(n_sites, dtype=bool)
+        mask[self.excluded] = False
+        return mask
+
+    def add_township_minimums(self, problem: pulp.LpProblem, x: Mapping[int, pulp.LpVariable]) -> None:
+        """Σ x_j over a township's sites ≥ ``min_per_township`` (fixed sites count)."""
+        if self.min_per_township <= 0 or self.township_of_site is None:
+            return
+        fixed = set(self.fixed.tolist())
+        towns = pd.Series(np.arange(len(self.township_of_site))).groupby(self.township_of_site)
+        for town, members in towns:
+            positions = members.to_numpy()
+            n_fixed = sum(1 for p in positions if p in fixed)
+            free = [x[int(p)] for p in positions if int(p) in x]
+            need = self.min_per_township - n_fixed
+            if need <= 0:
+                continue
+            if len(free) < need:
+                raise InfeasibleError(
+                    f"township {town} needs {self.min_per_township} homes but has only {n_fixed + len(free)} "
+                    "sites that may be opened; add candidate sites there or lower min_per_township"
+                )
+            problem += pulp.lpSum(free) >= need, f"township_min_{town}"
+
+
+def resolve_sites(
+    costs: CostMatrix,
+    *,
+    existing: Iterable[str] = (),
+    forced: Iterable[str] = (),
+    excluded: Iterable[str] = (),
+    site_cost_cny: pd.Series | np.ndarray | float = 0.0,
+    site_township: pd.Series | np.ndarray | None = None,
+    min_per_township: int = 0,
+) -> SiteRules:
+    """Turn site ids into positions and check that the options agree.
+
+    Parameters
+    ----------
+    costs
+        The cost matrix whose columns the ids refer to.
+    existing, forced, excluded
+        Site ids: fixed open and free, forced open (cost counted), never opened.
+    site_cost_cny
+        Build cost per site (scalar, array in site order, or Series by site id).
+    site_township
+        Township code per site (array in site order or Series by site id);
+        needed for ``min_per_township``.
+    min_per_township
+        At least this many open homes in every township that has sites.
+    """
+    existing_pos = costs.site_positions(list(existing))
+    forced_pos = np.setdiff1d(costs.site_positions(list(forced)), existing_pos)
+    excluded_pos = costs.site_positions(list(excluded))
+    clash = set(excluded_pos.tolist()) & (set(existing_pos.tolist()) | set(forced_pos.tolist()))
+    if clash:
+        raise InputError(
+            f"sites both excluded and existing/forced: {sorted(costs.site_ids[sorted(clash)].tolist())}; "
+            "a site cannot be locked in and locked out"
+        )
+    if min_per_township < 0:
+        raise InputError(f"min_per_township must be ≥ 0, got {min_per_township}")
+    towns = None
+    if site_township is not None:
+        if isinstance(site_township, pd.Series):
+            towns = site_township.reindex(costs.site_ids).to_numpy(dtype=object)
+        else:
+            towns = np.asarray(site_township, dtype=object)
+        if len(towns) != len(costs.site_ids) or pd.isna(towns).any():
+            raise InputError("site_township must give a township code for every site")
+    elif min_per_township > 0:
+        raise InputError("min_per_township needs site_township (the township code of each site)")
+    return SiteRules(
+        existing=existing_pos,
+        forced=forced_pos,
+        excluded=excluded_pos,
+        cost_cny=aligned(site_cost_cny, costs.site_ids, what="site_cost_cny"),
+        township_of_site=towns,
+        min_per_township=int(min_per_township),
+    )
+
+
+def restrict_to_same_unit(
+    costs: CostMatrix, *, demand_unit: np.ndarray | pd.Series, site_unit: np.ndarray | pd.Series
+) -> CostMatrix:
+    """Keep only pairs whose demand and site lie in the same administrative unit.
+
+    This is how ``respect="township"`` or ``"county"`` is applied: a home then
+    only serves communities of its own unit.
+    """
+    d_unit = np.asarray(demand_unit, dtype=object)
+    s_unit = np.asarray(site_unit, dtype=object)
+    if len(d_unit) != len(costs.demand_ids) or len(s_unit) != len(costs.site_ids):
+        raise InputError("unit codes must be given for every demand point and every site, in matrix order")
+    coo = costs.matrix.tocoo()
+    keep = d_unit[coo.row] == s_unit[coo.col]
+    matrix = sp.csr_array((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=costs.matrix.shape)
+    matrix.sort_indices()
+    return CostMatrix(
+        matrix=matrix, demand_ids=costs.demand_ids, site_ids=costs.site_ids, unit=costs.unit, cutoff=costs.cutoff
+    )
+
+
+RESPECT_LEVELS = ("township", "county")
+
+
+def apply_respect(
+    costs: CostMatrix,
+    respect: str | None,
+    *,
+    demand_codes: pd.DataFrame | None,
+    site_codes: pd.DataFrame | None,
+) -> CostMatrix:
+    """Drop pairs that cross the boundary of ``respect`` (``"township"``, ``"county"`` or None).
+
+    ``demand_codes`` and ``site_codes`` are indexed by demand / site id and hold
+    ``township_code`` and ``county_code``.
+    """
+    if respect is None:
+        return costs
+    if respect not in RESPECT_LEVELS:
+        raise InputError(f"respect={respect!r}; use 'township', 'county' or None")
+    column = f"{respect}_code"
+    for name, table in (("demand_codes", demand_codes), ("site_codes", site_codes)):
+        if table is None or column not in table.columns:
+            raise InputError(f"respect={respect!r} needs {name} with a {column!r} column, indexed by id")
+    assert demand_codes is not None and site_codes is not None
+    missing_d = pd.Index(costs.demand_ids).difference(demand_codes.index)
+    missing_s = pd.Index(costs.site_ids).difference(site_codes.index)
+    if len(missing_d) or len(missing_s):
+        raise InputError(
+            f"codes missing for demand ids {list(missing_d[:5])} / site ids {list(missing_s[:5])}; "
+            "index demand_codes by demand_id and site_codes by site_id"
+        )
+    return restrict_to_same_unit(
+        costs,
+        demand_unit=demand_codes.loc[costs.demand_ids, column].to_numpy(),
+        site_unit=site_codes.loc[costs.site_ids, column].to_numpy(),
+    )
+
+
+def site_townships(site_codes: pd.DataFrame | None, costs: CostMatrix, min_per_township: int) -> np.ndarray | None:
+    """Township code per site in matrix order, when a township minimum asks for it."""
+    if min_per_township <= 0:
+        return None
+    if site_codes is None or "township_code" not in site_codes.columns:
+        raise InputError("min_per_township needs site_codes with a 'township_code' column, indexed by site_id")
+    return site_codes.reindex(costs.site_ids)["township_code"].to_numpy(dtype=object)
+
+
+def merge_identical_rows(cover: sp.csr_array, weights: np.ndarray) -> tuple[sp.csr_array, np.ndarray]:
+    """Merge demand rows that the same set of sites covers, summing their weights.
+
+    Rows with the same column set are interchangeable in covering models, so
+    this shrinks the model without changing its optimum.
+    """
+    cover = cover.tocsr()
+    cover.sort_indices()
+    keys = [cover.indices[cover.indptr[r] : cover.indptr[r + 1]].tobytes() for r in range(cover.shape[0])]
+    _, first, inverse = np.unique(np.array(keys, dtype=object), return_index=True, return_inverse=True)
+    merged_w = np.bincount(inverse, weights=weights, minlength=len(first))
+    return cover[first].tocsr(), merged_w
+
+
+def dominated_sites(cover_csc: sp.csc_array, site_cost: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Candidate columns covered by another candidate that covers a superset and costs no more.
+
+    Ties (identical columns and cost) keep the first. Used only when no
+    per-township rule could make a dominated site necessary.
+    """
+    cover_csc = cover_csc.tocsc()
+    cols = {int(j): set(cover_csc.indices[cover_csc.indptr[j] : cover_csc.indptr[j + 1]].tolist()) for j in candidates}
+    by_row: dict[int, list[int]] = {}
+    for j, rows in cols.items():
+        for r in rows:
+            by_row.setdefault(r, []).append(j)
+    dominated: list[int] = []
+    for j, rows in cols.items():
+        if not rows:
+            dominated.append(j)
+            continue
+        pivot = min(rows, key=lambda r: len(by_row[r]))
+        for other in by_row[pivot]:
+            if other == j or site_cost[other] > site_cost[j]:
+                continue
+            other_rows = cols[other]
+            if rows <= other_rows and (len(other_rows) > len(rows) or site_cost[other] < site_cost[j] or other < j):
+                dominated.append(j)
+                break
+    return np.array(sorted(dominated), dtype=np.int64)

@@ -1,0 +1,309 @@
+"""Set covering: the fewest (or cheapest) homes that cover every point, or a share of the children."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+import pulp
+
+from siting.costs import CostMatrix
+from siting.errors import InfeasibleError, InputError
+from siting.models.common import SiteRules, aligned, apply_respect, resolve_sites, site_townships
+from siting.models.plan import Plan, frozen_mapping
+from siting.models.solve import solve_problem
+
+__all__ = ["solve_lscp", "solve_partial_cover"]
+
+
+def _setup(
+    costs: CostMatrix,
+    weights: pd.Series | np.ndarray | None,
+    standard: float | None,
+    *,
+    existing: Iterable[str],
+    forced: Iterable[str],
+    excluded: Iterable[str],
+    site_cost_cny: pd.Series | np.ndarray | float,
+    min_per_township: int,
+    respect: str | None,
+    demand_codes: pd.DataFrame | None,
+    site_codes: pd.DataFrame | None,
+) -> tuple[CostMatrix, float, np.ndarray, SiteRules, np.ndarray]:
+    """Shared checks: weights, boundary rule, site options, and which demand is reachable."""
+    standard_value = costs.cutoff if standard is None else float(standard)
+    w = np.ones(len(costs.demand_ids)) if weights is None else aligned(weights, costs.demand_ids, what="weights")
+    if (w < 0).any() or not np.isfinite(w).all():
+        raise InputError("weights must be finite and ≥ 0")
+    costs = apply_respect(costs, respect, demand_codes=demand_codes, site_codes=site_codes)
+    rules = resolve_sites(
+        costs,
+        existing=existing,
+        forced=forced,
+        excluded=excluded,
+        site_cost_cny=site_cost_cny,
+        site_township=site_townships(site_codes, costs, min_per_township),
+        min_per_township=min_per_township,
+    )
+    cover = costs.within(standard_value).tocsr()
+    reach = cover[:, np.flatnonzero(rules.allowed(cover.shape[1]))].tocsr()
+    reachable = np.diff(reach.indptr) > 0
+    return costs, standard_value, w, rules, reachable
+
+
+def _plan(
+    model: str,
+    costs: CostMatrix,
+    rules: SiteRules,
+    chosen: list[int],
+    result_fields: dict[str, object],
+    parameters: dict[str, object],
+    unreachable: np.ndarray,
+) -> Plan:
+    new_pos = np.union1d(rules.forced, np.asarray(chosen, dtype=np.int64)).astype(np.int64)
+    all_pos = np.union1d(rules.existing, new_pos).astype(np.int64)
+    return Plan(
+        model=model,
+        parameters=frozen_mapping(parameters),
+        site_ids=tuple(costs.site_ids[all_pos].tolist()),
+        existing_ids=tuple(costs.site_ids[rules.existing].tolist()),
+        new_ids=tuple(costs.site_ids[new_pos].tolist()),
+        unreachable_ids=tuple(costs.demand_ids[unreachable].tolist()),
+        **result_fields,  # type: ignore[arg-type]
+    )
+
+
+def solve_lscp(
+    costs: CostMatrix,
+    *,
+    weights: pd.Series | np.ndarray | None = None,
+    standard: float | None = None,
+    site_cost_cny: pd.Series | np.ndarray | float | None = None,
+    existing: Iterable[str] = (),
+    forced: Iterable[str] = (),
+    excluded: Iterable[str] = (),
+    min_per_township: int = 0,
+    respect: str | None = None,
+    demand_codes: pd.DataFrame | None = None,
+    site_codes: pd.DataFrame | None = None,
+    solver: str = "cbc",
+    time_limit_s: float | None = 60.0,
+    gap: float = 0.0,
+    seed: int = 0,
+) -> Plan:
+    r"""Fewest new homes (or least build cost) so every coverable demand point is covered.
+
+    .. math::
+
+        \min \; & \sum_j k_j x_j \\
+        \text{s.t.}\; & \sum_{j : c_{ij} \le S} x_j \ge 1 && \forall i \in R \\
+        & \sum_{j \in T} x_j \ge m && \forall \text{ townships } T \\
+        & x_j = 1 \; (j \in E \cup F), \quad x_j = 0 \; (j \in X), \quad x_j \in \{0, 1\}
+
+    where :math:`R` is the demand with positive weight that some allowed site
+    reaches within the standard :math:`S`, and :math:`k_j` is 1 (fewest homes)
+    or the build cost when ``site_cost_cny`` is given. Demand outside :math:`R`
+    is returned in ``Plan.unreachable_ids`` (never silently dropped).
+
+    Parameters
+    ----------
+    costs
+        Demand × site costs within the cutoff.
+    weights
+        Demand with weight 0 need not be covered (default: all demand counts).
+    standard
+        Service standard in ``costs.unit`` (default the matrix cutoff).
+    site_cost_cny
+        Minimise build cost instead of the number of homes.
+    existing, forced, excluded, min_per_township, respect, demand_codes, site_codes
+        As in :func:`siting.models.solve_mclp`.
+    solver, time_limit_s, gap, seed
+        See :func:`siting.models.solve.solve_problem`.
+
+    Returns
+    -------
+    Plan
+        ``objective`` is the number (or cost) of new homes.
+    """
+    started = time.perf_counter()
+    costs, standard_value, w, rules, reachable = _setup(
+        costs,
+        weights,
+        standard,
+        existing=existing,
+        forced=forced,
+        excluded=excluded,
+        site_cost_cny=1.0 if site_cost_cny is None else site_cost_cny,
+        min_per_township=min_per_township,
+        respect=respect,
+        demand_codes=demand_codes,
+        site_codes=site_codes,
+    )
+    cover = costs.within(standard_value).tocsr()
+    fixed = rules.fixed
+    covered_fixed = np.zeros(cover.shape[0], dtype=bool)
+    if len(fixed):
+        covered_fixed[np.unique(cover[:, fixed].tocoo().row)] = True
+    allowed = rules.allowed(cover.shape[1])
+    allowed[fixed] = False
+    needs = reachable & ~covered_fixed & (w > 0)
+    problem = pulp.LpProblem("lscp", pulp.LpMinimize)
+    x: dict[int, pulp.LpVariable] = {}
+
+    def var(j: int) -> pulp.LpVariable:
+        if j not in x:
+            x[j] = pulp.LpVariable(f"x_{j}", cat=pulp.LpBinary)
+        return x[j]
+
+    for i in np.flatnonzero(needs):
+        cols = cover.indices[cover.indptr[i] : cover.indptr[i + 1]]
+        cols = cols[allowed[cols]]
+        problem += pulp.lpSum(var(int(c)) for c in cols) >= 1, f"cover_{i}"
+    if rules.min_per_township > 0:
+        for j in np.flatnonzero(allowed):
+            var(int(j))
+    rules.add_township_minimums(problem, x)
+    problem += pulp.LpAffineExpression([(v, float(rules.cost_cny[j])) for j, v in x.items()])
+    built = time.perf_counter()
+    if x:
+        result = solve_problem(problem, solver=solver, time_limit_s=time_limit_s, gap=gap, seed=seed)
+        chosen = sorted(j for j, v in x.items() if (v.value() or 0) > 0.5)
+        fields: dict[str, object] = {
+            "objective": result.objective,
+            "bound": result.bound,
+            "gap": result.gap,
+            "status": result.status,
+            "solver": result.solver,
+        }
+        solve_s = result.seconds
+    else:
+        chosen, solve_s = [], 0.0
+        fields = {"objective": 0.0, "bound": 0.0, "gap": 0.0, "status": "optimal", "solver": "none (trivial)"}
+    fields["timings_s"] = frozen_mapping({"build": built - started, "solve": solve_s})
+    unreachable = np.flatnonzero(~reachable & (w > 0))
+    parameters = {
+        "standard": standard_value,
+        "unit": costs.unit,
+        "objective": "cost" if site_cost_cny is not None else "homes",
+        "respect": respect,
+        "min_per_township": min_per_township,
+        "unreachable_weight": float(w[unreachable].sum()),
+        "time_limit_s": time_limit_s,
+        "gap": gap,
+        "seed": seed,
+    }
+    return _plan("lscp", costs, rules, chosen, fields, parameters, unreachable)
+
+
+def solve_partial_cover(
+    costs: CostMatrix,
+    weights: pd.Series | np.ndarray,
+    *,
+    share: float,
+    standard: float | None = None,
+    site_cost_cny: pd.Series | np.ndarray | float | None = None,
+    existing: Iterable[str] = (),
+    forced: Iterable[str] = (),
+    excluded: Iterable[str] = (),
+    min_per_township: int = 0,
+    respect: str | None = None,
+    demand_codes: pd.DataFrame | None = None,
+    site_codes: pd.DataFrame | None = None,
+    solver: str = "cbc",
+    time_limit_s: float | None = 60.0,
+    gap: float = 0.0,
+    seed: int = 0,
+) -> Plan:
+    r"""Fewest new homes (or least cost) that cover at least ``share`` of the weighted children.
+
+    .. math::
+
+        \min \; & \sum_j k_j x_j \\
+        \text{s.t.}\; & y_i \le \sum_{j : c_{ij} \le S} x_j && \forall i \\
+        & \sum_i w_i y_i \ge \alpha \sum_i w_i \\
+        & x_j = 1 \; (j \in E \cup F), \quad x_j = 0 \; (j \in X), \quad x_j \in \{0,1\}, \; 0 \le y_i \le 1
+
+    :math:`\alpha` = ``share`` of *all* weight (unreachable demand included).
+    If even opening every allowed site cannot reach it, :class:`InfeasibleError`
+    says the largest share that can be covered.
+    """
+    if not 0 < share <= 1:
+        raise InputError(f"share must be in (0, 1], got {share}")
+    started = time.perf_counter()
+    costs, standard_value, w, rules, reachable = _setup(
+        costs,
+        weights,
+        standard,
+        existing=existing,
+        forced=forced,
+        excluded=excluded,
+        site_cost_cny=1.0 if site_cost_cny is None else site_cost_cny,
+        min_per_township=min_per_township,
+        respect=respect,
+        demand_codes=demand_codes,
+        site_codes=site_codes,
+    )
+    total = float(w.sum())
+    best = float(w[reachable].sum())
+    target = share * total
+    if best < target - 1e-9 * max(total, 1):
+        raise InfeasibleError(
+            f"at most {best / total:.2%} of the weight can be covered within {standard_value:g} {costs.unit} "
+            f"(asked for {share:.2%}); add candidate sites or widen the standard"
+        )
+    cover = costs.within(standard_value).tocsr()
+    fixed = rules.fixed
+    covered_fixed = np.zeros(cover.shape[0], dtype=bool)
+    if len(fixed):
+        covered_fixed[np.unique(cover[:, fixed].tocoo().row)] = True
+    allowed = rules.allowed(cover.shape[1])
+    allowed[fixed] = False
+    base = float(w[covered_fixed].sum())
+    problem = pulp.LpProblem("partial_cover", pulp.LpMinimize)
+    x: dict[int, pulp.LpVariable] = {}
+    y_terms = []
+    for i in np.flatnonzero(reachable & ~covered_fixed & (w > 0)):
+        cols = cover.indices[cover.indptr[i] : cover.indptr[i + 1]]
+        cols = cols[allowed[cols]]
+        y = pulp.LpVariable(f"y_{i}", lowBound=0, upBound=1)
+        for c in cols:
+            x.setdefault(int(c), pulp.LpVariable(f"x_{c}", cat=pulp.LpBinary))
+        problem += pulp.LpAffineExpression([(y, 1.0)] + [(x[int(c)], -1.0) for c in cols]) <= 0
+        y_terms.append((y, float(w[i])))
+    if rules.min_per_township > 0:
+        for j in np.flatnonzero(allowed):
+            x.setdefault(int(j), pulp.LpVariable(f"x_{j}", cat=pulp.LpBinary))
+    rules.add_township_minimums(problem, x)
+    if base < target and y_terms:
+        problem += pulp.LpAffineExpression(y_terms) >= target - base, "share"
+    problem += pulp.LpAffineExpression([(v, float(rules.cost_cny[j])) for j, v in x.items()])
+    built = time.perf_counter()
+    if x and (base < target or rules.min_per_township > 0):
+        result = solve_problem(problem, solver=solver, time_limit_s=time_limit_s, gap=gap, seed=seed)
+        chosen = sorted(j for j, v in x.items() if (v.value() or 0) > 0.5)
+        fields: dict[str, object] = {
+            "objective": result.objective,
+            "bound": result.bound,
+            "gap": result.gap,
+            "status": result.status,
+            "solver": result.solver,
+        }
+        solve_s = result.seconds
+    else:
+        chosen, solve_s = [], 0.0
+        fields = {"objective": 0.0, "bound": 0.0, "gap": 0.0, "status": "optimal", "solver": "none (trivial)"}
+    fields["timings_s"] = frozen_mapping({"build": built - started, "solve": solve_s})
+    unreachable = np.flatnonzero(~reachable & (w > 0))
+    parameters = {
+        "share": share,
+        "standard": standard_value,
+        "unit": costs.unit,
+        "respect": respect,
+        "min_per_township": min_per_township,
+        "time_limit_s": time_limit_s,
+        "gap": gap,
+        "seed": seed,
+    }
+    return _plan("partial_cover", costs, rules, chosen, fields, parameters, unreachable)

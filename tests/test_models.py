@@ -1,0 +1,134 @@
+"""LSCP, partial cover, p-median (capacitated too), boundaries, township minimums, greedy."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from siting.costs import CostMatrix, distance_matrix
+from siting.errors import InfeasibleError
+from siting.models import greedy_mclp, solve_lscp, solve_mclp, solve_partial_cover, solve_pmedian
+
+# Demand on a line at 0..6 km (weights 10 1 1 20 1 1 15) plus one point at 50 km no site reaches.
+# Sites A 0 km, B 3 km, C 6 km, D 1 km; standard 1.5 km.
+DEMAND_X = np.array([0, 1, 2, 3, 4, 5, 6, 50.0]) * 1000
+WEIGHTS = np.array([10, 1, 1, 20, 1, 1, 15, 5.0])
+SITES_X = np.array([0, 3, 6, 1.0]) * 1000
+DEMAND_IDS = [f"d{i}" for i in range(8)]
+SITE_IDS = ["A", "B", "C", "D"]
+
+
+def instance(cutoff_m: float = 1500.0) -> CostMatrix:
+    return distance_matrix(
+        np.column_stack([DEMAND_X, np.zeros(8)]),
+        np.column_stack([SITES_X, np.zeros(4)]),
+        demand_ids=DEMAND_IDS,
+        site_ids=SITE_IDS,
+        cutoff_m=cutoff_m,
+        crs="EPSG:32648",
+    )
+
+
+def test_lscp_covers_every_reachable_point_and_reports_the_rest() -> None:
+    plan = solve_lscp(instance(), weights=WEIGHTS)
+    # d0..d6 need A or D (d0,d1), B (d2,d3,d4), C (d5,d6): 3 homes; d7 is unreachable.
+    assert plan.objective == 3
+    assert set(plan.new_ids) in ({"A", "B", "C"}, {"D", "B", "C"})
+    assert plan.unreachable_ids == ("d7",)
+    assert plan.parameters["unreachable_weight"] == 5.0
+
+
+def test_lscp_least_cost_and_existing() -> None:
+    cost = pd.Series({"A": 50_000.0, "B": 30_000.0, "C": 30_000.0, "D": 30_000.0})
+    plan = solve_lscp(instance(), site_cost_cny=cost)
+    assert set(plan.new_ids) == {"B", "C", "D"}
+    assert plan.objective == 90_000
+    plan = solve_lscp(instance(), existing=["B"])
+    assert plan.objective == 2 and "B" in plan.existing_ids
+
+
+def test_partial_cover() -> None:
+    # Total weight 54. 40% = 21.6 -> B alone (22). 60% = 32.4 -> B + C (38).
+    assert solve_partial_cover(instance(), WEIGHTS, share=0.4).new_ids == ("B",)
+    assert set(solve_partial_cover(instance(), WEIGHTS, share=0.6).new_ids) == {"B", "C"}
+    with pytest.raises(InfeasibleError, match=r"at most 90\.74% of the weight can be covered"):
+        solve_partial_cover(instance(), WEIGHTS, share=0.95)
+
+
+def test_pmedian_hand_checked() -> None:
+    costs = instance(cutoff_m=100_000.0)
+    w = np.array([10, 1, 1, 20, 1, 1, 15, 0.0])
+    plan = solve_pmedian(costs, w, p=2)
+    # B + C: d0 3 km x 10 + d1 2 x 1 + d2 1 x 1 + d4 1 x 1 (to B) + d5 1 x 1 (to C) = 35 km x children;
+    # D + C would cost d3 2 km x 20 = 40 alone, A + C 3 km x 20 = 60: B + C is optimal.
+    assert set(plan.site_ids) == {"B", "C"}
+    assert plan.objective == pytest.approx(35_000.0)
+    assert plan.assignment is not None and plan.assignment["d0"] == "B" and plan.assignment["d6"] == "C"
+
+
+def test_capacitated_pmedian_single_source() -> None:
+    costs = instance(cutoff_m=100_000.0)
+    w = np.array([10, 1, 1, 20, 1, 1, 15, 0.0])
+    plan = solve_pmedian(costs, w, p=2, capacity=30.0)
+    loads: dict[str, float] = {}
+    assert plan.assignment is not None
+    for demand, site in plan.assignment.items():
+        loads[site] = loads.get(site, 0.0) + float(w[DEMAND_IDS.index(demand)])
+    assert max(loads.values()) <= 30.0
+    uncapacitated = solve_pmedian(costs, w, p=2)
+    assert plan.objective > uncapacitated.objective
+
+
+def test_respect_boundaries_and_township_minimum() -> None:
+    demand_codes = pd.DataFrame({"township_code": ["t1"] * 3 + ["t2"] * 5, "county_code": ["c"] * 8}, index=DEMAND_IDS)
+    site_codes = pd.DataFrame({"township_code": ["t1", "t2", "t2", "t1"], "county_code": ["c"] * 4}, index=SITE_IDS)
+    # B (township t2) may not cover d2 (t1) any more: B covers d3, d4 = 21.
+    plan = solve_mclp(
+        instance(), WEIGHTS, n_homes=1, respect="township", demand_codes=demand_codes, site_codes=site_codes
+    )
+    assert plan.new_ids == ("B",) and plan.objective == pytest.approx(21.0)
+    # Each township at least one home: with 2 homes, B (t2) + A or D (t1).
+    plan = solve_mclp(instance(), WEIGHTS, n_homes=2, min_per_township=1, site_codes=site_codes)
+    assert "B" in plan.new_ids and ({"A", "D"} & set(plan.new_ids))
+
+
+def test_greedy_reports_a_true_bound() -> None:
+    plan = greedy_mclp(instance(), WEIGHTS, n_homes=2)
+    exact = solve_mclp(instance(), WEIGHTS, n_homes=2)
+    assert plan.status == "heuristic"
+    assert plan.objective <= exact.objective + 1e-9
+    assert plan.bound is not None and plan.bound >= exact.objective - 1e-9
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(min_value=0, max_value=2**31 - 1), st.integers(min_value=1, max_value=3))
+def test_pmedian_and_greedy_properties(seed: int, p: int) -> None:
+    rng = np.random.default_rng(seed)
+    n, m = 7, 5
+    dense = rng.uniform(1, 10, (n, m)).round(1)
+    w = rng.integers(1, 10, n).astype(float)
+    costs = CostMatrix(
+        matrix=sp.csr_array(dense),
+        demand_ids=np.array([f"d{i}" for i in range(n)], dtype=object),
+        site_ids=np.array([f"s{j}" for j in range(m)], dtype=object),
+        unit="min",
+        cutoff=10.0,
+    )
+    plan = solve_pmedian(costs, w, p=p)
+    best = min((w * dense[:, list(c)].min(axis=1)).sum() for c in itertools.combinations(range(m), p))
+    assert plan.objective == pytest.approx(best)
+    assert plan.assignment is not None
+    open_cols = [int(s[1:]) for s in plan.site_ids]
+    for i in range(n):  # every demand goes to its nearest open home
+        assert dense[i, int(plan.assignment[f"d{i}"][1:])] == pytest.approx(dense[i, open_cols].min())
+    # Coverage never decreases as the budget grows; greedy's bound holds.
+    values = [solve_mclp(costs, w, standard=5.0, n_homes=k).objective for k in range(m + 1)]
+    assert all(a <= b + 1e-9 for a, b in itertools.pairwise(values))
+    greedy = greedy_mclp(costs, w, standard=5.0, n_homes=p)
+    assert greedy.objective <= values[p] + 1e-9 <= (greedy.bound or 0) + 1e-6
