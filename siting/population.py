@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 BLOCK_ROWS = 512
+GDAL_CACHE_MB = 64
 WORLDPOP_NAME = re.compile(r"^(?P<iso>[a-z]{3})_(?P<sex>[fm])_(?P<age>\d{1,2})_(?P<year>\d{4})(?P<rest>[^.]*)\.tif$")
 
 
@@ -149,7 +150,8 @@ def zonal_children(
     sum_col = np.zeros(n)
     sum_row = np.zeros(n)
     cells = np.zeros(n, dtype=np.int64)
-    with _open_checked(path) as src:
+    # GDAL's block cache defaults to 5 % of RAM; each block is read once here, so a small cache suffices.
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), _open_checked(path) as src:
         in_raster_crs = zones.geometry.to_crs(src.crs)
         sindex = in_raster_crs.sindex
         for window in _blocks(src, block_rows):
