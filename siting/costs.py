@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 from pyproj import CRS
@@ -13,7 +15,7 @@ from sklearn.neighbors import KDTree
 from siting.boundaries import require_projected
 from siting.errors import InputError
 
-__all__ = ["CostMatrix", "distance_matrix"]
+__all__ = ["CostMatrix", "cost_matrix_from_array", "cost_matrix_from_table", "distance_matrix"]
 
 UNITS = ("m", "min")
 
@@ -120,4 +122,126 @@ def distance_matrix(
         site_ids=np.asarray(site_ids, dtype=object),
         unit="m",
         cutoff=float(cutoff_m),
+    )
+
+
+def _check_costs(values: np.ndarray, *, what: str) -> None:
+    if not np.isfinite(values).all():
+        raise InputError(f"{what} holds NaN or infinite costs; leave unreachable pairs out instead")
+    if (values < 0).any():
+        raise InputError(f"{what} holds negative costs (min {values.min()}); costs must be ≥ 0")
+
+
+def cost_matrix_from_array(
+    costs: np.ndarray | sp.sparray | sp.spmatrix,
+    *,
+    demand_ids: ArrayLike,
+    site_ids: ArrayLike,
+    unit: str,
+    cutoff: float | None = None,
+) -> CostMatrix:
+    """A :class:`CostMatrix` from a dense array or a scipy sparse matrix of costs.
+
+    Parameters
+    ----------
+    costs
+        Demand × site costs. Dense: every finite entry ≤ ``cutoff`` is a pair
+        (``np.inf`` or NaN marks "no route"). Sparse: the stored entries are the
+        pairs, explicit zeros included.
+    demand_ids, site_ids
+        Labels of rows and columns.
+    unit
+        ``"m"`` or ``"min"``.
+    cutoff
+        Keep only pairs with cost ≤ cutoff (default: keep all; the cutoff is
+        then the largest cost).
+
+    Notes
+    -----
+    Costs are used as given: no rescaling, no rounding.
+    """
+    matrix: Any
+    if sp.issparse(costs):
+        matrix = sp.csr_array(costs).astype(np.float64)  # type: ignore[arg-type]
+        matrix.sort_indices()
+        _check_costs(matrix.data, what="the sparse cost matrix")
+        if cutoff is not None:
+            coo = matrix.tocoo()
+            keep = coo.data <= cutoff
+            matrix = sp.csr_array((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=matrix.shape)
+            matrix.sort_indices()
+    else:
+        dense = np.asarray(costs, dtype=np.float64)
+        if dense.ndim != 2:
+            raise InputError(f"a dense cost matrix must be 2-D, got shape {dense.shape}")
+        reachable = np.isfinite(dense)
+        if cutoff is not None:
+            reachable &= dense <= cutoff
+        _check_costs(dense[reachable], what="the dense cost matrix")
+        rows, cols = np.nonzero(reachable)
+        matrix = sp.csr_array((dense[rows, cols], (rows, cols)), shape=dense.shape)
+        matrix.sort_indices()
+    largest = float(matrix.data.max()) if matrix.nnz else 0.0
+    return CostMatrix(
+        matrix=matrix,
+        demand_ids=np.asarray(demand_ids, dtype=object),
+        site_ids=np.asarray(site_ids, dtype=object),
+        unit=unit,
+        cutoff=largest if cutoff is None else float(cutoff),
+    )
+
+
+def cost_matrix_from_table(
+    table: pd.DataFrame,
+    *,
+    unit: str,
+    demand_ids: ArrayLike | None = None,
+    site_ids: ArrayLike | None = None,
+    cutoff: float | None = None,
+    demand_column: str = "demand_id",
+    site_column: str = "site_id",
+    cost_column: str = "cost",
+) -> CostMatrix:
+    """A :class:`CostMatrix` from a long table ``demand_id, site_id, cost`` (e.g. road travel times).
+
+    Parameters
+    ----------
+    table
+        One row per reachable pair.
+    unit
+        ``"m"`` or ``"min"``.
+    demand_ids, site_ids
+        Full label lists (demand or sites with no pair keep their row/column);
+        default: the ids that appear in the table, sorted.
+    cutoff
+        Keep only pairs with cost ≤ cutoff.
+    """
+    missing = [c for c in (demand_column, site_column, cost_column) if c not in table.columns]
+    if missing:
+        raise InputError(f"cost table lacks columns {missing}; it has {list(table.columns)}")
+    d = table[demand_column].astype(str)
+    s = table[site_column].astype(str)
+    cost = pd.to_numeric(table[cost_column], errors="coerce").to_numpy(dtype=float)
+    _check_costs(cost, what="the cost table")
+    duplicated = table.assign(_d=d, _s=s).duplicated(["_d", "_s"], keep=False)
+    if duplicated.any():
+        rows = (np.flatnonzero(duplicated.to_numpy()) + 2).tolist()[:10]
+        raise InputError(f"the cost table repeats demand-site pairs at rows {rows}; keep one cost per pair")
+    d_ids = pd.Index(sorted(d.unique()) if demand_ids is None else [str(v) for v in np.asarray(demand_ids)])
+    s_ids = pd.Index(sorted(s.unique()) if site_ids is None else [str(v) for v in np.asarray(site_ids)])
+    rows_pos = d_ids.get_indexer(pd.Index(d))
+    cols_pos = s_ids.get_indexer(pd.Index(s))
+    if (rows_pos < 0).any() or (cols_pos < 0).any():
+        unknown = sorted(set(d[rows_pos < 0]) | set(s[cols_pos < 0]))[:10]
+        raise InputError(f"the cost table names ids not in demand_ids/site_ids: {unknown}")
+    keep = np.ones(len(cost), dtype=bool) if cutoff is None else cost <= cutoff
+    matrix: Any = sp.csr_array((cost[keep], (rows_pos[keep], cols_pos[keep])), shape=(len(d_ids), len(s_ids)))
+    matrix.sort_indices()
+    largest = float(matrix.data.max()) if matrix.nnz else 0.0
+    return CostMatrix(
+        matrix=matrix,
+        demand_ids=d_ids.to_numpy(dtype=object),
+        site_ids=s_ids.to_numpy(dtype=object),
+        unit=unit,
+        cutoff=largest if cutoff is None else float(cutoff),
     )

@@ -42,7 +42,7 @@ __all__ = [
     "zonal_children",
 ]
 
-BLOCK_ROWS = 512
+BLOCK_ROWS = 1024
 GDAL_CACHE_MB = 64
 WORLDPOP_NAME = re.compile(r"^(?P<iso>[a-z]{3})_(?P<sex>[fm])_(?P<age>\d{1,2})_(?P<year>\d{4})(?P<rest>[^.]*)\.tif$")
 
@@ -106,11 +106,27 @@ def _read_counts(src: rasterio.DatasetReader, window: rasterio.windows.Window, p
     return values
 
 
+class _GeoJSONCache:
+    """GeoJSON mappings of polygons, made once each (rasterize needs them per block)."""
+
+    def __init__(self, shapes: gpd.GeoSeries) -> None:
+        self._geoms = shapes.to_numpy()
+        self._mappings: dict[int, dict[str, object]] = {}
+
+    def __getitem__(self, i: int) -> dict[str, object]:
+        found = self._mappings.get(i)
+        if found is None:
+            found = self._geoms[i].__geo_interface__
+            self._mappings[i] = found
+        return found
+
+
 def _label_block(
-    shapes: gpd.GeoSeries, sindex_hits: np.ndarray, shape: tuple[int, int], transform: rasterio.Affine
+    shapes: gpd.GeoSeries | _GeoJSONCache, sindex_hits: np.ndarray, shape: tuple[int, int], transform: rasterio.Affine
 ) -> np.ndarray:
+    lookup = shapes if isinstance(shapes, _GeoJSONCache) else _GeoJSONCache(shapes)
     return rasterio.features.rasterize(
-        ((shapes.iloc[i], int(i)) for i in sindex_hits),
+        ((lookup[int(i)], int(i)) for i in sindex_hits),
         out_shape=shape,
         transform=transform,
         fill=-1,
@@ -154,6 +170,7 @@ def zonal_children(
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), _open_checked(path) as src:
         in_raster_crs = zones.geometry.to_crs(src.crs)
         sindex = in_raster_crs.sindex
+        mappings = _GeoJSONCache(in_raster_crs)
         for window in _blocks(src, block_rows):
             left, bottom, right, top = rasterio.windows.bounds(window, src.transform)
             hits = sindex.query(gpd.GeoSeries.from_xy([left, right], [bottom, top]).union_all().envelope)
@@ -161,7 +178,8 @@ def zonal_children(
                 continue
             values = _read_counts(src, window, path)
             # Label 0 is "no zone"; zone i is label i + 1, so no masking copies are needed.
-            labels = _label_block(in_raster_crs, hits, values.shape, src.window_transform(window)).ravel() + 1
+            labels = _label_block(mappings, hits, values.shape, src.window_transform(window)).ravel()
+            labels = labels.astype(np.intp) + 1
             col_centres = np.arange(values.shape[1], dtype=np.float32) + np.float32(0.5)
             row_centres = np.arange(values.shape[0], dtype=np.float64) + window.row_off + 0.5
             sums += np.bincount(labels, weights=values.ravel(), minlength=n + 1)[1:]

@@ -132,3 +132,26 @@ def test_pmedian_and_greedy_properties(seed: int, p: int) -> None:
     assert all(a <= b + 1e-9 for a, b in itertools.pairwise(values))
     greedy = greedy_mclp(costs, w, standard=5.0, n_homes=p)
     assert greedy.objective <= values[p] + 1e-9 <= (greedy.bound or 0) + 1e-6
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(min_value=0, max_value=2**31 - 1))
+def test_decomposed_lscp_equals_monolithic(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    xy = np.concatenate([rng.normal(c, 800.0, (6, 2)) for c in ([0, 0], [2500, 0], [10_000, 10_000])])
+    ids = [f"p{i}" for i in range(len(xy))]
+    costs = distance_matrix(xy, xy, demand_ids=ids, site_ids=ids, cutoff_m=1000.0, crs="EPSG:32648")
+    price = rng.integers(1, 4, len(ids)).astype(float)
+    parts = solve_lscp(costs, site_cost_cny=price, workers=1)
+    whole = solve_lscp(costs, site_cost_cny=price, decompose=False)
+    assert parts.objective == pytest.approx(whole.objective)
+    covered = costs.within(1000.0)[:, [ids.index(s) for s in parts.site_ids]].sum(axis=1)
+    assert (covered > 0).all()  # every coverable point is covered
+
+
+def test_lscp_in_worker_processes() -> None:
+    rng = np.random.default_rng(3)
+    xy = np.concatenate([rng.normal(c, 500.0, (10, 2)) for c in ([0, 0], [20_000, 0], [0, 20_000])])
+    ids = [f"p{i}" for i in range(len(xy))]
+    costs = distance_matrix(xy, xy, demand_ids=ids, site_ids=ids, cutoff_m=400.0, crs="EPSG:32648")
+    assert solve_lscp(costs, workers=2).objective == solve_lscp(costs, decompose=False).objective

@@ -19,6 +19,7 @@ __all__ = [
     "apply_respect",
     "dominated_sites",
     "merge_identical_rows",
+    "reduce_set_cover",
     "resolve_sites",
     "restrict_to_same_unit",
     "site_townships",
@@ -248,3 +249,92 @@ def dominated_sites(cover_csc: sp.csc_array, site_cost: np.ndarray, candidates: 
                 dominated.append(j)
                 break
     return np.array(sorted(dominated), dtype=np.int64)
+
+
+def reduce_set_cover(
+    cover: sp.csr_array, rows: np.ndarray, columns: np.ndarray, cost: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Classic set-covering reductions, repeated until nothing changes.
+
+    1. a row that only one column covers forces that column open;
+    2. a row whose column set contains another row's set is implied by it;
+    3. a column whose rows are a subset of a no-dearer column's rows is dropped.
+
+    Parameters
+    ----------
+    cover
+        Rows × columns 0/1 matrix (all rows and columns of the problem).
+    rows, columns
+        Rows that must be covered and columns that may be opened.
+    cost
+        Cost per column.
+
+    Returns
+    -------
+    tuple
+        ``(forced_columns, remaining_rows, remaining_columns)``: an optimum of the
+        reduced problem plus the forced columns is an optimum of the original.
+    """
+    csr = cover.tocsr()
+    allowed = set(int(c) for c in columns)
+    row_sets = {
+        int(r): frozenset(int(c) for c in csr.indices[csr.indptr[r] : csr.indptr[r + 1]] if int(c) in allowed)
+        for r in rows
+    }
+    forced: set[int] = set()
+    alive_cols = set(allowed)
+    changed = True
+    while changed:
+        changed = False
+        # 1. rows with a single column force it.
+        singles = {next(iter(s)) for s in row_sets.values() if len(s) == 1}
+        if singles:
+            forced |= singles
+            row_sets = {r: s for r, s in row_sets.items() if not (s & singles)}
+            alive_cols -= singles
+            row_sets = {r: s & alive_cols for r, s in row_sets.items()}
+            changed = True
+        # 2. superset rows are implied (identical rows: keep the first).
+        by_col: dict[int, set[int]] = {}
+        for r, s in row_sets.items():
+            for c in s:
+                by_col.setdefault(c, set()).add(r)
+        implied = set()
+        for r, s in row_sets.items():
+            if r in implied or not s:
+                continue
+            containing = set.intersection(*(by_col[c] for c in s))
+            for other in containing:
+                if other != r and other not in implied and (len(row_sets[other]) > len(s) or other > r):
+                    implied.add(other)
+        if implied:
+            row_sets = {r: s for r, s in row_sets.items() if r not in implied}
+            changed = True
+        # 3. dominated columns.
+        col_rows: dict[int, set[int]] = {c: set() for c in alive_cols}
+        for r, s in row_sets.items():
+            for c in s:
+                col_rows[c].add(r)
+        dropped = set()
+        for c, covered in col_rows.items():
+            if not covered:
+                dropped.add(c)
+                continue
+            pivot = min(covered, key=lambda r: len(row_sets[r]))
+            for other in row_sets[pivot]:
+                if other == c or other in dropped or cost[other] > cost[c]:
+                    continue
+                if covered <= col_rows[other] and (
+                    len(col_rows[other]) > len(covered) or cost[other] < cost[c] or other < c
+                ):
+                    dropped.add(c)
+                    break
+        if dropped:
+            alive_cols -= dropped
+            row_sets = {r: s - dropped for r, s in row_sets.items()}
+            changed = True
+    return (
+        np.array(sorted(forced), dtype=np.int64),
+        np.array(sorted(row_sets), dtype=np.int64),
+        np.array(sorted(alive_cols), dtype=np.int64),
+    )

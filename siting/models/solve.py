@@ -58,6 +58,8 @@ def solve_problem(
     gap: float = 0.0,
     threads: int = 1,
     seed: int = 0,
+    warm_start: bool = False,
+    cbc_options: tuple[str, ...] = (),
 ) -> SolveResult:
     """Solve ``problem`` and return its true status.
 
@@ -103,7 +105,8 @@ def solve_problem(
                 gapRel=gap,
                 threads=threads if threads > 1 else None,
                 logPath=str(log_path),
-                options=[f"randomCbcSeed {seed + 1}"],
+                warmStart=warm_start,
+                options=[f"randomCbcSeed {seed + 1}", *cbc_options],
             )
             problem.solve(cmd)
             log = log_path.read_text(errors="replace") if log_path.exists() else ""
