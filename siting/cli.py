@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -12,6 +13,8 @@ from siting import __version__
 from siting.errors import SitingError
 
 __all__ = ["main"]
+
+DEFAULT_TARGETS = Path(__file__).resolve().parents[1] / "targets" / "yunnan_full_coverage.toml"
 
 
 class _Group(click.Group):
@@ -61,6 +64,13 @@ def main() -> None:
 )
 @click.option("--solver", type=click.Choice(["cbc", "highs"]), default="cbc", show_default=True)
 @click.option("--time-limit-s", type=float, default=120.0, show_default=True)
+@click.option(
+    "--targets",
+    "targets_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Targets TOML checked in the report (default: targets/yunnan_full_coverage.toml).",
+)
 def demo(
     data_dir: Path | None,
     outputs_dir: Path,
@@ -70,6 +80,7 @@ def demo(
     cost_per_home_cny: float,
     solver: str,
     time_limit_s: float,
+    targets_path: Path | None,
 ) -> None:
     """Plan the 2019 round on the Yunnan sample and write the map and tables.
 
@@ -84,7 +95,10 @@ def demo(
     if not paths.is_built():
         click.echo("building the Yunnan sample (modelled parts) ...")
         build_sample(paths)
+    if targets_path is None and DEFAULT_TARGETS.exists():
+        targets_path = DEFAULT_TARGETS
     settings = SampleRunSettings(
+        targets_path=targets_path,
         radius_m=radius_m,
         budget_cny=budget_cny,
         cost_per_home_cny=cost_per_home_cny,
@@ -103,6 +117,12 @@ def demo(
     click.echo(f"  budget used               : {province['build_cost_cny']:,.0f} of {budget_cny:,.0f} CNY")
     gap = "n/a" if plan.gap is None else f"{plan.gap:.2%}"
     click.echo(f"  model                     : MCLP, {plan.status}, gap {gap}, {plan.solver}")
+    if run.target_results is not None:
+        failed = run.target_results[~run.target_results["passed"]]
+        click.echo(
+            f"  targets                   : {len(run.target_results) - len(failed):,} of "
+            f"{len(run.target_results):,} unit checks met ({targets_path})"
+        )
     click.echo(f"  outputs                   : {run.output_dir}")
     click.echo(f"  map                       : {run.map_path}")
     click.echo(f"  seconds taken             : {time.perf_counter() - started:.1f}")
@@ -149,3 +169,41 @@ def sample_prepare(reference: Path, data_dir: Path | None) -> None:
     paths = sample_paths(data_dir)
     prepare_real_parts(reference, paths)
     click.echo(f"wrote the real parts of the sample to {paths.root}")
+
+
+@main.command("check-targets")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--targets",
+    "targets_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Targets TOML ([[target]] metric, min/max, level, units).",
+)
+def check_targets_command(run_dir: Path, targets_path: Path) -> None:
+    """Check a finished run against targets: exit 0 when all are met, 1 when one is not, 2 on bad input."""
+    import pandas as pd
+
+    from siting.errors import InputError
+    from siting.report_files import read_report_json
+    from siting.targets import check_targets, read_targets
+
+    if not (run_dir / "report.json").exists():
+        raise InputError(f"{run_dir} is not a finished run (no report.json); pass a folder written by siting")
+    tables = read_report_json(run_dir)
+    results = check_targets(tables, read_targets(targets_path, metrics=list(tables["county"].columns)))
+    failed = results[~results["passed"]]
+    rows: list[dict[str, Any]] = failed.to_dict("records")  # type: ignore[assignment]
+    for row in rows:
+        bounds = [
+            f">= {row['min']:g}" if pd.notna(row["min"]) else "",
+            f"<= {row['max']:g}" if pd.notna(row["max"]) else "",
+        ]
+        need = " and ".join(b for b in bounds if b)
+        name = row["unit_name_zh"] if isinstance(row["unit_name_zh"], str) else ""
+        click.echo(
+            f"FAIL  {row['target']} | {row['level']} {row['unit_code']} {name} | {row['metric']} = "
+            f"{row['value']:.2f} (needs {need})"
+        )
+    click.echo(f"{len(results) - len(failed)} of {len(results)} checks met")
+    sys.exit(0 if failed.empty else 1)

@@ -15,7 +15,7 @@ import geopandas as gpd
 import pandas as pd
 
 from siting import __version__
-from siting.allocation import assign_to_nearest_home
+from siting.allocation import assign_to_nearest_home, catchments, write_nearest_home_raster
 from siting.boundaries import working_crs
 from siting.candidates import DEFAULT_HOME_COST_CNY, sites_at_community_seats
 from siting.costs import distance_matrix
@@ -23,9 +23,11 @@ from siting.demand import build_demand
 from siting.errors import DataError, InputError
 from siting.models import Plan, solve_mclp
 from siting.population import zonal_children
-from siting.report import coverage_by_level, write_bilingual_csv
+from siting.report import coverage_by_level, coverage_report, write_bilingual_csv
+from siting.report_files import write_report_files
 from siting.sample.paths import SamplePaths
-from siting.sample.real import load_counties, load_prefectures
+from siting.sample.real import load_communities_table, load_counties, load_prefectures
+from siting.targets import check_targets, read_targets
 from siting.webmap import plan_map, render_map, save_map
 
 __all__ = ["SampleRun", "SampleRunSettings", "run_sample"]
@@ -45,6 +47,8 @@ class SampleRunSettings:
     time_limit_s: float = 120.0
     gap: float = 0.0
     seed: int = 2020
+    targets_path: Path | None = None
+    small_count_threshold: int = 5
 
     def __post_init__(self) -> None:
         if self.radius_m <= 0:
@@ -65,6 +69,8 @@ class SampleRun:
     output_dir: Path
     map_path: Path | None
     timings_s: dict[str, float] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    target_results: pd.DataFrame | None = None
 
     @property
     def children_total(self) -> float:
@@ -168,6 +174,14 @@ def run_sample(
     allocation = assign_to_nearest_home(costs, plan.site_ids, standard=settings.radius_m, demand=demand, sites=sites)
     names = load_prefectures(paths)[["prefecture_code", "prefecture_name_zh", "prefecture_name_en"]]
     summary = coverage_by_level(demand, allocation, sites, plan, level="prefecture_code", names=names)
+    groups = ["left_behind", "difficult_circumstances", "dibao"]
+    tables = coverage_report(demand, allocation, sites, plan, priority_groups=groups, names=unit_names(paths))
+    targets = (
+        read_targets(settings.targets_path, metrics=list(tables["county"].columns)) if settings.targets_path else None
+    )
+    target_results = check_targets(tables, targets) if targets else None
+    uncovered = _uncovered_communities(communities, demand, allocation)
+    areas = catchments(communities, demand, allocation, priority_groups=groups)
     summary.loc[summary.index[-1], ["prefecture_name_zh", "prefecture_name_en"]] = ["云南省", "Yunnan Province"]
     lap("report")
 
@@ -215,6 +229,22 @@ def run_sample(
         )
         allocation.to_csv(tmp / "assignment.csv", index=False)
         save_map(page, tmp / "map.html")
+        write_report_files(
+            tables,
+            tmp,
+            target_results=target_results,
+            uncovered=uncovered,
+            small_count_threshold=settings.small_count_threshold,
+        )
+        gpkg = tmp / "plan.gpkg"
+        homes.drop(columns=["cost_cny"]).to_file(gpkg, layer="homes", driver="GPKG")
+        areas.to_file(gpkg, layer="catchments", driver="GPKG")
+        communities[
+            ["community_code", "community_name", "township_code", "county_code", "prefecture_code", "geometry"]
+        ].merge(allocation.rename(columns={"demand_id": "community_code"}), on="community_code").to_file(
+            gpkg, layer="communities", driver="GPKG"
+        )
+        write_nearest_home_raster(areas, like=paths.children_tif, out_path=tmp / "nearest_home.tif")
         record = {
             "siting_version": __version__,
             "settings": asdict(settings),
@@ -232,10 +262,11 @@ def run_sample(
             "children_total": float(province["children"]),
             "children_covered": float(province["children_covered"]),
             "build_cost_cny": cost_used,
+            "all_targets_met": None if target_results is None else bool(target_results["passed"].all()),
             "timings_s": timings,
             "modelled_data": True,
         }
-        (tmp / "run.json").write_text(json.dumps(record, ensure_ascii=False, indent=2), encoding="utf-8")
+        (tmp / "run.json").write_text(json.dumps(record, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
 
     _write_atomically(run_dir, write)
     written_map = None
@@ -243,5 +274,47 @@ def run_sample(
         written_map = save_map(page, map_path)
     lap("write")
     return SampleRun(
-        settings=settings, plan=plan, summary=summary, output_dir=run_dir, map_path=written_map, timings_s=timings
+        settings=settings,
+        plan=plan,
+        summary=summary,
+        output_dir=run_dir,
+        map_path=written_map,
+        timings_s=timings,
+        tables=tables,
+        target_results=target_results,
     )
+
+
+def unit_names(paths: SamplePaths) -> pd.DataFrame:
+    """``unit_code``, ``unit_name_zh``, ``unit_name_en`` for the province, prefectures, counties and townships."""
+    prefectures = load_prefectures(paths)
+    counties = pd.read_csv(paths.counties_csv, dtype={"county_code": str})
+    towns = load_communities_table(paths).drop_duplicates("township_code")
+    parts = [
+        pd.DataFrame({"unit_code": ["530000"], "unit_name_zh": ["云南省"], "unit_name_en": ["Yunnan Province"]}),
+        prefectures.rename(
+            columns={
+                "prefecture_code": "unit_code",
+                "prefecture_name_zh": "unit_name_zh",
+                "prefecture_name_en": "unit_name_en",
+            }
+        )[["unit_code", "unit_name_zh", "unit_name_en"]],
+        counties.rename(
+            columns={"county_code": "unit_code", "county_name_zh": "unit_name_zh", "county_name_en": "unit_name_en"}
+        )[["unit_code", "unit_name_zh", "unit_name_en"]],
+        pd.DataFrame({"unit_code": towns["township_code"], "unit_name_zh": towns["township_name"], "unit_name_en": ""}),
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+def _uncovered_communities(
+    communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, allocation: pd.DataFrame
+) -> pd.DataFrame:
+    """Communities with demand beyond the standard, with their nearest home and distance."""
+    table = demand[["demand_id", "community_code", "township_code", "county_code", "prefecture_code"]].merge(
+        allocation[["demand_id", "covered", "nearest_site_id", "nearest_distance_m"]], on="demand_id"
+    )
+    table = table[~table["covered"]].drop(columns=["covered", "demand_id"])
+    names = communities.set_index("community_code")["community_name"]
+    table.insert(1, "community_name", table["community_code"].map(names))
+    return table.sort_values(["county_code", "community_code"]).drop_duplicates("community_code").reset_index(drop=True)

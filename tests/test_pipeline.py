@@ -58,7 +58,29 @@ def test_outputs_written(demo_run) -> None:  # type: ignore[no-untyped-def]
         "assignment.csv",
         "map.html",
         "run.json",
+        "plan.gpkg",
+        "coverage_province.csv",
+        "coverage_prefecture.csv",
+        "coverage_county.csv",
+        "coverage_township.csv",
+        "report.json",
+        "report.md",
+        "report.xlsx",
+        "nearest_home.tif",
+        "nearest_home.csv",
     }
+    import geopandas as gpd
+    import pyogrio
+    import rasterio
+
+    assert {name for name, _ in pyogrio.list_layers(out / "plan.gpkg")} == {"homes", "catchments", "communities"}
+    areas = gpd.read_file(out / "plan.gpkg", layer="catchments")
+    assert areas["communities"].sum() == 14589
+    assert areas["site_id"].notna().sum() <= 1634
+    with rasterio.open(out / "nearest_home.tif") as src:
+        served = src.read(1)
+    legend = pd.read_csv(out / "nearest_home.csv")
+    assert served.max() == len(legend)
     record = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert record["plan"]["homes_new"] == 440
     table = pd.read_csv(out / "summary_by_prefecture.csv", encoding="utf-8-sig", dtype=str)
@@ -67,6 +89,20 @@ def test_outputs_written(demo_run) -> None:  # type: ignore[no-untyped-def]
     assert not re.search(r'<(?:script|link)[^>]+(?:src|href)="https?:', page)
     assert "模拟数据" in page and "L.map(" in page
     assert demo_run.map_path.stat().st_size < 15_000_000
+
+
+def test_all_levels_add_up_on_the_sample(demo_run) -> None:  # type: ignore[no-untyped-def]
+    from siting.report import COUNT_COLUMNS
+
+    tables = demo_run.tables
+    province = tables["province"].iloc[0]
+    assert len(tables["prefecture"]) == 16 and len(tables["county"]) == 129
+    assert (tables["township"]["unit_code"].str.len() == 9).all()
+    for level in ("prefecture", "county", "township"):
+        for column in COUNT_COLUMNS:
+            assert tables[level][column].sum() == pytest.approx(province[column]), (level, column)
+    assert province["directors"] == 14589
+    assert province["priority_children"] == 38_600 + 22_000 + 79_000 + 403_800
 
 
 def test_unbuilt_sample_is_a_clear_error(tmp_path: Path) -> None:
