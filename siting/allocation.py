@@ -17,7 +17,7 @@ from siting.errors import InputError
 from siting.models.common import apply_respect
 from siting.report import weighted_quantile
 
-__all__ = ["assign_to_nearest_home", "catchments", "write_nearest_home_raster"]
+__all__ = ["assign_to_nearest_home", "catchments", "children_only_served_by", "write_nearest_home_raster"]
 
 
 def assign_to_nearest_home(
@@ -211,3 +211,16 @@ def write_nearest_home_raster(
     legend = pd.DataFrame({"value": np.arange(1, len(homes) + 1), "site_id": homes["site_id"].to_numpy()})
     legend.to_csv(out_path.with_suffix(".csv"), index=False)
     return legend
+
+
+def children_only_served_by(
+    costs: CostMatrix, open_site_ids: Sequence[str], *, standard: float, children: np.ndarray
+) -> pd.Series:
+    """Per open home, the children no other open home reaches: what the plan loses without it."""
+    open_pos = np.sort(costs.site_positions(list(open_site_ids)))
+    cover = costs.within(standard)[:, open_pos].tocsr()
+    reach = np.diff(cover.indptr)
+    only = np.flatnonzero(reach == 1)
+    site_of = cover.indices[cover.indptr[only]]
+    gained = np.bincount(site_of, weights=np.asarray(children, dtype=float)[only], minlength=len(open_pos))
+    return pd.Series(gained, index=costs.site_ids[open_pos], name="children_added")

@@ -207,3 +207,18 @@ def check_targets_command(run_dir: Path, targets_path: Path) -> None:
         )
     click.echo(f"{len(results) - len(failed)} of {len(results)} checks met")
     sys.exit(0 if failed.empty else 1)
+
+
+@main.command("map")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--unit", "unit_code", required=True, help="Prefecture (e.g. 530100) or county (e.g. 530102) code.")
+@click.option("--out", "out_path", type=click.Path(path_type=Path), required=True, help="HTML file to write.")
+@click.option("--basemap", type=click.Choice(["none", "osm", "tianditu", "gaode"]), default="none", show_default=True)
+@click.option("--tianditu-key", default=None, help="Key for the Tianditu basemap.")
+def map_command(run_dir: Path, unit_code: str, out_path: Path, basemap: str, tianditu_key: str | None) -> None:
+    """Write the map of one prefecture or county from a finished run."""
+    from siting.unitmap import unit_map
+    from siting.webmap import save_map
+
+    fmap = unit_map(run_dir, unit_code, basemap=basemap, tianditu_key=tianditu_key)
+    click.echo(f"wrote {save_map(fmap, out_path)}")

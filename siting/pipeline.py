@@ -15,10 +15,15 @@ import geopandas as gpd
 import pandas as pd
 
 from siting import __version__
-from siting.allocation import assign_to_nearest_home, catchments, write_nearest_home_raster
+from siting.allocation import (
+    assign_to_nearest_home,
+    catchments,
+    children_only_served_by,
+    write_nearest_home_raster,
+)
 from siting.boundaries import working_crs
 from siting.candidates import DEFAULT_HOME_COST_CNY, sites_at_community_seats
-from siting.costs import distance_matrix
+from siting.costs import CostMatrix, distance_matrix
 from siting.demand import build_demand
 from siting.errors import DataError, InputError
 from siting.models import Plan, solve_mclp
@@ -28,7 +33,7 @@ from siting.report_files import write_report_files
 from siting.sample.paths import SamplePaths
 from siting.sample.real import load_communities_table, load_counties, load_prefectures
 from siting.targets import check_targets, read_targets
-from siting.webmap import plan_map, render_map, save_map
+from siting.webmap import MapLayers, plan_map, render_map, save_map
 
 __all__ = ["SampleRun", "SampleRunSettings", "run_sample"]
 
@@ -185,19 +190,20 @@ def run_sample(
     summary.loc[summary.index[-1], ["prefecture_name_zh", "prefecture_name_en"]] = ["云南省", "Yunnan Province"]
     lap("report")
 
-    served = allocation.groupby("site_id")["demand_id"].size()
-    children_served = allocation.assign(children=demand["children"].to_numpy()).groupby("site_id")["children"].sum()
-    homes = sites[sites["site_id"].isin(plan.site_ids)].copy()
-    homes["community_name"] = homes["community_code"].map(communities.set_index("community_code")["community_name"])
-    homes["communities_served"] = homes["site_id"].map(served).fillna(0).astype(int)
-    homes["children_served"] = homes["site_id"].map(children_served).fillna(0.0)
-    homes["new"] = homes["site_id"].isin(plan.new_ids)
-
+    homes = describe_homes(
+        sites, plan, demand, allocation, communities, costs=costs, standard=settings.radius_m, priority_groups=groups
+    )
+    names_by_code = unit_names(paths).set_index("unit_code")["unit_name_zh"]
+    homes["township_name"] = homes["township_code"].map(names_by_code)
+    homes["county_name"] = homes["county_code"].map(names_by_code)
     com_view = communities[["community_code", "community_name", "geometry"]].assign(
         children=demand["children"].to_numpy(),
         covered=allocation["covered"].to_numpy(),
         site_id=allocation["site_id"].to_numpy(),
-        distance_m=allocation["cost"].to_numpy(),
+        distance_m=allocation["distance_m"].to_numpy(),
+        nearest_distance_m=allocation["nearest_distance_m"].to_numpy(),
+        seat_x=seats.x.to_numpy(),
+        seat_y=seats.y.to_numpy(),
     )
     province = summary.iloc[-1]
     cost_used = float(province["build_cost_cny"])
@@ -206,15 +212,23 @@ def run_sample(
         f"覆盖儿童 children covered ({settings.radius_m / 1000:g} km): {province['children_covered']:,.0f} / "
         f"{province['children']:,.0f} ({province['children_covered_pct']:.1f}%)",
         f"资金 budget used: {cost_used:,.0f} / {settings.budget_cny:,.0f} CNY",
+        f"日期 date: {datetime.now(UTC):%Y-%m-%d}",
     ]
+    townships = gpd.read_file(paths.communities_gpkg, layer="townships").to_crs(crs)
     fmap = plan_map(
-        counties=counties.to_crs(crs),
-        communities=com_view,
-        homes=homes,
+        MapLayers(
+            counties=counties.to_crs(crs),
+            communities=com_view,
+            homes=homes,
+            townships=townships,
+            catchments=areas,
+            raster_path=paths.children_tif,
+        ),
         title_zh="云南省儿童之家布局方案 (示例)",
         title_en="Yunnan children's homes plan (sample)",
         summary_lines=lines,
         modelled=True,
+        small_count_threshold=settings.small_count_threshold,
     )
     page = render_map(fmap)
     lap("map")
@@ -237,12 +251,15 @@ def run_sample(
             small_count_threshold=settings.small_count_threshold,
         )
         gpkg = tmp / "plan.gpkg"
-        homes.drop(columns=["cost_cny"]).to_file(gpkg, layer="homes", driver="GPKG")
+        homes.to_file(gpkg, layer="homes", driver="GPKG")
         areas.to_file(gpkg, layer="catchments", driver="GPKG")
-        communities[
-            ["community_code", "community_name", "township_code", "county_code", "prefecture_code", "geometry"]
-        ].merge(allocation.rename(columns={"demand_id": "community_code"}), on="community_code").to_file(
+        com_view.merge(
+            communities[["community_code", "township_code", "county_code", "prefecture_code"]], on="community_code"
+        ).assign(nearest_site_id=allocation["nearest_site_id"].to_numpy()).to_file(
             gpkg, layer="communities", driver="GPKG"
+        )
+        counties[["county_code", "county_name_zh", "county_name_en", "prefecture_code", "geometry"]].to_file(
+            gpkg, layer="counties", driver="GPKG"
         )
         write_nearest_home_raster(areas, like=paths.children_tif, out_path=tmp / "nearest_home.tif")
         record = {
@@ -318,3 +335,32 @@ def _uncovered_communities(
     names = communities.set_index("community_code")["community_name"]
     table.insert(1, "community_name", table["community_code"].map(names))
     return table.sort_values(["county_code", "community_code"]).drop_duplicates("community_code").reset_index(drop=True)
+
+
+def describe_homes(
+    sites: gpd.GeoDataFrame,
+    plan: Plan,
+    demand: gpd.GeoDataFrame,
+    allocation: pd.DataFrame,
+    communities: gpd.GeoDataFrame,
+    *,
+    costs: CostMatrix,
+    standard: float,
+    priority_groups: list[str],
+) -> gpd.GeoDataFrame:
+    """Every open home with what it serves: communities, children, priority children, distances, marginal children."""
+    table = demand[["demand_id", "children", *priority_groups]].merge(allocation, on="demand_id")
+    table["_priority"] = table[priority_groups].sum(axis=1) if priority_groups else 0.0
+    served = table[table["covered"]].groupby("site_id")
+    homes = sites[sites["site_id"].isin(plan.site_ids)].copy()
+    homes["community_name"] = homes["community_code"].map(communities.set_index("community_code")["community_name"])
+    homes["existing"] = homes["site_id"].isin(plan.existing_ids)
+    homes["new"] = homes["site_id"].isin(plan.new_ids)
+    homes["communities_served"] = homes["site_id"].map(served.size()).fillna(0).astype(int)
+    homes["children_served"] = homes["site_id"].map(served["children"].sum()).fillna(0.0)
+    homes["priority_served"] = homes["site_id"].map(served["_priority"].sum()).fillna(0.0)
+    homes["distance_mean_m"] = homes["site_id"].map(served["distance_m"].mean()).fillna(0.0)
+    homes["distance_max_m"] = homes["site_id"].map(served["distance_m"].max()).fillna(0.0)
+    added = children_only_served_by(costs, plan.site_ids, standard=standard, children=demand["children"].to_numpy())
+    homes["children_added"] = homes["site_id"].map(added).fillna(0.0)
+    return homes

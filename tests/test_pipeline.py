@@ -73,7 +73,8 @@ def test_outputs_written(demo_run) -> None:  # type: ignore[no-untyped-def]
     import pyogrio
     import rasterio
 
-    assert {name for name, _ in pyogrio.list_layers(out / "plan.gpkg")} == {"homes", "catchments", "communities"}
+    layers = {name for name, _ in pyogrio.list_layers(out / "plan.gpkg")}
+    assert layers == {"homes", "catchments", "communities", "counties"}
     areas = gpd.read_file(out / "plan.gpkg", layer="catchments")
     assert areas["communities"].sum() == 14589
     assert areas["site_id"].notna().sum() <= 1634
@@ -114,3 +115,18 @@ def test_unbuilt_sample_is_a_clear_error(tmp_path: Path) -> None:
 def test_bad_settings() -> None:
     with pytest.raises(InputError, match="radius_m must be positive, got -1"):
         SampleRunSettings(radius_m=-1)
+
+
+def test_map_of_one_county_from_a_finished_run(demo_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from siting.cli import main
+
+    out = tmp_path / "wuhua.html"
+    result = CliRunner().invoke(main, ["map", str(demo_run.output_dir), "--unit", "530102", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    page = out.read_text(encoding="utf-8")
+    assert "五华区" in page and "模拟数据" in page
+    assert out.stat().st_size < 2_000_000
+    bad = CliRunner().invoke(main, ["map", str(demo_run.output_dir), "--unit", "999900", "--out", str(out)])
+    assert bad.exit_code == 2 and "no community of the run lies in unit 999900" in bad.output
