@@ -13,7 +13,6 @@ import rasterio.features
 from sklearn.neighbors import KDTree
 
 from siting.costs import CostMatrix
-from siting.errors import InputError
 from siting.models.common import apply_respect
 from siting.report import weighted_quantile
 
@@ -62,8 +61,19 @@ def assign_to_nearest_home(
         assigned or, if uncovered, nearest home), ``nearest_site_id``,
         ``nearest_distance_m``; in the order of ``costs.demand_ids``.
     """
-    if len(open_site_ids) == 0:
-        raise InputError("no open homes to assign demand to")
+    if len(open_site_ids) == 0:  # a plan with no home at all (e.g. a zero budget): nobody is covered
+        n = len(costs.demand_ids)
+        return pd.DataFrame(
+            {
+                "demand_id": costs.demand_ids,
+                "site_id": np.full(n, None, dtype=object),
+                "cost": np.full(n, np.nan),
+                "covered": np.zeros(n, dtype=bool),
+                "distance_m": np.full(n, np.nan),
+                "nearest_site_id": np.full(n, None, dtype=object),
+                "nearest_distance_m": np.full(n, np.nan),
+            }
+        )
     if respect is not None:
         codes_d = demand.set_index("demand_id")[["township_code", "county_code"]]
         codes_s = sites.set_index("site_id")[["township_code", "county_code"]]

@@ -222,3 +222,83 @@ def map_command(run_dir: Path, unit_code: str, out_path: Path, basemap: str, tia
 
     fmap = unit_map(run_dir, unit_code, basemap=basemap, tianditu_key=tianditu_key)
     click.echo(f"wrote {save_map(fmap, out_path)}")
+
+
+def _configure_logging(verbose: bool) -> None:
+    import logging
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+
+
+@main.command("run")
+@click.argument("scenario_path", type=click.Path(path_type=Path))
+@click.option("--map", "map_path", type=click.Path(path_type=Path), default=None, help="Also write the map here.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--verbose", is_flag=True, help="Show the log.")
+def run_command(scenario_path: Path, map_path: Path | None, quiet: bool, verbose: bool) -> None:
+    """Run a scenario file; writes outputs/<scenario>/<timestamp>/."""
+    import os
+
+    from siting.pipeline import run
+    from siting.scenario import load_scenario
+
+    _configure_logging(verbose)
+    scenario = load_scenario(scenario_path)
+    show = not quiet and sys.stderr.isatty() and os.environ.get("CI") != "true"
+    result = run(scenario, map_path=map_path, progress=show)
+    province = result.tables["province"].iloc[0]
+    click.echo(
+        f"{scenario.name}: {result.plan.model} {result.plan.status}; homes {len(result.plan.existing_ids):,} "
+        f"existing + {result.plan.n_new:,} new; children covered {province['children_covered']:,.0f} "
+        f"({province['children_covered_pct']:.1f}%)"
+    )
+    click.echo(f"outputs: {result.output_dir}")
+
+
+@main.command("rerun")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+def rerun_command(run_dir: Path) -> None:
+    """Reproduce a run from its run.json and say whether the plan is identical (exit 1 if not)."""
+    from siting.runs import rerun
+
+    identical, differences = rerun(run_dir)
+    for line in differences:
+        click.echo(f"  {line}")
+    click.echo("identical plan" if identical else "the plan differs")
+    sys.exit(0 if identical else 1)
+
+
+@main.command("compare")
+@click.argument("run_dirs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("outputs/compare"), show_default=True)
+def compare_command(run_dirs: tuple[Path, ...], out_dir: Path) -> None:
+    """Compare finished runs: coverage, homes, cost, targets, and homes added/removed."""
+    from siting.runs import compare_runs
+
+    table, diff = compare_runs(list(run_dirs), out_dir)
+    click.echo(table.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
+    for run_name, part in diff.groupby("run", sort=False):
+        added = (part["change"] == "added").sum()
+        removed = (part["change"] == "removed").sum()
+        click.echo(f"{run_name}: +{added} homes, -{removed} homes against the first run")
+    click.echo(f"written: {out_dir / 'compare.csv'}, {out_dir / 'compare_sites.csv'}, {out_dir / 'compare.png'}")
+
+
+@main.command("sweep")
+@click.argument("scenario_path", type=click.Path(path_type=Path))
+@click.option("--budget", default=None, help="start:stop:step in CNY, e.g. 0:30000000:3000000 (stop included).")
+@click.option("--radius", default=None, help="start:stop:step in metres, or a,b,c.")
+@click.option("--workers", type=int, default=2, show_default=True, help="Worker processes.")
+def sweep_command(scenario_path: Path, budget: str | None, radius: str | None, workers: int) -> None:
+    """Run budget (and/or radius) variants in parallel; write the budget–coverage curve (CSV + PNG)."""
+    from siting.runs import parse_range, sweep
+    from siting.scenario import load_scenario
+
+    scenario = load_scenario(scenario_path)
+    budgets = parse_range(budget, what="budget") if budget else None
+    radii = parse_range(radius, what="radius") if radius else None
+    curve, out = sweep(scenario, budgets=budgets, radii_m=radii, workers=workers)
+    click.echo(curve.drop(columns="run_dir").to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
+    click.echo(f"written: {out / 'curve.csv'}, {out / 'curve.png'}")

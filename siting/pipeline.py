@@ -7,12 +7,15 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import folium
 import geopandas as gpd
 import pandas as pd
+from tqdm.auto import tqdm
 
 from siting import __version__
 from siting.allocation import (
@@ -21,21 +24,22 @@ from siting.allocation import (
     children_only_served_by,
     write_nearest_home_raster,
 )
-from siting.boundaries import working_crs
 from siting.candidates import DEFAULT_HOME_COST_CNY, sites_at_community_seats
 from siting.costs import CostMatrix, distance_matrix
 from siting.demand import build_demand
 from siting.errors import DataError, InputError
-from siting.models import Plan, solve_mclp
+from siting.inputs import file_sha256, prepare_inputs
+from siting.models import Plan, solve_lscp, solve_mclp, solve_partial_cover, solve_pmedian
 from siting.population import zonal_children
 from siting.report import coverage_by_level, coverage_report, write_bilingual_csv
 from siting.report_files import write_report_files
 from siting.sample.paths import SamplePaths
-from siting.sample.real import load_communities_table, load_counties, load_prefectures
+from siting.sample.real import load_communities_table, load_prefectures
+from siting.scenario import Scenario, load_scenario
 from siting.targets import check_targets, read_targets
 from siting.webmap import MapLayers, plan_map, render_map, save_map
 
-__all__ = ["SampleRun", "SampleRunSettings", "run_sample"]
+__all__ = ["Run", "SampleRun", "SampleRunSettings", "library_versions", "run", "run_sample"]
 
 #: 2019 welfare-lottery budget for children's homes (built 440 homes).
 BUDGET_2019_CNY = 13_200_000.0
@@ -64,11 +68,16 @@ class SampleRunSettings:
             raise InputError(f"cost_per_home_cny must be positive, got {self.cost_per_home_cny}")
 
 
-@dataclass(frozen=True)
-class SampleRun:
-    """What a run produced: the plan, the tables and where they were written."""
+@dataclass(frozen=True, eq=False)
+class Run:
+    """A finished run: the plan, the tables, the layers and where they were written.
 
-    settings: SampleRunSettings
+    In a notebook: ``run.homes``, ``run.catchments``, ``run.communities``,
+    ``run.report`` (tables per level), ``run.map()`` (displays inline, offline)
+    and ``run.save(path)``.
+    """
+
+    scenario: Scenario
     plan: Plan
     summary: pd.DataFrame
     output_dir: Path
@@ -76,14 +85,50 @@ class SampleRun:
     timings_s: dict[str, float] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     target_results: pd.DataFrame | None = None
+    homes: gpd.GeoDataFrame | None = None
+    catchments: gpd.GeoDataFrame | None = None
+    communities: gpd.GeoDataFrame | None = None
+    layers: MapLayers | None = None
+    map_title: tuple[str, str] = ("", "")
+    map_lines: tuple[str, ...] = ()
+
+    @property
+    def report(self) -> dict[str, pd.DataFrame]:
+        """Coverage tables per level (province, prefecture, county, township)."""
+        return self.tables
 
     @property
     def children_total(self) -> float:
-        return float(self.summary["children"].iloc[-1])
+        return float(self.tables["province"]["children"].iloc[0])
 
     @property
     def children_covered(self) -> float:
-        return float(self.summary["children_covered"].iloc[-1])
+        return float(self.tables["province"]["children_covered"].iloc[0])
+
+    def map(self, **options: Any) -> folium.Map:
+        """The plan's map (a folium Map; Jupyter shows it inline, with Leaflet inlined, no internet needed)."""
+        if self.layers is None:
+            raise InputError("this run has no map layers")
+        return plan_map(
+            self.layers,
+            title_zh=self.map_title[0],
+            title_en=self.map_title[1],
+            summary_lines=self.map_lines,
+            modelled=self.scenario.sample,
+            small_count_threshold=self.scenario.small_count_threshold,
+            **options,
+        )
+
+    def save(self, path: Path | str) -> Path:
+        """Copy the run's output folder to ``path`` (which must not exist)."""
+        target = Path(path)
+        if target.exists():
+            raise InputError(f"{target} exists already; choose a new folder")
+        shutil.copytree(self.output_dir, target)
+        return target
+
+
+SampleRun = Run
 
 
 def _write_atomically(out_dir: Path, write: object) -> Path:
@@ -102,169 +147,208 @@ def _write_atomically(out_dir: Path, write: object) -> Path:
     return out_dir
 
 
-def run_sample(
-    settings: SampleRunSettings,
+def _solve(
+    scenario: Scenario, costs: CostMatrix, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, existing: tuple[str, ...]
+) -> Plan:
+    """Run the scenario's model on the cost matrix."""
+    codes_d = demand.set_index("demand_id")[["township_code", "county_code"]]
+    codes_s = sites.set_index("site_id")[["township_code", "county_code"]]
+    common: dict[str, Any] = {
+        "existing": existing,
+        "forced": scenario.locked_in,
+        "excluded": scenario.locked_out,
+        "min_per_township": scenario.min_per_township,
+        "respect": scenario.respect,
+        "demand_codes": codes_d,
+        "site_codes": codes_s,
+        "solver": scenario.solver,
+        "time_limit_s": scenario.time_limit_s,
+        "gap": scenario.gap,
+        "seed": scenario.seed,
+    }
+    weights = demand["weight"].to_numpy()
+    site_cost = sites["cost_cny"].to_numpy()
+    if scenario.model == "mclp":
+        return solve_mclp(
+            costs, weights, budget_cny=scenario.budget_cny, n_homes=scenario.n_homes, site_cost_cny=site_cost, **common
+        )
+    if scenario.model == "lscp":
+        return solve_lscp(costs, weights=weights, **common)
+    if scenario.model == "partial_cover":
+        assert scenario.share is not None
+        return solve_partial_cover(costs, weights, share=scenario.share, **common)
+    assert scenario.p is not None
+    return solve_pmedian(costs, weights, p=scenario.p, capacity=scenario.capacity, **common)
+
+
+def run(
+    scenario: Scenario | Path | str,
     *,
-    paths: SamplePaths,
-    outputs_dir: Path,
     map_path: Path | None = None,
-) -> SampleRun:
-    """Plan new homes on the Yunnan sample: demand, costs, MCLP, allocation, report, map.
+    run_dir: Path | None = None,
+    progress: bool = False,
+) -> Run:
+    """Run a scenario: demand, costs, model, allocation, report, map; write the outputs atomically.
 
     Parameters
     ----------
-    settings
-        Model parameters.
-    paths
-        The sample (must be built).
-    outputs_dir
-        Parent folder; the run writes ``outputs_dir/<timestamp>/``.
+    scenario
+        A :class:`Scenario` or the path of a scenario TOML file.
     map_path
-        Where to also write the map (e.g. ``maps/yunnan_demo.html``).
+        Also write the map here (e.g. ``maps/yunnan_demo.html``).
+    run_dir
+        Write here instead of ``<outputs>/<scenario name>/<timestamp>/`` (must not exist).
+    progress
+        Show a progress bar (tqdm) on a terminal.
+
+    Returns
+    -------
+    Run
+        The plan, the tables, the layers and where they were written.
     """
-    if not paths.is_built():
-        raise DataError(f"the Yunnan sample is not built in {paths.modelled_dir}; run 'siting sample build'")
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
+    stages = ["read", "demand", "costs", "model", "report", "map", "write"]
+    bar = tqdm(total=len(stages), desc=f"siting {scenario.name}", disable=not progress, leave=False)
 
     def lap(name: str) -> None:
         nonlocal clock
         now = time.perf_counter()
         timings[name] = round(now - clock, 3)
         clock = now
+        bar.set_postfix_str(name)
+        bar.update(1)
 
-    counties = load_counties(paths)
-    crs = working_crs(tuple(counties.total_bounds))
-    communities = gpd.read_file(paths.communities_gpkg, layer="communities").to_crs(crs)
-    communities = communities.sort_values("community_code").reset_index(drop=True)
-    priority = pd.read_csv(paths.priority_csv, dtype={"community_code": str})
-    existing = pd.read_csv(paths.existing_homes_csv, dtype={"site_id": str, "community_code": str})
-    lap("read")
+    work = Path(tempfile.mkdtemp(prefix="siting-work-"))
+    try:
+        inputs = prepare_inputs(scenario, work_dir=work)
+        communities = inputs.communities
+        crs = inputs.crs
+        lap("read")
 
-    zonal = zonal_children(paths.children_tif, communities, id_column="community_code")
-    demand = build_demand(communities, zonal, priority=priority)
-    seats = gpd.GeoSeries.from_xy(communities["seat_lon"], communities["seat_lat"], crs="EPSG:4326").to_crs(crs)
-    sites = sites_at_community_seats(
-        communities,
-        seat_x=seats.x.to_numpy(),
-        seat_y=seats.y.to_numpy(),
-        existing_ids=existing["site_id"],
-        cost_cny=settings.cost_per_home_cny,
-    )
-    lap("demand")
+        zonal = zonal_children(inputs.raster_path, communities, id_column="community_code")
+        demand = build_demand(
+            communities, zonal, priority=inputs.priority, priority_factors=dict(scenario.priority_factors)
+        )
+        sites = sites_at_community_seats(
+            communities,
+            seat_x=communities["seat_x"].to_numpy(),
+            seat_y=communities["seat_y"].to_numpy(),
+            existing_ids=inputs.existing_ids,
+            cost_cny=scenario.cost_per_home_cny,
+        )
+        lap("demand")
+        cutoff = scenario.standard_m
+        costs = distance_matrix(
+            demand.geometry.get_coordinates().to_numpy(),
+            sites.geometry.get_coordinates().to_numpy(),
+            demand_ids=demand["demand_id"],
+            site_ids=sites["site_id"],
+            cutoff_m=cutoff,
+            crs=crs,
+        )
+        lap("costs")
+        plan = _solve(scenario, costs, demand, sites, inputs.existing_ids)
+        lap("model")
 
-    costs = distance_matrix(
-        demand.geometry.get_coordinates().to_numpy(),
-        sites.geometry.get_coordinates().to_numpy(),
-        demand_ids=demand["demand_id"],
-        site_ids=sites["site_id"],
-        cutoff_m=settings.radius_m,
-        crs=crs,
-    )
-    lap("costs")
+        allocation = assign_to_nearest_home(
+            costs,
+            plan.site_ids,
+            standard=scenario.standard_m,
+            demand=demand,
+            sites=sites,
+            assignment=plan.assignment,
+            respect=scenario.respect,
+        )
+        groups = [c for c in (inputs.priority.columns if inputs.priority is not None else []) if c != "community_code"]
+        tables = coverage_report(demand, allocation, sites, plan, priority_groups=groups, names=inputs.unit_names)
+        targets = (
+            read_targets(scenario.targets_file, metrics=list(tables["county"].columns))
+            if scenario.targets_file
+            else None
+        )
+        target_results = check_targets(tables, targets) if targets else None
+        uncovered = _uncovered_communities(communities, demand, allocation)
+        areas = catchments(communities, demand, allocation, priority_groups=groups)
+        lap("report")
 
-    plan = solve_mclp(
-        costs,
-        demand["weight"].to_numpy(),
-        budget_cny=settings.budget_cny,
-        site_cost_cny=sites["cost_cny"].to_numpy(),
-        existing=existing["site_id"],
-        solver=settings.solver,
-        time_limit_s=settings.time_limit_s,
-        gap=settings.gap,
-        seed=settings.seed,
-    )
-    lap("model")
-
-    allocation = assign_to_nearest_home(costs, plan.site_ids, standard=settings.radius_m, demand=demand, sites=sites)
-    names = load_prefectures(paths)[["prefecture_code", "prefecture_name_zh", "prefecture_name_en"]]
-    summary = coverage_by_level(demand, allocation, sites, plan, level="prefecture_code", names=names)
-    groups = ["left_behind", "difficult_circumstances", "dibao"]
-    tables = coverage_report(demand, allocation, sites, plan, priority_groups=groups, names=unit_names(paths))
-    targets = (
-        read_targets(settings.targets_path, metrics=list(tables["county"].columns)) if settings.targets_path else None
-    )
-    target_results = check_targets(tables, targets) if targets else None
-    uncovered = _uncovered_communities(communities, demand, allocation)
-    areas = catchments(communities, demand, allocation, priority_groups=groups)
-    summary.loc[summary.index[-1], ["prefecture_name_zh", "prefecture_name_en"]] = ["云南省", "Yunnan Province"]
-    lap("report")
-
-    homes = describe_homes(
-        sites, plan, demand, allocation, communities, costs=costs, standard=settings.radius_m, priority_groups=groups
-    )
-    names_by_code = unit_names(paths).set_index("unit_code")["unit_name_zh"]
-    homes["township_name"] = homes["township_code"].map(names_by_code)
-    homes["county_name"] = homes["county_code"].map(names_by_code)
-    com_view = communities[["community_code", "community_name", "geometry"]].assign(
-        children=demand["children"].to_numpy(),
-        covered=allocation["covered"].to_numpy(),
-        site_id=allocation["site_id"].to_numpy(),
-        distance_m=allocation["distance_m"].to_numpy(),
-        nearest_distance_m=allocation["nearest_distance_m"].to_numpy(),
-        seat_x=seats.x.to_numpy(),
-        seat_y=seats.y.to_numpy(),
-    )
-    province = summary.iloc[-1]
-    cost_used = float(province["build_cost_cny"])
-    lines = [
-        f"儿童之家 homes: 已有 existing {int(province['homes_existing']):,} + 新建 new {int(province['homes_new']):,}",
-        f"覆盖儿童 children covered ({settings.radius_m / 1000:g} km): {province['children_covered']:,.0f} / "
-        f"{province['children']:,.0f} ({province['children_covered_pct']:.1f}%)",
-        f"资金 budget used: {cost_used:,.0f} / {settings.budget_cny:,.0f} CNY",
-        f"日期 date: {datetime.now(UTC):%Y-%m-%d}",
-    ]
-    townships = gpd.read_file(paths.communities_gpkg, layer="townships").to_crs(crs)
-    fmap = plan_map(
-        MapLayers(
-            counties=counties.to_crs(crs),
+        homes = describe_homes(
+            sites,
+            plan,
+            demand,
+            allocation,
+            communities,
+            costs=costs,
+            standard=scenario.standard_m,
+            priority_groups=groups,
+        )
+        names_by_code = inputs.unit_names.set_index("unit_code")["unit_name_zh"]
+        homes["township_name"] = homes["township_code"].map(names_by_code)
+        homes["county_name"] = homes["county_code"].map(names_by_code)
+        com_view = communities[["community_code", "community_name", "geometry"]].assign(
+            children=demand["children"].to_numpy(),
+            covered=allocation["covered"].to_numpy(),
+            site_id=allocation["site_id"].to_numpy(),
+            distance_m=allocation["distance_m"].to_numpy(),
+            nearest_distance_m=allocation["nearest_distance_m"].to_numpy(),
+            seat_x=communities["seat_x"].to_numpy(),
+            seat_y=communities["seat_y"].to_numpy(),
+        )
+        province = tables["province"].iloc[0]
+        lines = [
+            f"方案 scenario: {scenario.name}",
+            f"儿童之家 homes: 已有 existing {int(province['homes_existing']):,} + 新建 new "
+            f"{int(province['homes_new']):,}",
+            f"覆盖儿童 children covered ({scenario.standard_m / 1000:g} km): {province['children_covered']:,.0f} / "
+            f"{province['children']:,.0f} ({province['children_covered_pct']:.1f}%)",
+            f"资金 build cost: {province['build_cost_cny']:,.0f} CNY",
+            f"日期 date: {datetime.now(UTC):%Y-%m-%d}",
+        ]
+        layers = MapLayers(
+            counties=inputs.counties,
             communities=com_view,
             homes=homes,
-            townships=townships,
+            townships=inputs.townships,
             catchments=areas,
-            raster_path=paths.children_tif,
-        ),
-        title_zh="云南省儿童之家布局方案 (示例)",
-        title_en="Yunnan children's homes plan (sample)",
-        summary_lines=lines,
-        modelled=True,
-        small_count_threshold=settings.small_count_threshold,
-    )
-    page = render_map(fmap)
-    lap("map")
+            raster_path=inputs.raster_path,
+        )
+        map_title = ("云南省儿童之家布局方案", "Yunnan children's homes plan")
+        page = None
+        if scenario.write_map or map_path is not None:
+            page = render_map(
+                plan_map(
+                    layers,
+                    title_zh=map_title[0],
+                    title_en=map_title[1],
+                    summary_lines=lines,
+                    modelled=inputs.modelled,
+                    small_count_threshold=scenario.small_count_threshold,
+                )
+            )
+        lap("map")
 
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    run_dir = outputs_dir / stamp
-
-    def write(tmp: Path) -> None:
-        write_bilingual_csv(summary, tmp / "summary_by_prefecture.csv")
-        homes.drop(columns="geometry").assign(x_m=homes.geometry.x, y_m=homes.geometry.y).to_csv(
-            tmp / "homes.csv", index=False, encoding="utf-8"
+        target_dir = run_dir or scenario.outputs_dir / scenario.name / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        summary = coverage_by_level(
+            demand,
+            allocation,
+            sites,
+            plan,
+            level="prefecture_code",
+            names=inputs.unit_names.rename(
+                columns={
+                    "unit_code": "prefecture_code",
+                    "unit_name_zh": "prefecture_name_zh",
+                    "unit_name_en": "prefecture_name_en",
+                }
+            ),
         )
-        allocation.to_csv(tmp / "assignment.csv", index=False)
-        save_map(page, tmp / "map.html")
-        write_report_files(
-            tables,
-            tmp,
-            target_results=target_results,
-            uncovered=uncovered,
-            small_count_threshold=settings.small_count_threshold,
-        )
-        gpkg = tmp / "plan.gpkg"
-        homes.to_file(gpkg, layer="homes", driver="GPKG")
-        areas.to_file(gpkg, layer="catchments", driver="GPKG")
-        com_view.merge(
-            communities[["community_code", "township_code", "county_code", "prefecture_code"]], on="community_code"
-        ).assign(nearest_site_id=allocation["nearest_site_id"].to_numpy()).to_file(
-            gpkg, layer="communities", driver="GPKG"
-        )
-        counties[["county_code", "county_name_zh", "county_name_en", "prefecture_code", "geometry"]].to_file(
-            gpkg, layer="counties", driver="GPKG"
-        )
-        write_nearest_home_raster(areas, like=paths.children_tif, out_path=tmp / "nearest_home.tif")
         record = {
             "siting_version": __version__,
-            "settings": asdict(settings),
+            "library_versions": library_versions(),
+            "scenario": scenario.to_dict(),
+            "inputs": {str(f): file_sha256(f) for f in inputs.input_files if f.is_file()},
             "plan": {
                 "model": plan.model,
                 "status": plan.status,
@@ -275,31 +359,130 @@ def run_sample(
                 "homes_existing": len(plan.existing_ids),
                 "homes_new": plan.n_new,
                 "timings_s": dict(plan.timings_s),
+                "new_ids": list(plan.new_ids),
+                "unreachable": len(plan.unreachable_ids),
             },
             "children_total": float(province["children"]),
             "children_covered": float(province["children_covered"]),
-            "build_cost_cny": cost_used,
+            "build_cost_cny": float(province["build_cost_cny"]),
             "all_targets_met": None if target_results is None else bool(target_results["passed"].all()),
-            "timings_s": timings,
-            "modelled_data": True,
+            "modelled_data": inputs.modelled,
         }
-        (tmp / "run.json").write_text(json.dumps(record, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
 
-    _write_atomically(run_dir, write)
-    written_map = None
-    if map_path is not None:
-        written_map = save_map(page, map_path)
-    lap("write")
-    return SampleRun(
-        settings=settings,
+        def write(tmp: Path) -> None:
+            write_bilingual_csv(summary, tmp / "summary_by_prefecture.csv")
+            homes.drop(columns="geometry").assign(x_m=homes.geometry.x, y_m=homes.geometry.y).to_csv(
+                tmp / "homes.csv", index=False, encoding="utf-8"
+            )
+            allocation.to_csv(tmp / "assignment.csv", index=False)
+            if page is not None:
+                save_map(page, tmp / "map.html")
+            write_report_files(
+                tables,
+                tmp,
+                target_results=target_results,
+                uncovered=uncovered,
+                small_count_threshold=scenario.small_count_threshold,
+            )
+            gpkg = tmp / "plan.gpkg"
+            homes.to_file(gpkg, layer="homes", driver="GPKG")
+            areas.to_file(gpkg, layer="catchments", driver="GPKG")
+            com_view.merge(
+                communities[["community_code", "township_code", "county_code", "prefecture_code"]], on="community_code"
+            ).assign(nearest_site_id=allocation["nearest_site_id"].to_numpy()).to_file(
+                gpkg, layer="communities", driver="GPKG"
+            )
+            county_columns = [
+                c
+                for c in ("county_code", "county_name_zh", "county_name_en", "prefecture_code")
+                if c in inputs.counties.columns
+            ]
+            inputs.counties[[*county_columns, "geometry"]].to_file(gpkg, layer="counties", driver="GPKG")
+            if inputs.raster_path.exists():
+                write_nearest_home_raster(areas, like=inputs.raster_path, out_path=tmp / "nearest_home.tif")
+            timings_now = dict(timings)
+            timings_now["write"] = round(time.perf_counter() - clock, 3)
+            (tmp / "run.json").write_text(
+                json.dumps({**record, "timings_s": timings_now}, ensure_ascii=False, indent=2, default=str),
+                encoding="utf-8",
+            )
+
+        _write_atomically(target_dir, write)
+        written_map = save_map(page, map_path) if (map_path is not None and page is not None) else None
+        lap("write")
+    finally:
+        bar.close()
+        shutil.rmtree(work, ignore_errors=True)
+    return Run(
+        scenario=scenario,
         plan=plan,
         summary=summary,
-        output_dir=run_dir,
+        output_dir=target_dir,
         map_path=written_map,
         timings_s=timings,
         tables=tables,
         target_results=target_results,
+        homes=homes,
+        catchments=areas,
+        communities=com_view,
+        layers=layers,
+        map_title=map_title,
+        map_lines=tuple(lines),
     )
+
+
+def run_sample(
+    settings: SampleRunSettings,
+    *,
+    paths: SamplePaths,
+    outputs_dir: Path,
+    map_path: Path | None = None,
+) -> Run:
+    """Plan new homes on the Yunnan sample with the ``siting demo`` settings (MCLP under a budget)."""
+    if not paths.is_built():
+        raise DataError(f"the Yunnan sample is not built in {paths.modelled_dir}; run 'siting sample build'")
+    scenario = Scenario(
+        name=outputs_dir.name,
+        sample=True,
+        data_dir=paths.root.parent,
+        standard_m=settings.radius_m,
+        model="mclp",
+        budget_cny=settings.budget_cny,
+        cost_per_home_cny=settings.cost_per_home_cny,
+        solver=settings.solver,
+        time_limit_s=settings.time_limit_s,
+        gap=settings.gap,
+        seed=settings.seed,
+        targets_file=settings.targets_path,
+        outputs_dir=outputs_dir.parent,
+        small_count_threshold=settings.small_count_threshold,
+    )
+    return run(scenario, map_path=map_path)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shape a plan."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in (
+        "numpy",
+        "scipy",
+        "pandas",
+        "geopandas",
+        "shapely",
+        "pyproj",
+        "rasterio",
+        "scikit-learn",
+        "pulp",
+        "highspy",
+        "folium",
+    ):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
 
 
 def unit_names(paths: SamplePaths) -> pd.DataFrame:

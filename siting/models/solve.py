@@ -7,9 +7,13 @@ gap are read from the solver itself (HiGHS' info, CBC's log).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +52,26 @@ def _cbc_bound(log: str, sense: int) -> float | None:
     # CBC minimises; PuLP hands it -objective for maximisation problems.
     value = float(found[-1])
     return -value if sense == pulp.LpMaximize else value
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Silence output written by C code to file descriptor 1 (not only Python's sys.stdout)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # captured streams in tests and notebooks
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), fd)
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, fd)
+        os.close(saved)
 
 
 def solve_problem(
@@ -114,7 +138,8 @@ def solve_problem(
         name = "CBC (bundled with PuLP)"
     else:
         cmd = pulp.HiGHS(msg=False, timeLimit=time_limit_s, gapRel=gap, threads=threads, random_seed=seed)
-        problem.solve(cmd)
+        with _quiet_stdout():  # highspy prints a banner even with msg=False
+            problem.solve(cmd)
         bound = None
         model = getattr(problem, "solverModel", None)
         if model is not None:

@@ -1,0 +1,84 @@
+"""PNG charts with Chinese-first labels (matplotlib, CJK font found on the system)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib import font_manager
+
+from siting.errors import SitingWarning
+
+__all__ = ["budget_curve_chart", "cjk_font", "compare_chart"]
+
+CJK_FAMILIES = (
+    "Noto Sans CJK SC",
+    "Noto Sans CJK JP",
+    "Noto Sans SC",
+    "WenQuanYi Zen Hei",
+    "SimHei",
+    "Microsoft YaHei",
+    "PingFang SC",
+    "Source Han Sans SC",
+)
+
+
+def cjk_font() -> str | None:
+    """A font family that draws Chinese, or None (with a warning that says what to install)."""
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    for family in CJK_FAMILIES:
+        if family in installed:
+            return family
+    warnings.warn(
+        "no CJK font found, so chart labels are English only; install one (Debian/Ubuntu: "
+        "apt-get install fonts-noto-cjk) and delete matplotlib's font cache (~/.cache/matplotlib)",
+        SitingWarning,
+        stacklevel=2,
+    )
+    return None
+
+
+def _label(zh: str, en: str, font: str | None) -> str:
+    return f"{zh} {en}" if font else en
+
+
+def budget_curve_chart(curve: pd.DataFrame, path: Path, *, title: str) -> Path:
+    """Children covered against budget, with the marginal children per 10,000 CNY on a second axis."""
+    font = cjk_font()
+    with plt.rc_context({"font.family": font} if font else {}):
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        ax.plot(curve["budget_cny"] / 1e6, curve["children_covered"] / 1e3, marker="o", color="#2b8cbe")
+        ax.set_xlabel(_label("预算(百万元)", "budget (million CNY)", font))
+        ax.set_ylabel(_label("覆盖儿童(千人)", "children covered (thousands)", font))
+        twin = ax.twinx()
+        twin.bar(
+            curve["budget_cny"] / 1e6, curve["marginal_children_per_10k_cny"], width=0.4, alpha=0.3, color="#ff7f00"
+        )
+        twin.set_ylabel(_label("每万元新增覆盖", "children added per 10,000 CNY", font))
+        ax.set_title(title)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return path
+
+
+def compare_chart(table: pd.DataFrame, path: Path) -> Path:
+    """Children covered (%) and new homes per run."""
+    font = cjk_font()
+    with plt.rc_context({"font.family": font} if font else {}):
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        ax.bar(table["run"], table["children_covered_pct"], color="#2b8cbe")
+        for k, (pct, homes) in enumerate(zip(table["children_covered_pct"], table["homes_new"], strict=True)):
+            ax.text(k, pct, f"{pct:.1f}% / +{homes}", ha="center", va="bottom")
+        ax.set_ylabel(_label("儿童覆盖率 %", "children covered %", font))
+        ax.set_title(_label("方案比较", "scenario comparison", font))
+        ax.tick_params(axis="x", labelrotation=15)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return path

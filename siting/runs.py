@@ -1,0 +1,190 @@
+"""Working with finished runs: rerun, compare, sweep."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from siting.charts import budget_curve_chart, compare_chart
+from siting.errors import InputError
+from siting.inputs import file_sha256
+from siting.scenario import Scenario
+
+__all__ = ["compare_runs", "parse_range", "read_run", "rerun", "scenario_from_run", "sweep"]
+
+
+def read_run(run_dir: Path) -> dict[str, Any]:
+    """The ``run.json`` of a finished run."""
+    path = Path(run_dir) / "run.json"
+    if not path.exists():
+        raise InputError(f"{run_dir} is not a finished run (no run.json)")
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def scenario_from_run(run_dir: Path) -> Scenario:
+    """The resolved scenario recorded in a run."""
+    recorded = read_run(run_dir)["scenario"]
+    values: dict[str, Any] = {}
+    for f in fields(Scenario):
+        if f.name not in recorded:
+            continue
+        value = recorded[f.name]
+        if isinstance(value, list):
+            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        elif isinstance(value, str) and ("Path" in str(f.type)):
+            value = Path(value)
+        values[f.name] = value
+    return Scenario(**values)
+
+
+def rerun(run_dir: Path) -> tuple[bool, list[str]]:
+    """Run a recorded scenario again and say whether the plan is identical.
+
+    Returns
+    -------
+    tuple
+        ``(identical, differences)``: differences lists changed input files and
+        homes added or removed.
+    """
+    from siting.pipeline import run
+
+    record = read_run(run_dir)
+    differences = []
+    for path, digest in record.get("inputs", {}).items():
+        if not Path(path).exists():
+            differences.append(f"input {path} is gone")
+        elif file_sha256(Path(path)) != digest:
+            differences.append(f"input {path} changed since the run")
+    scenario = scenario_from_run(run_dir).with_changes(write_map=False)
+    with tempfile.TemporaryDirectory(prefix="siting-rerun-") as tmp:
+        again = run(scenario, run_dir=Path(tmp) / "run")
+    before = set(record["plan"]["new_ids"])
+    after = set(again.plan.new_ids)
+    if before - after:
+        differences.append(f"homes no longer chosen: {sorted(before - after)[:20]}")
+    if after - before:
+        differences.append(f"homes newly chosen: {sorted(after - before)[:20]}")
+    if not np.isclose(record["plan"]["objective"], again.plan.objective, rtol=1e-9):
+        differences.append(f"objective {record['plan']['objective']} -> {again.plan.objective}")
+    return before == after and not differences, differences
+
+
+def compare_runs(run_dirs: list[Path], out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A table of runs (children covered, homes, cost, targets met) and the home-level diff to the first run.
+
+    Writes ``compare.csv``, ``compare_sites.csv`` and ``compare.png`` into ``out_dir``.
+    """
+    if len(run_dirs) < 2:
+        raise InputError("compare needs at least two run folders")
+    rows, sites = [], []
+    first_ids: set[str] = set()
+    for k, run_dir in enumerate(run_dirs):
+        record = read_run(run_dir)
+        new_ids = set(record["plan"]["new_ids"])
+        rows.append(
+            {
+                "run": f"{record['scenario']['name']} ({Path(run_dir).name[:15]})",
+                "children": record["children_total"],
+                "children_covered": record["children_covered"],
+                "children_covered_pct": 100 * record["children_covered"] / max(record["children_total"], 1e-9),
+                "homes_existing": record["plan"]["homes_existing"],
+                "homes_new": record["plan"]["homes_new"],
+                "build_cost_cny": record["build_cost_cny"],
+                "targets_met": record.get("all_targets_met"),
+                "status": record["plan"]["status"],
+            }
+        )
+        if k == 0:
+            first_ids = new_ids
+            continue
+        sites += [{"run": rows[-1]["run"], "site_id": s, "change": "added"} for s in sorted(new_ids - first_ids)]
+        sites += [{"run": rows[-1]["run"], "site_id": s, "change": "removed"} for s in sorted(first_ids - new_ids)]
+    table = pd.DataFrame(rows)
+    diff = pd.DataFrame(sites, columns=["run", "site_id", "change"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out_dir / "compare.csv", index=False, encoding="utf-8-sig")
+    diff.to_csv(out_dir / "compare_sites.csv", index=False, encoding="utf-8-sig")
+    compare_chart(table, out_dir / "compare.png")
+    return table, diff
+
+
+def parse_range(text: str, *, what: str) -> list[float]:
+    """``"start:stop:step"`` (stop included) or ``"a,b,c"`` → values."""
+    try:
+        if ":" in text:
+            start, stop, step = (float(v) for v in text.split(":"))
+            if step <= 0 or stop < start:
+                raise ValueError
+            return [float(v) for v in np.arange(start, stop + step / 2, step)]
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise InputError(f"--{what} {text!r} is not start:stop:step (e.g. 0:30000000:3000000) or a,b,c") from None
+
+
+def _sweep_one(args: tuple[Scenario, Path]) -> dict[str, Any]:
+    from siting.pipeline import run
+
+    scenario, run_dir = args
+    result = run(scenario, run_dir=run_dir)
+    return {
+        "budget_cny": scenario.budget_cny,
+        "standard_m": scenario.standard_m,
+        "children_covered": result.children_covered,
+        "homes_new": result.plan.n_new,
+        "status": result.plan.status,
+        "run_dir": str(run_dir),
+    }
+
+
+def sweep(
+    scenario: Scenario,
+    *,
+    budgets: list[float] | None = None,
+    radii_m: list[float] | None = None,
+    workers: int = 2,
+) -> tuple[pd.DataFrame, Path]:
+    """Run variants of a scenario in worker processes and write the budget–coverage curve.
+
+    Returns the curve table and the folder holding ``curve.csv``, ``curve.png``
+    and one run folder per variant.
+    """
+    if not budgets and not radii_m:
+        raise InputError("sweep needs --budget or --radius values")
+    out = scenario.outputs_dir / scenario.name / f"sweep-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
+    variants = []
+    budget_values: list[float | None] = list(budgets) if budgets else [scenario.budget_cny]
+    for budget in budget_values:
+        for radius in radii_m or [scenario.standard_m]:
+            changed = scenario.with_changes(
+                budget_cny=budget,
+                n_homes=None if budget is not None else scenario.n_homes,
+                standard_m=radius,
+                write_map=False,
+            )
+            label = "none" if budget is None else f"{budget:.0f}"
+            variants.append((changed, out / f"budget_{label}_radius_{radius:.0f}"))
+    out.mkdir(parents=True)
+    if workers > 1 and len(variants) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            rows = list(pool.map(_sweep_one, variants))
+    else:
+        rows = [_sweep_one(v) for v in variants]
+    curve = pd.DataFrame(rows).sort_values(["standard_m", "budget_cny"]).reset_index(drop=True)
+    gained = curve.groupby("standard_m")["children_covered"].diff()
+    spent = curve.groupby("standard_m")["budget_cny"].diff()
+    curve["marginal_children_per_10k_cny"] = (gained / spent * 10_000).fillna(0.0)
+    curve.to_csv(out / "curve.csv", index=False)
+    budget_curve_chart(
+        curve[curve["standard_m"] == curve["standard_m"].iloc[0]],
+        out / "curve.png",
+        title=f"{scenario.name}: budget–coverage",
+    )
+    return curve, out

@@ -1,0 +1,177 @@
+"""Scenario files, runs, rerun, compare, sweep, and an interrupted run."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from siting.cli import main
+from siting.errors import InputError
+from siting.pipeline import run
+from siting.runs import compare_runs, rerun, sweep
+from siting.sample.build import SampleBuild
+from siting.scenario import load_scenario
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def county_scenario(tmp_path: Path, built: SampleBuild, *, name: str = "shuangbai", budget: int = 90_000) -> Path:
+    return write(
+        tmp_path / f"{name}.toml",
+        f"""
+name = "{name}"
+[inputs]
+sample = true
+data_dir = "{built.paths.root.parent}"
+[study_area]
+counties = ["532322"]
+[model]
+type = "mclp"
+budget_cny = {budget}
+[outputs]
+dir = "out"
+map = false
+""",
+    )
+
+
+def test_validation_reports_every_problem(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "bad.toml",
+        """
+name = "bad"
+colour = "red"
+[inputs]
+sample = false
+communities = "missing.gpkg"
+population = "missing.tif"
+[model]
+type = "mclp"
+budget_cny = "lots"
+n_homes = 3
+locked_in = ["530102001001"]
+locked_out = ["530102001001"]
+respct = "township"
+[access]
+standard_m = 5000
+""",
+    )
+    with pytest.raises(InputError) as error:
+        load_scenario(path)
+    message = str(error.value)
+    assert "unknown key 'colour' (valid: [access], [inputs]" in message
+    assert "unknown key 'model.respct' (valid: budget_cny, capacity, cost_per_home_cny" in message
+    assert "model.budget_cny must be int or float, got 'lots'" in message
+    assert "inputs.communities: file 'missing.gpkg' not found" in message
+    assert "sites both locked_in and locked_out: ['530102001001']" in message
+
+
+def test_contradictions_and_relative_paths(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "targets.toml").write_text('[[target]]\nmetric = "children_covered_pct"\nmin = 1\n', encoding="utf-8")
+    path = write(
+        tmp_path / "sub" / "s.toml",
+        """
+name = "s"
+[model]
+type = "mclp"
+budget_cny = 100
+n_homes = 2
+[targets]
+file = "../targets.toml"
+""",
+    )
+    with pytest.raises(InputError, match=r"give either model\.budget_cny or model\.n_homes, not both"):
+        load_scenario(path)
+    path.write_text(path.read_text(encoding="utf-8").replace("n_homes = 2\n", ""), encoding="utf-8")
+    scenario = load_scenario(path)
+    assert scenario.targets_file == (tmp_path / "targets.toml").resolve()
+    assert scenario.outputs_dir == (tmp_path / "sub" / "outputs").resolve()
+    with pytest.raises(InputError, match="needs p"):
+        scenario.with_changes(model="pmedian")
+
+
+def test_shipped_scenarios_are_valid() -> None:
+    root = Path(__file__).resolve().parents[1] / "scenarios"
+    names = {load_scenario(p).name for p in sorted(root.glob("*.toml"))}
+    assert {"demo", "round_2018", "full_coverage_3km", "kunming_capacity"} <= names
+    assert load_scenario(root / "round_2018.toml").budget_cny == 16_000_000  # 533 homes at 30,000 CNY
+
+
+def test_run_rerun_and_outputs(tmp_path: Path, built_sample: SampleBuild) -> None:
+    result = run(county_scenario(tmp_path, built_sample))
+    assert result.plan.n_new == 3 and result.output_dir.parent == (tmp_path / "out" / "shuangbai").resolve()
+    record = (result.output_dir / "run.json").read_text(encoding="utf-8")
+    assert '"scenario"' in record and '"library_versions"' in record and '"inputs"' in record
+    assert result.report["county"]["unit_code"].tolist() == ["532322"]
+    assert len(result.homes) == result.report["province"]["homes_total"].iloc[0]
+    identical, differences = rerun(result.output_dir)
+    assert identical and differences == []
+    copy = result.save(tmp_path / "copy")
+    assert (copy / "report.xlsx").exists()
+    assert "L.map(" in result.map().get_root().render()
+
+
+def test_compare_two_runs_with_a_known_difference(tmp_path: Path, built_sample: SampleBuild) -> None:
+    small = run(county_scenario(tmp_path, built_sample, name="small", budget=90_000))
+    large = run(county_scenario(tmp_path, built_sample, name="large", budget=150_000))
+    table, diff = compare_runs([small.output_dir, large.output_dir], tmp_path / "cmp")
+    assert table["homes_new"].tolist() == [3, 5]
+    assert table["children_covered"].iloc[1] >= table["children_covered"].iloc[0]
+    added = (diff["change"] == "added").sum()
+    removed = (diff["change"] == "removed").sum()
+    assert added - removed == 2
+    assert (tmp_path / "cmp" / "compare.png").stat().st_size > 5_000
+    out = CliRunner().invoke(
+        main, ["compare", str(small.output_dir), str(large.output_dir), "--out", str(tmp_path / "cmp2")]
+    )
+    assert out.exit_code == 0 and "+" in out.output
+
+
+def test_two_point_sweep(tmp_path: Path, built_sample: SampleBuild) -> None:
+    scenario = load_scenario(county_scenario(tmp_path, built_sample))
+    curve, out = sweep(scenario, budgets=[0.0, 60_000.0], workers=2)
+    assert curve["budget_cny"].tolist() == [0.0, 60_000.0]
+    assert curve["homes_new"].tolist() == [0, 2]
+    gained = curve["children_covered"].iloc[1] - curve["children_covered"].iloc[0]
+    assert gained > 0
+    assert curve["marginal_children_per_10k_cny"].iloc[1] == pytest.approx(gained / 6)
+    assert (out / "curve.png").exists() and pd.read_csv(out / "curve.csv").shape[0] == 2
+
+
+def test_interrupted_run_leaves_no_output(tmp_path: Path, built_sample: SampleBuild) -> None:
+    path = write(
+        tmp_path / "whole.toml",
+        f"""
+name = "whole"
+[inputs]
+sample = true
+data_dir = "{built_sample.paths.root.parent}"
+[model]
+type = "mclp"
+budget_cny = 13_200_000
+[outputs]
+dir = "out"
+""",
+    )
+    earlier = tmp_path / "out" / "whole" / "20200101T000000000000Z"
+    earlier.mkdir(parents=True)
+    (earlier / "run.json").write_text("{}", encoding="utf-8")
+    process = subprocess.Popen([sys.executable, "-m", "siting", "run", str(path), "--quiet"])
+    time.sleep(6)
+    assert process.poll() is None, "the run finished before it could be interrupted"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    visible = [p.name for p in (tmp_path / "out" / "whole").iterdir() if not p.name.startswith(".")]
+    assert visible == [earlier.name]
+    assert (earlier / "run.json").read_text(encoding="utf-8") == "{}"
