@@ -4,11 +4,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: demo test lint typecheck pytest sample clean help
+.PHONY: demo test lint typecheck pytest notebooks sample clean help
 
 help:
 	@echo "make demo   - create $(VENV), install siting, build the Yunnan sample, run the demo plan"
-	@echo "make test   - install the test tools into $(VENV), run ruff, mypy and pytest"
+	@echo "make test   - install the test tools into $(VENV), run ruff, mypy, pytest and the notebooks"
 	@echo "make sample - rebuild the modelled part of the Yunnan sample"
 	@echo "make clean  - remove $(VENV), caches and run outputs"
 
@@ -40,7 +40,12 @@ typecheck: $(VENV)/.test-installed
 pytest: $(VENV)/.test-installed
 	$(BIN)/python -m pytest
 
-test: lint typecheck pytest
+# The notebooks run top to bottom on the sample and are committed without outputs.
+notebooks: $(VENV)/.test-installed
+	$(BIN)/nbstripout --verify notebooks/*.ipynb
+	$(BIN)/python -m pytest --nbmake notebooks -p no:cacheprovider
+
+test: lint typecheck pytest notebooks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache outputs .hypothesis

@@ -30,10 +30,16 @@ CJK_FAMILIES = (
 
 def cjk_font() -> str | None:
     """A font family that draws Chinese, or None (with a warning that says what to install)."""
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    for family in CJK_FAMILIES:
-        if family in installed:
-            return family
+    for attempt in range(2):
+        installed = {f.name for f in font_manager.fontManager.ttflist}
+        for family in CJK_FAMILIES:
+            if family in installed:
+                return family
+        if attempt == 0:  # fonts installed after matplotlib built its cache: rebuild it once
+            try:
+                font_manager.fontManager = font_manager._load_fontmanager(try_read_cache=False)
+            except Exception:  # pragma: no cover - private API; fall through to the message
+                break
     warnings.warn(
         "no CJK font found, so chart labels are English only; install one (Debian/Ubuntu: "
         "apt-get install fonts-noto-cjk) and delete matplotlib's font cache (~/.cache/matplotlib)",
