@@ -37,7 +37,7 @@ def cjk_font() -> str | None:
                 return family
         if attempt == 0:  # fonts installed after matplotlib built its cache: rebuild it once
             try:
-                font_manager.fontManager = font_manager._load_fontmanager(try_read_cache=False)
+                font_manager.fontManager = font_manager._load_fontmanager(try_read_cache=False)  # type: ignore[attr-defined]
             except Exception:  # pragma: no cover - private API; fall through to the message
                 break
     warnings.warn(
