@@ -1,0 +1,215 @@
+"""The three tiers: children's homes → township stations → county guidance centres, and their staff.
+
+* County guidance centre (县级儿童福利服务指导中心): one per county, at an existing
+  child-welfare or rescue institution of the county where there is one (welfare first),
+  otherwise at the county seat.
+* Township station (乡镇(街道)儿童福利服务工作站): one per township, at the home (or, in a
+  township without a home, the community seat) that minimises the child-weighted distance
+  to the township's homes (or communities), unless the user fixes it.
+* Staff: one child director (儿童主任) per community; child supervisors (儿童督导员) per
+  township from a span rule (default at most 10 communities per supervisor).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from siting.errors import InputError
+
+__all__ = ["SOURCE_STAFF", "Network", "StaffRules", "plan_network"]
+
+#: Staff in the 2019 source document, for comparison.
+SOURCE_STAFF = {"directors": 14_619, "supervisors": 1_786}
+
+
+@dataclass(frozen=True)
+class StaffRules:
+    """Staffing and pay. Supervisor pay is not in the source document: the default is an assumption."""
+
+    communities_per_supervisor: int = 10
+    director_cny_per_month: float = 1_500.0
+    director_bonus_cny_per_month: float = 400.0
+    supervisor_cny_per_month: float = 2_000.0
+
+    def __post_init__(self) -> None:
+        if self.communities_per_supervisor < 1:
+            raise InputError(f"communities_per_supervisor must be ≥ 1, got {self.communities_per_supervisor}")
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """Centres, stations, the links between the tiers and the staff per unit."""
+
+    centres: gpd.GeoDataFrame
+    stations: gpd.GeoDataFrame
+    links: pd.DataFrame
+    staff: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def links_too_long(self) -> pd.DataFrame:
+        """Links beyond the user's limits."""
+        return self.links[self.links["home_station_too_long"] | self.links["station_centre_too_long"]]
+
+
+def _best_location(candidates: np.ndarray, targets: np.ndarray, weights: np.ndarray) -> int:
+    """Index of the candidate with the least weighted distance to the targets (ties: the first)."""
+    distance = np.hypot(candidates[:, None, 0] - targets[None, :, 0], candidates[:, None, 1] - targets[None, :, 1])
+    return int(np.argmin(distance @ weights))
+
+
+def plan_network(
+    homes: gpd.GeoDataFrame,
+    communities: gpd.GeoDataFrame,
+    *,
+    county_seats: gpd.GeoDataFrame,
+    institutions: gpd.GeoDataFrame | None = None,
+    fixed_stations: Mapping[str, str] | None = None,
+    max_home_station_m: float | None = None,
+    max_station_centre_m: float | None = None,
+    staff_rules: StaffRules | None = None,
+) -> Network:
+    """Place county centres and township stations, link the tiers and count staff.
+
+    Parameters
+    ----------
+    homes
+        Open homes: ``site_id``, ``township_code``, ``county_code``, ``children_served``; points.
+    communities
+        Every community: ``community_code``, ``township_code``, ``county_code``,
+        ``prefecture_code``, ``children``; points (seats) or polygons (their
+        representative points are used).
+    county_seats
+        ``county_code`` and a point per county.
+    institutions
+        Existing institutions: ``county_code``, ``kind`` (``"welfare"`` or
+        ``"rescue"``), ``name``; points.
+    fixed_stations
+        Township code → site id (a home) where the user fixes the station.
+    max_home_station_m, max_station_centre_m
+        Supervision distances beyond which a link is flagged.
+    staff_rules
+        Span and pay.
+
+    Returns
+    -------
+    Network
+        ``staff`` holds tables for the levels township, county, prefecture, province.
+    """
+    rules = staff_rules or StaffRules()
+    crs = communities.crs
+    for name, frame in (("homes", homes), ("county_seats", county_seats)):
+        if frame.crs != crs:
+            raise InputError(f"{name} are in {frame.crs}, communities in {crs}; use one working CRS")
+    points = communities.geometry
+    if not (points.geom_type == "Point").all():
+        points = points.representative_point()
+    com_xy = np.column_stack([points.x.to_numpy(), points.y.to_numpy()])
+
+    # County centres.
+    centre_rows = []
+    for county, seat in zip(county_seats["county_code"], county_seats.geometry, strict=True):
+        chosen = None
+        if institutions is not None and len(institutions):
+            here = institutions[institutions["county_code"] == county]
+            for kind in ("welfare", "rescue"):
+                match = here[here["kind"] == kind]
+                if len(match):
+                    row = match.iloc[0]
+                    chosen = {
+                        "county_code": county,
+                        "placed_at": f"institution:{kind}",
+                        "name": row.get("name", kind),
+                        "geometry": row.geometry,
+                    }
+                    break
+        centre_rows.append(
+            chosen or {"county_code": county, "placed_at": "county_seat", "name": "county seat", "geometry": seat}
+        )
+    centres = gpd.GeoDataFrame(centre_rows, geometry="geometry", crs=crs)
+
+    # Township stations.
+    fixed = dict(fixed_stations or {})
+    home_xy = (
+        np.column_stack([homes.geometry.x.to_numpy(), homes.geometry.y.to_numpy()]) if len(homes) else np.empty((0, 2))
+    )
+    station_rows = []
+    towns = communities[["township_code", "county_code"]].drop_duplicates().sort_values("township_code")
+    for town, county in zip(towns["township_code"], towns["county_code"], strict=True):
+        in_town = (homes["township_code"] == town).to_numpy() if len(homes) else np.zeros(0, dtype=bool)
+        if town in fixed:
+            match = homes[homes["site_id"] == fixed[town]]
+            if match.empty:
+                raise InputError(f"fixed station for township {town}: {fixed[town]!r} is not an open home")
+            geom, placed = match.geometry.iloc[0], f"fixed:{fixed[town]}"
+        elif in_town.any():
+            xy = home_xy[in_town]
+            weights = homes.loc[in_town, "children_served"].to_numpy(dtype=float) + 1e-9
+            best = _best_location(xy, xy, weights)
+            geom, placed = shapely.Point(xy[best]), f"home:{homes.loc[in_town, 'site_id'].iloc[best]}"
+        else:
+            members = (communities["township_code"] == town).to_numpy()
+            xy = com_xy[members]
+            weights = communities.loc[members, "children"].to_numpy(dtype=float) + 1e-9
+            best = _best_location(xy, xy, weights)
+            code = communities.loc[members, "community_code"].iloc[best]
+            geom, placed = shapely.Point(xy[best]), f"community:{code}"
+        station_rows.append({"township_code": town, "county_code": county, "placed_at": placed, "geometry": geom})
+    stations = gpd.GeoDataFrame(station_rows, geometry="geometry", crs=crs)
+
+    # Links and their lengths.
+    station_at = stations.set_index("township_code").geometry
+    centre_at = centres.set_index("county_code").geometry
+    links = pd.DataFrame(
+        {
+            "site_id": homes["site_id"].to_numpy(),
+            "township_code": homes["township_code"].to_numpy(),
+            "county_code": homes["county_code"].to_numpy(),
+        }
+    )
+    links["home_station_m"] = [
+        h.distance(station_at[t]) for h, t in zip(homes.geometry, links["township_code"], strict=True)
+    ]
+    links["station_centre_m"] = [
+        station_at[t].distance(centre_at[c]) for t, c in zip(links["township_code"], links["county_code"], strict=True)
+    ]
+    links["home_station_too_long"] = (links["home_station_m"] > max_home_station_m) if max_home_station_m else False
+    links["station_centre_too_long"] = (
+        (links["station_centre_m"] > max_station_centre_m) if max_station_centre_m else False
+    )
+
+    # Staff.
+    per_town = communities.groupby("township_code").agg(
+        communities=("community_code", "size"),
+        county_code=("county_code", "first"),
+        prefecture_code=("prefecture_code", "first"),
+    )
+    per_town["supervisors"] = [math.ceil(n / rules.communities_per_supervisor) for n in per_town["communities"]]
+    per_town["directors"] = per_town["communities"]
+    director_year = 12 * (rules.director_cny_per_month + rules.director_bonus_cny_per_month)
+    staff = {}
+    for level, key in (
+        ("township", None),
+        ("county", "county_code"),
+        ("prefecture", "prefecture_code"),
+        ("province", "province"),
+    ):
+        if key is None:
+            table = per_town[["directors", "supervisors"]].copy()
+        elif key == "province":
+            table = per_town[["directors", "supervisors"]].sum().to_frame().T
+            table.index = pd.Index(["province"], name="unit_code")
+        else:
+            table = per_town.groupby(key)[["directors", "supervisors"]].sum()
+        table["director_cost_cny_per_year"] = table["directors"] * director_year
+        table["supervisor_cost_cny_per_year"] = table["supervisors"] * 12 * rules.supervisor_cny_per_month
+        table["staff_cost_cny_per_year"] = table["director_cost_cny_per_year"] + table["supervisor_cost_cny_per_year"]
+        table.index.name = "unit_code"
+        staff[level] = table.reset_index()
+    return Network(centres=centres, stations=stations, links=links, staff=staff)
