@@ -13,6 +13,7 @@ import heapq
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -89,10 +90,8 @@ def homes_per_year(budgets_cny: Sequence[float], cost_per_home_cny: float) -> li
     return [int(b // cost_per_home_cny) for b in budgets_cny]
 
 
-def _covered_weight(cover_csc: object, weights: np.ndarray, open_pos: Iterable[int]) -> float:
-    from scipy import sparse
-
-    matrix = sparse.csc_array(cover_csc)
+def _covered_weight(cover_csc: Any, weights: np.ndarray, open_pos: Iterable[int]) -> float:
+    matrix = cover_csc.tocsc()
     columns = sorted(set(open_pos))
     if not columns:
         return 0.0
@@ -205,34 +204,37 @@ def phase_homes(
                 problem += pulp.LpAffineExpression(spend) <= float(budgets_cny[t]), f"budget_{t}"
         result = solve_problem(problem, solver=solver, time_limit_s=time_limit_s, cbc_options=("heuristics off",))
         status = result.status
-        for (j, t), var in x.items():
+        for (site, period), var in x.items():
             if (var.value() or 0) > 0.5:
-                build_year[str(costs.site_ids[j])] = int(years[t])
+                build_year[str(costs.site_ids[site])] = int(years[period])
     else:
         covered = covered0.copy()
-        gains = {}
-        for j in useful:
-            r = cover.indices[cover.indptr[j] : cover.indptr[j + 1]]
-            gains[int(j)] = float(w[r][~covered[r]].sum())
+        gains: dict[int, float] = {}
+        for column in useful.tolist():
+            hit = cover.indices[cover.indptr[column] : cover.indptr[column + 1]]
+            gains[column] = float(w[hit][~covered[hit]].sum())
         carried = 0.0
         for t, year in enumerate(years):
             money = budgets_cny[t] + (carried if carry_over else 0.0)
-            heap = [(-(g / max(k[j], 1e-9)), j) for j, g in gains.items() if g > 0 and k[j] <= money]
+            heap: list[tuple[float, int]] = [
+                (-(g / max(k[site], 1e-9)), site) for site, g in gains.items() if g > 0 and k[site] <= money
+            ]
             heapq.heapify(heap)
             while heap:
-                _, j = heapq.heappop(heap)
-                if k[j] > money or str(costs.site_ids[j]) in build_year:
+                _, pick = heapq.heappop(heap)
+                if k[pick] > money or str(costs.site_ids[pick]) in build_year:
                     continue
-                r = cover.indices[cover.indptr[j] : cover.indptr[j + 1]]
-                fresh = float(w[r][~covered[r]].sum())
+                reached = cover.indices[cover.indptr[pick] : cover.indptr[pick + 1]]
+                fresh = float(w[reached][~covered[reached]].sum())
                 if fresh <= 0:
                     continue
-                if heap and fresh / max(k[j], 1e-9) < -heap[0][0] - 1e-12:
-                    heapq.heappush(heap, (-(fresh / max(k[j], 1e-9)), j))
+                ratio = fresh / max(float(k[pick]), 1e-9)
+                if heap and ratio < -heap[0][0] - 1e-12:
+                    heapq.heappush(heap, (-ratio, pick))
                     continue
-                covered[r] = True
-                money -= float(k[j])
-                build_year[str(costs.site_ids[j])] = int(year)
+                covered[reached] = True
+                money -= float(k[pick])
+                build_year[str(costs.site_ids[pick])] = int(year)
             carried = money if carry_over else 0.0
 
     position = {s: i for i, s in enumerate(costs.site_ids.tolist())}

@@ -52,7 +52,8 @@ def test_stations_centres_links_and_staff() -> None:
         staff_rules=StaffRules(communities_per_supervisor=10, supervisor_cny_per_month=2000),
     )
     stations = network.stations.set_index("township_code")
-    # A: weighted distance from 0 km = 300*5 + 100*6 = 2100; from 5 km = 100*5 + 100*1 = 600; from 6 km = 100*6 + 300*1 = 900.
+    # A: weighted distance from 0 km = 300*5 + 100*6 = 2100; from 5 km = 100*5 + 100*1 = 600;
+    # from 6 km = 100*6 + 300*1 = 900.
     assert stations.loc["530102001", "placed_at"] == "home:530102001006"
     # B has no home: the community minimising 10*d + 50*d + 10*d is the middle one (21 km).
     assert stations.loc["530102002", "placed_at"] == "community:530102002002"
