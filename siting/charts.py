@@ -14,7 +14,7 @@ from matplotlib import font_manager
 
 from siting.errors import SitingWarning
 
-__all__ = ["budget_curve_chart", "cjk_font", "compare_chart"]
+__all__ = ["budget_curve_chart", "cjk_font", "compare_chart", "phasing_chart"]
 
 CJK_FAMILIES = (
     "Noto Sans CJK SC",
@@ -84,6 +84,26 @@ def compare_chart(table: pd.DataFrame, path: Path) -> Path:
         ax.set_ylabel(_label("儿童覆盖率 %", "children covered %", font))
         ax.set_title(_label("方案比较", "scenario comparison", font))
         ax.tick_params(axis="x", labelrotation=15)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return path
+
+
+def phasing_chart(table: pd.DataFrame, path: Path) -> Path:
+    """Children covered at the end of each year, with the proven bound."""
+    font = cjk_font()
+    with plt.rc_context({"font.family": font} if font else {}):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        years = table["year"].astype(str)
+        ax.bar(years, table["covered"] / 1e3, color="#2b8cbe", label=_label("覆盖儿童", "children covered", font))
+        if table["bound"].notna().all():
+            ax.plot(years, table["bound"] / 1e3, "k_", markersize=30, label=_label("上界", "bound", font))
+        for k, (covered, built) in enumerate(zip(table["covered"], table["homes_built"], strict=True)):
+            ax.text(k, covered / 1e3, f"+{built}", ha="center", va="bottom")
+        ax.set_ylabel(_label("覆盖儿童(千人)", "children covered (thousands)", font))
+        ax.set_title(_label("分年建设", "children covered by year", font))
+        ax.legend(loc="lower right")
         fig.tight_layout()
         fig.savefig(path, dpi=110)
         plt.close(fig)

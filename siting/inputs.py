@@ -38,6 +38,8 @@ class PreparedInputs:
     unit_names: pd.DataFrame
     modelled: bool
     input_files: tuple[Path, ...] = field(default=())
+    county_seats: gpd.GeoDataFrame | None = None
+    institutions: gpd.GeoDataFrame | None = None
 
 
 def file_sha256(path: Path) -> str:
@@ -102,7 +104,18 @@ def _sample_inputs(scenario: Scenario) -> PreparedInputs:
         ],
         ignore_index=True,
     )
+    seats_layer = gpd.read_file(paths.communities_gpkg, layer="county_seats").to_crs(crs)
+    seats_layer = seats_layer[seats_layer["county_code"].isin(county_codes)].reset_index(drop=True)
+    institution_table = None
+    if paths.institutions_csv.exists():
+        table = pd.read_csv(paths.institutions_csv, dtype={"county_code": str})
+        table = table[table["county_code"].isin(county_codes)]
+        institution_table = gpd.GeoDataFrame(
+            table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326"
+        ).to_crs(crs)
     return PreparedInputs(
+        county_seats=seats_layer[["county_code", "geometry"]],
+        institutions=institution_table,
         crs=crs,
         communities=communities,
         raster_path=paths.children_tif,
@@ -180,7 +193,11 @@ def _user_inputs(scenario: Scenario, work_dir: Path) -> PreparedInputs:
     townships = communities.dissolve(by="township_code", as_index=False)[["township_code", "geometry"]]
     townships["township_name"] = townships["township_code"]
     names = pd.DataFrame({"unit_code": [], "unit_name_zh": [], "unit_name_en": []})
+    seats_user = gpd.GeoDataFrame(
+        {"county_code": counties["county_code"]}, geometry=counties.geometry.representative_point(), crs=crs
+    )
     return PreparedInputs(
+        county_seats=seats_user,
         crs=crs,
         communities=communities,
         raster_path=Path(raster),

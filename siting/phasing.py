@@ -22,8 +22,7 @@ import pulp
 from siting.costs import CostMatrix
 from siting.errors import InputError
 from siting.models.common import aligned, resolve_sites
-from siting.models.mclp import solve_mclp
-from siting.models.solve import solve_problem
+from siting.models.solve import quiet_stdout, solve_problem
 
 __all__ = ["PhasedPlan", "homes_per_year", "phase_homes"]
 
@@ -99,6 +98,28 @@ def _covered_weight(cover_csc: Any, weights: np.ndarray, open_pos: Iterable[int]
     return float(weights[hit].sum())
 
 
+def _lp_bound(sub: Any, weights: np.ndarray, useful: np.ndarray, cost: np.ndarray, budget: float) -> float:
+    """LP relaxation of the single-period MCLP with ``budget``: an upper bound on any plan's new coverage."""
+    problem = pulp.LpProblem("mclp_lp_bound", pulp.LpMaximize)
+    x = {int(j): pulp.LpVariable(f"x_{j}", lowBound=0, upBound=1) for j in useful}
+    terms = []
+    for r in range(sub.shape[0]):
+        cols = [int(c) for c in sub.indices[sub.indptr[r] : sub.indptr[r + 1]] if int(c) in x]
+        if not cols:
+            continue
+        y = pulp.LpVariable(f"y_{r}", lowBound=0, upBound=1)
+        problem += pulp.LpAffineExpression([(y, 1.0)] + [(x[c], -1.0) for c in cols]) <= 0
+        terms.append((y, float(weights[r])))
+    if not terms:
+        return 0.0
+    problem += pulp.LpAffineExpression(terms)
+    problem += pulp.LpAffineExpression([(v, float(cost[j])) for j, v in x.items()]) <= budget
+    with quiet_stdout():
+        problem.solve(pulp.HiGHS(msg=False))
+    # The LP optimum (or, if it stopped early, the objective of any dual bound HiGHS reports) bounds the MIP.
+    return float(pulp.value(problem.objective) or 0.0)
+
+
 def phase_homes(
     costs: CostMatrix,
     weights: pd.Series | np.ndarray,
@@ -132,7 +153,8 @@ def phase_homes(
     The sum over years rewards covering children early. ``method="greedy"``
     builds, year by year, the site with the most newly covered weight per yuan
     that still fits the year's money. Either way, ``bound_by_year`` holds the
-    MCLP optimum for the cumulative budget, an upper bound for every plan
+    optimum of the LP relaxation of the single-period MCLP with the cumulative
+    budget: no plan, phased or not, can cover more by the end of that year
     (``bounds=False`` skips computing it).
 
     Parameters
@@ -248,18 +270,8 @@ def phase_homes(
         if not bounds:
             bound_by_year.append(None)
             continue
-        best = solve_mclp(
-            costs,
-            w,
-            standard=standard,
-            budget_cny=float(cumulative[t]),
-            site_cost_cny=k,
-            existing=costs.site_ids[rules.existing].tolist(),
-            excluded=costs.site_ids[rules.excluded].tolist(),
-            solver=solver,
-            time_limit_s=time_limit_s,
-        )
-        bound_by_year.append(best.bound)
+        # Whatever the carry-over rule, no plan has spent more than the cumulative budget by year t.
+        bound_by_year.append(_lp_bound(sub, w[rows], useful, k, float(cumulative[t])) + float(w[covered0].sum()))
     return PhasedPlan(
         years=tuple(int(y) for y in years),
         build_year=build_year,

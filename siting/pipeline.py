@@ -14,6 +14,7 @@ from typing import Any
 
 import folium
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
@@ -25,11 +26,15 @@ from siting.allocation import (
     write_nearest_home_raster,
 )
 from siting.candidates import DEFAULT_HOME_COST_CNY, sites_at_community_seats
+from siting.charts import phasing_chart
 from siting.costs import CostMatrix, distance_matrix
 from siting.demand import build_demand
 from siting.errors import DataError, InputError
 from siting.inputs import file_sha256, prepare_inputs
 from siting.models import Plan, solve_lscp, solve_mclp, solve_partial_cover, solve_pmedian
+from siting.models.plan import frozen_mapping
+from siting.network import SOURCE_STAFF, Network, StaffRules, plan_network
+from siting.phasing import PhasedPlan, phase_homes
 from siting.population import zonal_children
 from siting.report import coverage_by_level, coverage_report, write_bilingual_csv
 from siting.report_files import write_report_files
@@ -250,7 +255,11 @@ def run(
             crs=crs,
         )
         lap("costs")
-        plan = _solve(scenario, costs, demand, sites, inputs.existing_ids)
+        phased = None
+        if scenario.phasing_years:
+            phased, plan = _phase(scenario, costs, demand, sites, inputs.existing_ids)
+        else:
+            plan = _solve(scenario, costs, demand, sites, inputs.existing_ids)
         lap("model")
 
         allocation = assign_to_nearest_home(
@@ -287,6 +296,38 @@ def run(
         names_by_code = inputs.unit_names.set_index("unit_code")["unit_name_zh"]
         homes["township_name"] = homes["township_code"].map(names_by_code)
         homes["county_name"] = homes["county_code"].map(names_by_code)
+        homes["build_year"] = homes["site_id"].map(phased.build_year if phased else {}).astype("Float64")
+        seats_pts = gpd.GeoDataFrame(
+            communities[["community_code", "township_code", "county_code", "prefecture_code"]].assign(
+                children=demand.groupby("community_code")["children"]
+                .sum()
+                .reindex(communities["community_code"])
+                .to_numpy()
+            ),
+            geometry=gpd.points_from_xy(communities["seat_x"], communities["seat_y"]),
+            crs=crs,
+        )
+        seats = (
+            inputs.county_seats
+            if inputs.county_seats is not None
+            else gpd.GeoDataFrame(
+                {"county_code": inputs.counties["county_code"]},
+                geometry=inputs.counties.geometry.representative_point(),
+                crs=crs,
+            )
+        )
+        network = plan_network(
+            homes,
+            seats_pts,
+            county_seats=seats,
+            institutions=inputs.institutions,
+            max_home_station_m=scenario.max_home_station_m,
+            max_station_centre_m=scenario.max_station_centre_m,
+            staff_rules=StaffRules(
+                communities_per_supervisor=scenario.communities_per_supervisor,
+                supervisor_cny_per_month=scenario.supervisor_cny_per_month,
+            ),
+        )
         com_view = communities[["community_code", "community_name", "geometry"]].assign(
             children=demand["children"].to_numpy(),
             covered=allocation["covered"].to_numpy(),
@@ -313,6 +354,8 @@ def run(
             townships=inputs.townships,
             catchments=areas,
             raster_path=inputs.raster_path,
+            stations=network.stations,
+            centres=network.centres,
         )
         map_title = ("云南省儿童之家布局方案", "Yunnan children's homes plan")
         page = None
@@ -377,13 +420,20 @@ def run(
             allocation.to_csv(tmp / "assignment.csv", index=False)
             if page is not None:
                 save_map(page, tmp / "map.html")
+            extra = {"人员 staff": staff_table(network)}
+            if phased is not None:
+                extra["分年 by year"] = phased.table()
+                phased.table().to_csv(tmp / "phasing.csv", index=False)
+                phasing_chart(phased.table(), tmp / "phasing.png")
             write_report_files(
                 tables,
                 tmp,
                 target_results=target_results,
                 uncovered=uncovered,
                 small_count_threshold=scenario.small_count_threshold,
+                extra_tables=extra,
             )
+            network.links.to_csv(tmp / "links.csv", index=False)
             gpkg = tmp / "plan.gpkg"
             homes.to_file(gpkg, layer="homes", driver="GPKG")
             areas.to_file(gpkg, layer="catchments", driver="GPKG")
@@ -400,6 +450,8 @@ def run(
             inputs.counties[[*county_columns, "geometry"]].to_file(gpkg, layer="counties", driver="GPKG")
             if inputs.raster_path.exists():
                 write_nearest_home_raster(areas, like=inputs.raster_path, out_path=tmp / "nearest_home.tif")
+            network.stations.to_file(gpkg, layer="stations", driver="GPKG")
+            network.centres.to_file(gpkg, layer="centres", driver="GPKG")
             timings_now = dict(timings)
             timings_now["write"] = round(time.perf_counter() - clock, 3)
             (tmp / "run.json").write_text(
@@ -429,6 +481,65 @@ def run(
         map_title=map_title,
         map_lines=tuple(lines),
     )
+
+
+def _phase(
+    scenario: Scenario, costs: CostMatrix, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, existing: tuple[str, ...]
+) -> tuple[PhasedPlan, Plan]:
+    """Yearly build plan (and the plan it adds up to) for a scenario with a [phasing] table."""
+    started = time.perf_counter()
+    phased = phase_homes(
+        costs,
+        demand["weight"].to_numpy(),
+        years=scenario.phasing_years,
+        budgets_cny=scenario.phasing_budgets_cny,
+        site_cost_cny=sites["cost_cny"].to_numpy(),
+        existing=existing,
+        excluded=scenario.locked_out,
+        standard=scenario.standard_m,
+        carry_over=scenario.carry_over,
+        method=scenario.phasing_method,
+        solver=scenario.solver,
+        time_limit_s=scenario.time_limit_s,
+    )
+    new_ids = tuple(sorted(phased.build_year))
+    bound = phased.bound_by_year[-1]
+    objective = phased.covered_by_year[-1]
+    plan = Plan(
+        model="phased_mclp",
+        parameters=frozen_mapping(
+            {
+                "years": list(phased.years),
+                "budgets_cny": list(scenario.phasing_budgets_cny),
+                "carry_over": scenario.carry_over,
+                "method": phased.method,
+                "standard": scenario.standard_m,
+                "unit": costs.unit,
+            }
+        ),
+        site_ids=tuple(sorted(set(existing) | set(new_ids))),
+        existing_ids=tuple(existing),
+        new_ids=new_ids,
+        objective=objective,
+        bound=bound,
+        gap=None if bound is None else abs(bound - objective) / max(abs(bound), 1e-9),
+        status=phased.status,
+        solver=f"{phased.method} ({scenario.solver})",
+        timings_s=frozen_mapping({"build": 0.0, "solve": time.perf_counter() - started}),
+    )
+    return phased, plan
+
+
+def staff_table(network: Network) -> pd.DataFrame:
+    """Staff per level with the source document's totals beside the province row."""
+    rows = []
+    for level in ("province", "prefecture", "county"):
+        table = network.staff[level].assign(level=level)
+        rows.append(table)
+    out = pd.concat(rows, ignore_index=True)
+    out["source_directors_2019"] = np.where(out["level"] == "province", SOURCE_STAFF["directors"], np.nan)
+    out["source_supervisors_2019"] = np.where(out["level"] == "province", SOURCE_STAFF["supervisors"], np.nan)
+    return out
 
 
 def run_sample(

@@ -44,6 +44,12 @@ def _json_value(value: object) -> object:
     return value
 
 
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return "" if not math.isfinite(value) else f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+    return str(value)
+
+
 def _records(table: pd.DataFrame) -> list[dict[str, object]]:
     return [{str(k): _json_value(v) for k, v in row.items()} for row in table.to_dict("records")]
 
@@ -56,6 +62,7 @@ def write_report_files(
     uncovered: pd.DataFrame | None = None,
     small_count_threshold: int = 5,
     title: str = "儿童之家覆盖报告 Children's homes coverage report",
+    extra_tables: dict[str, pd.DataFrame] | None = None,
 ) -> list[Path]:
     """Write ``coverage_<level>.csv``, ``report.json``, ``report.md`` and ``report.xlsx`` into ``out_dir``.
 
@@ -150,6 +157,16 @@ def write_report_files(
             f"| {row['unit_code']} | {row.get('unit_name_zh') or ''} | {row['children']:,.0f} | "
             f"{row['children_covered_pct']:.1f} | {row['priority_covered']} | {row['homes_new']} |"
         )
+    for heading, extra in (extra_tables or {}).items():
+        lines += [
+            "",
+            f"## {heading}",
+            "",
+            "| " + " | ".join(str(c) for c in extra.columns) + " |",
+            "|" + "---|" * len(extra.columns),
+        ]
+        for record in extra.head(40).to_dict("records"):
+            lines.append("| " + " | ".join(_cell(v) for v in record.values()) + " |")
     md_path = out_dir / "report.md"
     md_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     written.append(md_path)
@@ -183,6 +200,9 @@ def write_report_files(
             writer.sheets["未覆盖村 uncovered"].freeze_panes = "A2"
         if target_results is not None:
             target_results.to_excel(writer, sheet_name="目标 targets", index=False)
+        for heading, extra in (extra_tables or {}).items():
+            extra.to_excel(writer, sheet_name=heading[:31], index=False)
+            writer.sheets[heading[:31]].freeze_panes = "A2"
     written.append(xlsx_path)
     return written
 

@@ -54,6 +54,13 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "priority_factors": (dict,),
     },
     "solver": {"name": (str,), "time_limit_s": (int, float), "gap": (int, float)},
+    "phasing": {"years": (list,), "budgets_cny": (list,), "carry_over": (bool,), "method": (str,)},
+    "network": {
+        "communities_per_supervisor": (int,),
+        "supervisor_cny_per_month": (int, float),
+        "max_home_station_m": (int, float),
+        "max_station_centre_m": (int, float),
+    },
     "targets": {"file": (str,)},
     "outputs": {"dir": (str,), "map": (bool,), "small_count_threshold": (int,)},
 }
@@ -108,6 +115,14 @@ class Scenario:
     locked_in: tuple[str, ...] = ()
     locked_out: tuple[str, ...] = ()
     priority_factors: tuple[tuple[str, float], ...] = ()
+    phasing_years: tuple[int, ...] = ()
+    phasing_budgets_cny: tuple[float, ...] = ()
+    carry_over: bool = False
+    phasing_method: str = "auto"
+    communities_per_supervisor: int = 10
+    supervisor_cny_per_month: float = 2_000.0
+    max_home_station_m: float | None = None
+    max_station_centre_m: float | None = None
     solver: str = "cbc"
     time_limit_s: float = 120.0
     gap: float = 0.0
@@ -136,8 +151,14 @@ def _check_contradictions(s: Scenario, problems: list[str] | None = None) -> Sce
     own = problems if problems is not None else []
     if s.model not in MODEL_TYPES:
         own.append(f"model.type {s.model!r} is not one of {list(MODEL_TYPES)}")
-    if s.model == "mclp" and s.budget_cny is None and s.n_homes is None:
-        own.append("model 'mclp' needs budget_cny or n_homes")
+    if s.model == "mclp" and s.budget_cny is None and s.n_homes is None and not s.phasing_years:
+        own.append("model 'mclp' needs budget_cny or n_homes (or a [phasing] table of yearly budgets)")
+    if len(s.phasing_years) != len(s.phasing_budgets_cny):
+        own.append(f"phasing: {len(s.phasing_years)} years but {len(s.phasing_budgets_cny)} budgets; give one each")
+    if s.phasing_years and s.model != "mclp":
+        own.append(f"phasing plans yearly builds for model 'mclp', not {s.model!r}")
+    if s.phasing_method not in ("auto", "mip", "greedy"):
+        own.append(f"phasing.method {s.phasing_method!r} must be 'auto', 'mip' or 'greedy'")
     if s.budget_cny is not None and s.n_homes is not None:
         own.append("give either model.budget_cny or model.n_homes, not both")
     if s.model == "pmedian" and s.p is None:
@@ -240,6 +261,14 @@ def scenario_from_dict(document: dict[str, Any], *, base_dir: Path, source: Path
         locked_in=tuple(str(v) for v in get("model", "locked_in", []) or []),
         locked_out=tuple(str(v) for v in get("model", "locked_out", []) or []),
         priority_factors=tuple(sorted((str(k), float(v)) for k, v in factors.items() if k not in bad_factors)),
+        phasing_years=tuple(int(v) for v in get("phasing", "years", []) or []),
+        phasing_budgets_cny=tuple(float(v) for v in get("phasing", "budgets_cny", []) or []),
+        carry_over=bool(get("phasing", "carry_over", False)),
+        phasing_method=str(get("phasing", "method", "auto")),
+        communities_per_supervisor=int(get("network", "communities_per_supervisor", 10)),
+        supervisor_cny_per_month=float(get("network", "supervisor_cny_per_month", 2000.0)),
+        max_home_station_m=get("network", "max_home_station_m"),
+        max_station_centre_m=get("network", "max_station_centre_m"),
         solver=str(get("solver", "name", "cbc")),
         time_limit_s=float(get("solver", "time_limit_s", 120.0)),
         gap=float(get("solver", "gap", 0.0)),

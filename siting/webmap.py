@@ -75,6 +75,8 @@ LAYER_NAMES = {
     "existing": "已有儿童之家 existing homes",
     "new": "新建儿童之家 proposed homes",
     "uncovered": "未覆盖村(社区) uncovered communities",
+    "stations": "乡镇工作站 township stations",
+    "centres": "县级指导中心 county guidance centres",
 }
 
 
@@ -214,6 +216,8 @@ class MapLayers:
     townships: gpd.GeoDataFrame | None = None
     catchments: gpd.GeoDataFrame | None = None
     raster_path: Path | None = None
+    stations: gpd.GeoDataFrame | None = None
+    centres: gpd.GeoDataFrame | None = None
 
 
 def _display(gdf: gpd.GeoDataFrame, *, simplify_m: float, gcj02: bool) -> gpd.GeoDataFrame:
@@ -325,8 +329,15 @@ def plan_map(
     if tiles is not None:
         tiles.add_to(fmap)
 
-    def group(key: str, frame: gpd.GeoDataFrame, *, show: bool = True, styles: dict[str, Any] | None = None) -> None:
-        layer = folium.FeatureGroup(name=LAYER_NAMES[key], show=show)
+    def group(
+        key: str,
+        frame: gpd.GeoDataFrame,
+        *,
+        show: bool = True,
+        styles: dict[str, Any] | None = None,
+        name: str | None = None,
+    ) -> None:
+        layer = folium.FeatureGroup(name=name or LAYER_NAMES[key], show=show)
         SafeGeoJson(frame, name=f"{key}_data", styles=styles).add_to(layer)
         layer.add_to(fmap)
 
@@ -392,11 +403,21 @@ def plan_map(
     group("counties", county_frame, styles={"k": {"fill": False, "color": "#222222", "weight": 1.3}})
 
     homes = layers.homes
-    for existing, key in ((True, "existing"), (False, "new")):
-        subset = homes[homes["existing"] == existing]
+    home_groups: list[tuple[bool, str, str, gpd.GeoDataFrame]] = [
+        (True, "existing", LAYER_NAMES["existing"], homes[homes["existing"]])
+    ]
+    new_homes = homes[~homes["existing"].astype(bool)]
+    years = new_homes["build_year"].dropna().unique() if "build_year" in new_homes else []
+    if len(years):
+        for build_year in sorted(int(y) for y in years):
+            name = f"新建儿童之家 {build_year} proposed homes {build_year}"
+            home_groups.append((False, f"new_{build_year}", name, new_homes[new_homes["build_year"] == build_year]))
+    else:
+        home_groups.append((False, "new", LAYER_NAMES["new"], new_homes))
+    for existing, key, layer_name, subset in home_groups:
         popups = []
         for row in subset.to_dict("records"):
-            year = f"<br>建设年份 build year: {int(row['build_year'])}" if pd.notna(row.get("build_year")) else ""
+            year_text = f"<br>建设年份 build year: {int(row['build_year'])}" if pd.notna(row.get("build_year")) else ""
             popups.append(
                 f"<b>{'已有儿童之家 existing home' if existing else '新建儿童之家 proposed home'}</b><br>"
                 f"{escape_text(row['community_name'])} ({escape_text(row['site_id'])})<br>"
@@ -408,7 +429,7 @@ def plan_map(
                 f"平均/最远距离 mean/max distance: {row['distance_mean_m'] / 1000:.1f} / "
                 f"{row['distance_max_m'] / 1000:.1f} km<br>"
                 f"建设资金 cost: {row['cost_cny']:,.0f} CNY<br>"
-                f"选址理由 why: 新增覆盖儿童 adds {row['children_added']:,.0f} children{year}"
+                f"选址理由 why: 新增覆盖儿童 adds {row['children_added']:,.0f} children{year_text}"
             )
         style = (
             {"radius": 3, "color": EXISTING_COLOUR, "fillColor": EXISTING_COLOUR, "fillOpacity": 0.9, "weight": 1}
@@ -425,7 +446,27 @@ def plan_map(
             geometry=subset.geometry.to_numpy(),
             crs=homes.crs,
         )
-        group(key, _display(frame, simplify_m=0, gcj02=gcj), styles={"h": style})
+        group(key, _display(frame, simplify_m=0, gcj02=gcj), styles={"h": style}, name=layer_name)
+
+    for key, tier, colour in (("stations", layers.stations, "#6a3d9a"), ("centres", layers.centres, "#b15928")):
+        if tier is None or tier.empty:
+            continue
+        label = "乡镇工作站 township station" if key == "stations" else "县级指导中心 county centre"
+        code = tier["township_code"] if key == "stations" else tier["county_code"]
+        frame = gpd.GeoDataFrame(
+            {
+                "_tip": [
+                    f"{label}: {escape_text(c)} ({escape_text(p)})"
+                    for c, p in zip(code, tier["placed_at"], strict=True)
+                ],
+                "_style": ["s"] * len(tier),
+            },
+            geometry=tier.geometry.to_numpy(),
+            crs=tier.crs,
+        )
+        size = 4 if key == "stations" else 7
+        style = {"radius": size, "color": "#222222", "fillColor": colour, "fillOpacity": 0.95, "weight": 1}
+        group(key, _display(frame, simplify_m=0, gcj02=gcj), show=False, styles={"s": style})
 
     unc = com[~covered]
     if "seat_x" in unc.columns:

@@ -68,6 +68,7 @@ def test_outputs_written(demo_run) -> None:  # type: ignore[no-untyped-def]
         "report.xlsx",
         "nearest_home.tif",
         "nearest_home.csv",
+        "links.csv",
     }
     import geopandas as gpd
     import pyogrio

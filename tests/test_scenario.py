@@ -175,3 +175,47 @@ dir = "out"
     visible = [p.name for p in (tmp_path / "out" / "whole").iterdir() if not p.name.startswith(".")]
     assert visible == [earlier.name]
     assert (earlier / "run.json").read_text(encoding="utf-8") == "{}"
+
+
+def test_two_year_build_plan_and_network(tmp_path: Path, built_sample: SampleBuild) -> None:
+    path = write(
+        tmp_path / "phased.toml",
+        f"""
+name = "phased"
+[inputs]
+sample = true
+data_dir = "{built_sample.paths.root.parent}"
+[study_area]
+counties = ["532322"]
+[model]
+type = "mclp"
+cost_per_home_cny = 30_000
+[phasing]
+years = [2018, 2019]
+budgets_cny = [90_000, 60_000]
+method = "mip"
+[network]
+communities_per_supervisor = 10
+max_home_station_m = 15_000
+[outputs]
+dir = "out"
+""",
+    )
+    result = run(path)
+    table = pd.read_csv(result.output_dir / "phasing.csv")
+    assert table["year"].tolist() == [2018, 2019] and table["homes_built"].tolist() == [3, 2]
+    assert (table["covered"] <= table["bound"] + 1e-6).all()
+    assert table["covered"].is_monotonic_increasing
+    homes = result.homes[~result.homes["existing"]]
+    assert sorted(homes["build_year"].astype(int).value_counts().to_dict().items()) == [(2018, 3), (2019, 2)]
+    import pyogrio
+
+    layers = {name for name, _ in pyogrio.list_layers(result.output_dir / "plan.gpkg")}
+    assert {"stations", "centres"} <= layers
+    page = (result.output_dir / "map.html").read_text(encoding="utf-8")
+    import json
+
+    for name in ("新建儿童之家 2018 proposed homes 2018", "乡镇工作站 township stations"):
+        assert json.dumps(name) in page  # layer-control names are written as JSON strings
+    report = (result.output_dir / "report.md").read_text(encoding="utf-8")
+    assert "分年 by year" in report and "人员 staff" in report

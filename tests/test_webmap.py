@@ -73,7 +73,14 @@ def feature_groups(fmap: folium.Map) -> dict[str, folium.FeatureGroup]:
 
 def test_layers_named_chinese_first_with_feature_counts() -> None:
     groups = feature_groups(build())
-    assert list(groups) == [LAYER_NAMES[k] for k in ("communities", "counties", "existing", "new", "uncovered")]
+    year_layer = "新建儿童之家 2019 proposed homes 2019"  # one layer per build year when the plan is phased
+    assert list(groups) == [
+        LAYER_NAMES["communities"],
+        LAYER_NAMES["counties"],
+        LAYER_NAMES["existing"],
+        year_layer,
+        LAYER_NAMES["uncovered"],
+    ]
     counts = {
         name: next(c for c in g._children.values() if isinstance(c, SafeGeoJson)).feature_count
         for name, g in groups.items()
@@ -82,7 +89,7 @@ def test_layers_named_chinese_first_with_feature_counts() -> None:
         LAYER_NAMES["communities"]: 3,
         LAYER_NAMES["counties"]: 1,
         LAYER_NAMES["existing"]: 1,
-        LAYER_NAMES["new"]: 1,
+        year_layer: 1,
         LAYER_NAMES["uncovered"]: 1,
     }
     tips = next(c for c in groups[LAYER_NAMES["communities"]]._children.values() if isinstance(c, SafeGeoJson)).tooltips
@@ -162,10 +169,14 @@ def test_map_in_headless_chromium(tmp_path: Path) -> None:
             """() => Object.keys(window).filter(k => /_data_[0-9a-f]+$/.test(k) && window[k].getLayers)
                     .map(k => [k.replace(/_data_[0-9a-f]+$/, ''), window[k].getLayers().length])"""
         )
-        assert dict(counts) == {"communities": 3, "counties": 1, "existing": 1, "new": 1, "uncovered": 1}
+        assert dict(counts) == {"communities": 3, "counties": 1, "existing": 1, "new_2019": 1, "uncovered": 1}
         names = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
         assert [n.strip() for n in names] == [
-            LAYER_NAMES[k] for k in ("communities", "counties", "existing", "new", "uncovered")
+            LAYER_NAMES["communities"],
+            LAYER_NAMES["counties"],
+            LAYER_NAMES["existing"],
+            "新建儿童之家 2019 proposed homes 2019",
+            LAYER_NAMES["uncovered"],
         ]
         page.locator(".siting-triangle").first.click()
         popup = page.locator(".leaflet-popup-content")

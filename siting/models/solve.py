@@ -21,7 +21,7 @@ import pulp
 
 from siting.errors import InfeasibleError, InputError, SolverError
 
-__all__ = ["SOLVERS", "SolveResult", "solve_problem"]
+__all__ = ["SOLVERS", "SolveResult", "quiet_stdout", "solve_problem"]
 
 SOLVERS = ("cbc", "highs")
 
@@ -55,7 +55,7 @@ def _cbc_bound(log: str, sense: int) -> float | None:
 
 
 @contextlib.contextmanager
-def _quiet_stdout() -> Iterator[None]:
+def quiet_stdout() -> Iterator[None]:
     """Silence output written by C code to file descriptor 1 (not only Python's sys.stdout)."""
     try:
         fd = sys.stdout.fileno()
@@ -138,7 +138,7 @@ def solve_problem(
         name = "CBC (bundled with PuLP)"
     else:
         cmd = pulp.HiGHS(msg=False, timeLimit=time_limit_s, gapRel=gap, threads=threads, random_seed=seed)
-        with _quiet_stdout():  # highspy prints a banner even with msg=False
+        with quiet_stdout():  # highspy prints a banner even with msg=False
             problem.solve(cmd)
         bound = None
         model = getattr(problem, "solverModel", None)

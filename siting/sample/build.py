@@ -32,6 +32,7 @@ from siting.sample.children import (
     children_0_17_per_county,
     community_children,
     existing_homes,
+    institutions,
     priority_counts,
     spread_to_cells,
 )
@@ -182,6 +183,24 @@ def build_sample(paths: SamplePaths, *, seed: int = DEFAULT_SEED) -> SampleBuild
         }
     )
 
+    seat_lonlat = gpd.GeoSeries(county_seats, crs=crs).to_crs("EPSG:4326")
+    chosen = institutions(counties["population_total"].to_numpy(dtype=float), np.random.default_rng([seed, 2]))
+    institution_rows = []
+    for kind, label in (("welfare", "儿童福利院"), ("rescue", "救助管理站")):
+        for index in chosen[kind]:
+            institution_rows.append(
+                {
+                    "institution_id": f"{counties['county_code'].iloc[index]}-{kind}",
+                    "county_code": counties["county_code"].iloc[index],
+                    "kind": kind,
+                    "name": f"{counties['county_name_zh'].iloc[index]}{label} (模拟 modelled)",
+                    "lon": float(seat_lonlat.iloc[index].x),
+                    "lat": float(seat_lonlat.iloc[index].y),
+                    "source": "modelled: siting sample build",
+                }
+            )
+    institution_table = pd.DataFrame(institution_rows)
+
     paths.root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".modelled-", dir=paths.root))
     tmp.chmod(0o755)
@@ -218,6 +237,7 @@ def build_sample(paths: SamplePaths, *, seed: int = DEFAULT_SEED) -> SampleBuild
             dst.set_band_description(1, "children aged 0-17 (modelled)")
         priority.sort_values("community_code").to_csv(tmp / paths.priority_csv.name, index=False)
         homes_table.sort_values("site_id").to_csv(tmp / paths.existing_homes_csv.name, index=False)
+        institution_table.to_csv(tmp / paths.institutions_csv.name, index=False)
         target = children_0_17_per_county(counties)
         metadata = {
             "modelled": True,
@@ -236,6 +256,7 @@ def build_sample(paths: SamplePaths, *, seed: int = DEFAULT_SEED) -> SampleBuild
                 paths.children_tif.name: "children aged 0-17 per 30 arc-second cell (modelled)",
                 paths.priority_csv.name: "priority-group counts per community (modelled)",
                 paths.existing_homes_csv.name: "existing children's homes before 2019 (modelled)",
+                paths.institutions_csv.name: "45 child-welfare and 92 rescue institutions at county seats (modelled)",
             },
         }
         (tmp / paths.metadata_json.name).write_text(

@@ -27,6 +27,7 @@ __all__ = [
     "children_0_17_per_county",
     "community_children",
     "existing_homes",
+    "institutions",
     "priority_counts",
     "spread_to_cells",
 ]
@@ -35,6 +36,8 @@ AGES_15_17_SHARE_OF_15_19 = 3 / 5
 #: Children's homes before the 2019 round: 1,634 in 2019 minus the 440 the
 #: 2019 budget (13,200,000 CNY) paid for.
 EXISTING_HOMES_BEFORE_2019 = 1634 - 440
+#: Institutions being upgraded to serve the county tier (source document): child-welfare and rescue-management.
+INSTITUTIONS = {"welfare": 45, "rescue": 92}
 
 #: Province totals from the source document (DESIGN.md), and which committees carry them.
 PRIORITY_TOTALS: dict[str, tuple[int, str]] = {
@@ -175,3 +178,12 @@ def existing_homes(
     """Indices of communities hosting an existing home, drawn ∝ children without replacement."""
     p = children / children.sum()
     return np.sort(rng.choice(len(children), size=count, replace=False, p=p))
+
+
+def institutions(population: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """County indices of the modelled institutions of each kind: distinct counties, drawn ∝ population."""
+    p = population / population.sum()
+    return {
+        kind: np.sort(rng.choice(len(population), size=count, replace=False, p=p))
+        for kind, count in INSTITUTIONS.items()
+    }

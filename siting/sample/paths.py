@@ -65,6 +65,10 @@ class SamplePaths:
         return self.modelled_dir / "existing_homes.csv"
 
     @property
+    def institutions_csv(self) -> Path:
+        return self.modelled_dir / "institutions.csv"
+
+    @property
     def metadata_json(self) -> Path:
         return self.modelled_dir / "metadata.json"
 
