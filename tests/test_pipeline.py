@@ -75,7 +75,7 @@ def test_outputs_written(demo_run) -> None:  # type: ignore[no-untyped-def]
     import rasterio
 
     layers = {name for name, _ in pyogrio.list_layers(out / "plan.gpkg")}
-    assert layers == {"homes", "catchments", "communities", "counties"}
+    assert layers == {"homes", "catchments", "communities", "counties", "stations", "centres"}
     areas = gpd.read_file(out / "plan.gpkg", layer="catchments")
     assert areas["communities"].sum() == 14589
     assert areas["site_id"].notna().sum() <= 1634
