@@ -302,3 +302,25 @@ def sweep_command(scenario_path: Path, budget: str | None, radius: str | None, w
     curve, out = sweep(scenario, budgets=budgets, radii_m=radii, workers=workers)
     click.echo(curve.drop(columns="run_dir").to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
     click.echo(f"written: {out / 'curve.csv'}, {out / 'curve.png'}")
+
+
+@main.command("progress")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--status",
+    "status_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Status table: community_code, planned_year, status, completion_date.",
+)
+@click.option("--month", required=True, help="Report month, YYYY-MM.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("outputs/progress"), show_default=True)
+def progress_command(run_dir: Path, status_path: Path, month: str, out_dir: Path) -> None:
+    """The monthly progress report (月通报) per prefecture and county, Excel and Markdown."""
+    from siting.progress import progress_report, write_progress_files
+
+    report = progress_report(run_dir, status_path, month=month)
+    for path in write_progress_files(report, out_dir):
+        click.echo(f"wrote {path}")
+    behind = report.prefecture[report.prefecture["behind_schedule"]]
+    click.echo(f"{len(behind)} of {len(report.prefecture)} prefectures behind schedule")
