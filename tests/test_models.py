@@ -155,3 +155,22 @@ def test_lscp_in_worker_processes() -> None:
     ids = [f"p{i}" for i in range(len(xy))]
     costs = distance_matrix(xy, xy, demand_ids=ids, site_ids=ids, cutoff_m=400.0, crs="EPSG:32648")
     assert solve_lscp(costs, workers=2).objective == solve_lscp(costs, decompose=False).objective
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(min_value=0, max_value=2**31 - 1), st.integers(min_value=1, max_value=3))
+def test_k_nearest_pmedian_is_exact(seed: int, p: int) -> None:
+    from siting.models.pmedian import solve_pmedian_nearest
+
+    rng = np.random.default_rng(seed)
+    demand = rng.uniform(0, 10_000, (9, 2))
+    sites = rng.uniform(0, 10_000, (6, 2))
+    w = rng.integers(1, 10, 9).astype(float)
+    full = np.hypot(demand[:, None, 0] - sites[None, :, 0], demand[:, None, 1] - sites[None, :, 1])
+    best = min((w * full[:, list(c)].min(axis=1)).sum() for c in itertools.combinations(range(6), p))
+    plan = solve_pmedian_nearest(
+        demand, sites, w, demand_ids=[f"d{i}" for i in range(9)], site_ids=[f"s{j}" for j in range(6)], p=p, k=1
+    )
+    assert plan.objective == pytest.approx(best, rel=1e-9)
+    assert plan.unreachable_ids == ()
+    assert "no demand point used a site beyond" in plan.parameters["proof"]

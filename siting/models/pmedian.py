@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pulp
+import scipy.sparse as sp
 
 from siting.costs import CostMatrix
 from siting.errors import InfeasibleError, InputError
@@ -15,7 +17,7 @@ from siting.models.common import aligned, apply_respect, resolve_sites, site_tow
 from siting.models.plan import Plan, frozen_mapping
 from siting.models.solve import solve_problem
 
-__all__ = ["solve_pmedian"]
+__all__ = ["solve_pmedian", "solve_pmedian_nearest"]
 
 
 def solve_pmedian(
@@ -24,6 +26,7 @@ def solve_pmedian(
     *,
     p: int,
     capacity: float | pd.Series | np.ndarray | None = None,
+    beyond_cost: np.ndarray | None = None,
     existing: Iterable[str] = (),
     forced: Iterable[str] = (),
     excluded: Iterable[str] = (),
@@ -114,12 +117,21 @@ def solve_pmedian(
     order = np.argsort(rows, kind="stable")
     starts = np.searchsorted(rows[order], np.arange(len(costs.demand_ids) + 1))
     objective = []
+    beyond: dict[int, pulp.LpVariable] = {}
     for i in np.flatnonzero(reachable):
         ks = order[starts[i] : starts[i + 1]]
-        problem += pulp.lpSum(z[k] for k in ks) == 1, f"assign_{i}"
+        terms = [z[k] for k in ks]
+        if beyond_cost is not None and np.isfinite(beyond_cost[i]):
+            # Relaxation: demand may "use" a site beyond its stored pairs at the cost of the nearest
+            # such site, without opening anything. If no demand does, nothing was lost by the restriction.
+            beyond[int(i)] = pulp.LpVariable(f"beyond_{i}", lowBound=0, upBound=1)
+            terms.append(beyond[int(i)])
+        problem += pulp.lpSum(terms) == 1, f"assign_{i}"
     for k in range(len(rows)):
         problem += z[k] - x[int(cols[k])] <= 0
         objective.append((z[k], float(w[rows[k]] * data[k])))
+    if beyond_cost is not None:
+        objective += [(v, float(w[i] * beyond_cost[i])) for i, v in beyond.items()]
     problem += pulp.LpAffineExpression(objective)
     problem += pulp.lpSum(x.values()) == p, "p"
     if cap is not None:
@@ -131,6 +143,7 @@ def solve_pmedian(
     built = time.perf_counter()
     result = solve_problem(problem, solver=solver, time_limit_s=time_limit_s, gap=gap, seed=seed)
     open_pos = np.array(sorted(j for j, v in x.items() if (v.value() or 0) > 0.5), dtype=np.int64)
+    used_beyond = tuple(costs.demand_ids[i] for i, v in beyond.items() if (v.value() or 0) > 1e-6)
     values = np.array([zk.value() or 0.0 for zk in z])
     best = pd.DataFrame({"row": rows, "col": cols, "z": values}).sort_values(["row", "z"], ascending=[True, False])
     best = best.drop_duplicates("row")
@@ -163,5 +176,80 @@ def solve_pmedian(
         solver=result.solver,
         timings_s=frozen_mapping({"build": built - started, "solve": result.seconds}),
         assignment=frozen_mapping(assignment),
-        unreachable_ids=tuple(costs.demand_ids[~reachable & (w > 0)].tolist()),
+        unreachable_ids=tuple(costs.demand_ids[~reachable & (w > 0)].tolist()) + used_beyond,
     )
+
+
+def solve_pmedian_nearest(
+    demand_xy: np.ndarray,
+    site_xy: np.ndarray,
+    weights: np.ndarray,
+    *,
+    demand_ids: Sequence[str],
+    site_ids: Sequence[str],
+    p: int,
+    k: int = 8,
+    max_rounds: int = 8,
+    crs: str | None = None,
+    **options: Any,
+) -> Plan:
+    r"""Exact p-median on the province's scale by restricting each demand to its ``k`` nearest sites.
+
+    Each round solves the sparse p-median on the k-nearest pairs *plus* a relaxation
+    option per demand point: "use a site beyond the k nearest" at the distance of the
+    (k+1)-th nearest site, without opening anything. That model is a relaxation of the
+    full problem (any full plan sends a demand point either to one of its k nearest or
+    at least that far), so its optimum is a lower bound. When no demand point takes the
+    option, the plan is feasible for the full problem and its cost equals the bound:
+    restricting to near sites provably lost nothing. Otherwise ``k`` grows fourfold for the
+    demand points that took it and the model is solved again.
+
+    Returns
+    -------
+    Plan
+        ``parameters["k_final"]`` and ``parameters["proof"]`` say how optimality was shown.
+    """
+    from sklearn.neighbors import KDTree
+
+    demand_xy = np.asarray(demand_xy, dtype=float)
+    site_xy = np.asarray(site_xy, dtype=float)
+    tree = KDTree(site_xy)
+    k_per = np.full(len(demand_xy), min(k, len(site_xy)))
+    plan: Plan | None = None
+    for round_no in range(max_rounds):
+        kmax = int(k_per.max())
+        distance, index = tree.query(demand_xy, k=min(kmax + 1, len(site_xy)))
+        rows, cols, data = [], [], []
+        beyond = np.full(len(demand_xy), np.inf)
+        for i, ki in enumerate(k_per):
+            rows += [i] * int(ki)
+            cols += index[i, : int(ki)].tolist()
+            data += distance[i, : int(ki)].tolist()
+            if ki < distance.shape[1]:
+                beyond[i] = distance[i, int(ki)]
+        matrix = sp.csr_array((np.array(data), (np.array(rows), np.array(cols))), shape=(len(demand_xy), len(site_xy)))
+        matrix.sort_indices()
+        costs = CostMatrix(
+            matrix=matrix,
+            demand_ids=np.asarray(demand_ids, dtype=object),
+            site_ids=np.asarray(site_ids, dtype=object),
+            unit="m",
+            cutoff=float(matrix.data.max()),
+        )
+        plan = solve_pmedian(costs, weights, p=p, beyond_cost=beyond if np.isfinite(beyond).any() else None, **options)
+        takers = [i for i, d in enumerate(costs.demand_ids) if d in set(plan.unreachable_ids)]
+        if not takers:
+            proof = (
+                f"round {round_no + 1}: no demand point used a site beyond its nearest k "
+                f"(k ≤ {kmax}), so the restricted optimum is the optimum of the full problem"
+            )
+            params = dict(plan.parameters) | {"k_final": kmax, "rounds": round_no + 1, "proof": proof}
+            return Plan(**{**plan.__dict__, "parameters": frozen_mapping(params)})
+        k_per[takers] = np.minimum(k_per[takers] * 4, len(site_xy))
+    assert plan is not None
+    params = dict(plan.parameters) | {
+        "k_final": int(k_per.max()),
+        "rounds": max_rounds,
+        "proof": "not proven: raise max_rounds or k",
+    }
+    return Plan(**{**plan.__dict__, "parameters": frozen_mapping(params), "status": "feasible"})
