@@ -3,7 +3,8 @@
 Builds a 10,000 x 10,000 float32 raster (100 M cells, 100 m, UTM) and ~14,600
 Voronoi community polygons, then times in separate processes (so peak memory
 is each tool's own): reading the raster once (the I/O floor), siting's
-``zonal_children``, exactextract and rasterstats. Prints a table with ratios.
+``zonal_children`` (sums only, like the peers, and with weighted centres),
+exactextract and rasterstats. Prints a table with ratios.
 
     python -m benchmarks.zonal [--size 10000] [--polygons 14600] [--skip-rasterstats]
 """
@@ -74,6 +75,11 @@ def _work(argv: list[str]) -> dict[str, Any]:
     elif method == "siting":
         from siting.population import zonal_children
 
+        result = zonal_children(raster, zones, id_column="community_code", weighted_centres=False)
+        total = float(result.children.sum())
+    elif method == "siting+centres":
+        from siting.population import zonal_children
+
         total = float(zonal_children(raster, zones, id_column="community_code").children.sum())
     elif method == "exactextract":
         from exactextract import exact_extract
@@ -104,7 +110,9 @@ def main() -> None:
             f"inputs: {args.size} x {args.size} float32 raster, {args.polygons} polygons "
             f"(built in {time.perf_counter() - started:.0f} s)\n"
         )
-        methods = ["read", "siting", "exactextract"] + ([] if args.skip_rasterstats else ["rasterstats"])
+        methods = ["read", "siting", "siting+centres", "exactextract"] + (
+            [] if args.skip_rasterstats else ["rasterstats"]
+        )
         rows = [
             run_child("benchmarks.zonal", [m, str(raster), str(vectors)], timeout_s=args.timeout_s) | {"method": m}
             for m in methods
@@ -126,7 +134,7 @@ def main() -> None:
 if __name__ == "__main__":
     import sys
 
-    if len(sys.argv) == 4 and sys.argv[1] in ("read", "siting", "exactextract", "rasterstats"):
+    if len(sys.argv) == 4 and sys.argv[1] in ("read", "siting", "siting+centres", "exactextract", "rasterstats"):
         child_main(_work)
     else:
         main()

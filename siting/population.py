@@ -135,7 +135,12 @@ def _label_block(
 
 
 def zonal_children(
-    raster_path: Path | str, zones: gpd.GeoDataFrame, *, id_column: str, block_rows: int = BLOCK_ROWS
+    raster_path: Path | str,
+    zones: gpd.GeoDataFrame,
+    *,
+    id_column: str,
+    block_rows: int = BLOCK_ROWS,
+    weighted_centres: bool = True,
 ) -> ZonalResult:
     """Sum a child-count raster per zone, conserving mass.
 
@@ -149,6 +154,9 @@ def zonal_children(
         Column of ``zones`` with the zone ids.
     block_rows
         Raster rows read at a time (memory bound).
+    weighted_centres
+        Also compute each zone's population-weighted centre (two more passes over
+        the cells); without it the centres are the zones' representative points.
 
     Returns
     -------
@@ -183,10 +191,11 @@ def zonal_children(
             col_centres = np.arange(values.shape[1], dtype=np.float32) + np.float32(0.5)
             row_centres = np.arange(values.shape[0], dtype=np.float64) + window.row_off + 0.5
             sums += np.bincount(labels, weights=values.ravel(), minlength=n + 1)[1:]
-            sum_col += np.bincount(labels, weights=(values * col_centres).ravel(), minlength=n + 1)[1:]
-            sum_row += np.bincount(
-                labels, weights=(values * row_centres[:, None].astype(np.float32)).ravel(), minlength=n + 1
-            )[1:]
+            if weighted_centres:
+                sum_col += np.bincount(labels, weights=(values * col_centres).ravel(), minlength=n + 1)[1:]
+                sum_row += np.bincount(
+                    labels, weights=(values * row_centres[:, None].astype(np.float32)).ravel(), minlength=n + 1
+                )[1:]
             cells += np.bincount(labels, minlength=n + 1)[1:]
         raster_total = float(sums.sum())
         raster_total += _share_cells_with_small_zones(src, path, in_raster_crs, cells, sums)
@@ -195,7 +204,7 @@ def zonal_children(
         with np.errstate(invalid="ignore", divide="ignore"):
             mean_col = sum_col / sums
             mean_row = sum_row / sums
-        has_centre = (cells > 0) & (sums > 0)
+        has_centre = (cells > 0) & (sums > 0) & weighted_centres
         raster_x, raster_y = _apply(src.transform, np.where(has_centre, mean_col, 0), np.where(has_centre, mean_row, 0))
         to_zone = Transformer.from_crs(src.crs, zones.crs, always_xy=True)
         zx, zy = to_zone.transform(np.asarray(raster_x), np.asarray(raster_y))
