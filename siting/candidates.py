@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -10,7 +11,7 @@ import pandas as pd
 
 from siting.errors import InputError
 
-__all__ = ["DEFAULT_HOME_COST_CNY", "sites_at_community_seats"]
+__all__ = ["DEFAULT_HOME_COST_CNY", "add_candidate_sites", "sites_at_community_seats"]
 
 #: 2019: 13,200,000 CNY of welfare-lottery funds built 440 homes.
 DEFAULT_HOME_COST_CNY = 30_000.0
@@ -64,3 +65,60 @@ def sites_at_community_seats(
         }
     )
     return gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(seat_x, seat_y), crs=communities.crs)
+
+
+def add_candidate_sites(
+    sites: gpd.GeoDataFrame,
+    path: Path,
+    *,
+    communities: gpd.GeoDataFrame,
+    cost_cny: float,
+    cost_column: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Add candidate sites from a CSV (``site_id``, ``lon``, ``lat``, optional cost column).
+
+    Each site takes the admin codes of the community it lies in; a site outside every
+    community, a duplicate id or a missing or negative cost is an error that lists the rows.
+    With ``cost_column``, that column of the CSV sets each extra site's cost (the seats keep
+    ``cost_cny``).
+    """
+    table = pd.read_csv(path, dtype={"site_id": str}, encoding="utf-8-sig")
+    missing = [c for c in ("site_id", "lon", "lat", *([cost_column] if cost_column else [])) if c not in table]
+    if missing:
+        raise InputError(f"candidate sites {path} lack columns {missing}; columns are {list(table.columns)}")
+    points = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326")
+    points = points.to_crs(communities.crs)
+    joined = gpd.sjoin(
+        points,
+        communities[["community_code", "township_code", "county_code", "prefecture_code", "geometry"]],
+        how="left",
+        predicate="within",
+    )
+    joined = joined[~joined.index.duplicated()]
+    problems = []
+    outside = joined["community_code"].isna()
+    if outside.any():
+        problems.append(f"rows {list(joined.index[outside] + 2)} lie outside every community")
+    clash = joined["site_id"].isin(set(sites["site_id"])) | joined["site_id"].duplicated(keep=False)
+    if clash.any():
+        problems.append(f"rows {list(joined.index[clash] + 2)} repeat a site id")
+    costs = pd.to_numeric(joined[cost_column], errors="coerce") if cost_column else pd.Series(cost_cny, joined.index)
+    bad_cost = costs.isna() | (costs < 0)
+    if bad_cost.any():
+        problems.append(f"rows {list(joined.index[bad_cost] + 2)} have a missing or negative {cost_column}")
+    if problems:
+        raise InputError(f"candidate sites {path}: " + "; ".join(problems))
+    extra = gpd.GeoDataFrame(
+        {
+            "site_id": joined["site_id"].to_numpy(),
+            "community_code": joined["community_code"].to_numpy(),
+            "township_code": joined["township_code"].to_numpy(),
+            "county_code": joined["county_code"].to_numpy(),
+            "prefecture_code": joined["prefecture_code"].to_numpy(),
+            "existing": False,
+            "cost_cny": costs.to_numpy(dtype=float),
+        },
+        geometry=joined.geometry.to_numpy(),
+        crs=communities.crs,
+    )
+    return gpd.GeoDataFrame(pd.concat([sites, extra], ignore_index=True), crs=sites.crs)

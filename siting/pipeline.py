@@ -25,7 +25,7 @@ from siting.allocation import (
     children_only_served_by,
     write_nearest_home_raster,
 )
-from siting.candidates import DEFAULT_HOME_COST_CNY, sites_at_community_seats
+from siting.candidates import DEFAULT_HOME_COST_CNY, add_candidate_sites, sites_at_community_seats
 from siting.charts import phasing_chart
 from siting.costs import CostMatrix, distance_matrix
 from siting.demand import build_demand
@@ -244,6 +244,14 @@ def run(
             existing_ids=inputs.existing_ids,
             cost_cny=scenario.cost_per_home_cny,
         )
+        if scenario.candidate_sites is not None:
+            sites = add_candidate_sites(
+                sites,
+                scenario.candidate_sites,
+                communities=communities,
+                cost_cny=scenario.cost_per_home_cny,
+                cost_column=scenario.site_cost_column,
+            )
         lap("demand")
         cutoff = scenario.standard_m
         costs = distance_matrix(

@@ -35,6 +35,7 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "priority_registry": (str,),
         "existing_homes": (str,),
         "official_totals": (str,),
+        "candidate_sites": (str,),
         "totals_column": (str,),
     },
     "study_area": {"prefectures": (list,), "counties": (list,)},
@@ -43,6 +44,7 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "type": (str,),
         "budget_cny": (int, float),
         "cost_per_home_cny": (int, float),
+        "site_cost_column": (str,),
         "n_homes": (int,),
         "p": (int,),
         "share": (int, float),
@@ -74,6 +76,7 @@ PATH_KEYS = {
         "priority_registry",
         "existing_homes",
         "official_totals",
+        "candidate_sites",
     )
 } | {("targets", "file"), ("outputs", "dir")}
 
@@ -98,6 +101,8 @@ class Scenario:
     priority_registry: Path | None = None
     existing_homes: Path | None = None
     official_totals: Path | None = None
+    candidate_sites: Path | None = None
+    site_cost_column: str | None = None
     totals_column: str = "children"
     prefectures: tuple[str, ...] = ()
     counties: tuple[str, ...] = ()
@@ -157,6 +162,8 @@ def _check_contradictions(s: Scenario, problems: list[str] | None = None) -> Sce
         own.append(f"phasing: {len(s.phasing_years)} years but {len(s.phasing_budgets_cny)} budgets; give one each")
     if s.phasing_years and s.model != "mclp":
         own.append(f"phasing plans yearly builds for model 'mclp', not {s.model!r}")
+    if s.site_cost_column is not None and s.candidate_sites is None:
+        own.append("model.site_cost_column names a column of inputs.candidate_sites; give that file too")
     if s.phasing_method not in ("auto", "mip", "greedy"):
         own.append(f"phasing.method {s.phasing_method!r} must be 'auto', 'mip' or 'greedy'")
     if s.budget_cny is not None and s.n_homes is not None:
@@ -244,6 +251,8 @@ def scenario_from_dict(document: dict[str, Any], *, base_dir: Path, source: Path
         priority_registry=path("inputs", "priority_registry"),
         existing_homes=path("inputs", "existing_homes"),
         official_totals=path("inputs", "official_totals"),
+        candidate_sites=path("inputs", "candidate_sites"),
+        site_cost_column=get("model", "site_cost_column"),
         totals_column=str(get("inputs", "totals_column", "children")),
         prefectures=tuple(str(v) for v in get("study_area", "prefectures", []) or []),
         counties=tuple(str(v) for v in get("study_area", "counties", []) or []),

@@ -219,3 +219,33 @@ dir = "out"
         assert json.dumps(name) in page  # layer-control names are written as JSON strings
     report = (result.output_dir / "report.md").read_text(encoding="utf-8")
     assert "分年 by year" in report and "人员 staff" in report
+
+
+def test_extra_candidate_sites_with_their_own_costs(tmp_path: Path, built_sample: SampleBuild) -> None:
+    import geopandas as gpd
+
+    first = run(county_scenario(tmp_path, built_sample, name="first", budget=90_000))
+    communities = gpd.read_file(built_sample.paths.communities_gpkg, layer="communities").set_index("community_code")
+    seat = communities.loc[first.plan.new_ids[0], ["seat_lon", "seat_lat"]]
+    sites = tmp_path / "sites.csv"
+    pd.DataFrame(
+        {
+            "site_id": ["school-1", "far-away"],
+            "lon": [seat["seat_lon"], 90.0],
+            "lat": [seat["seat_lat"], 40.0],
+            "cost": [10_000, 5_000],
+        }
+    ).to_csv(sites, index=False)
+    text = county_scenario(tmp_path, built_sample, name="extra", budget=100_000).read_text(encoding="utf-8")
+    text = text.replace("[model]", '[model]\nsite_cost_column = "cost"').replace(
+        "[inputs]", f'[inputs]\ncandidate_sites = "{sites}"'
+    )
+    path = write(tmp_path / "extra.toml", text)
+    with pytest.raises(InputError, match=r"rows \[3\] lie outside every community"):
+        run(path)
+    pd.read_csv(sites).iloc[:1].to_csv(sites, index=False)
+    result = run(path)
+    # 100,000 CNY buys four homes only with the 10,000 CNY site: three at seats would leave 10,000 unspent.
+    assert "school-1" in result.plan.new_ids and result.plan.n_new == 4
+    assert result.report["province"]["build_cost_cny"].iloc[0] == 100_000
+    assert result.plan.objective > first.plan.objective
