@@ -30,7 +30,7 @@ from siting.charts import phasing_chart
 from siting.costs import CostMatrix, distance_matrix
 from siting.demand import build_demand
 from siting.errors import DataError, InputError
-from siting.inputs import file_sha256, prepare_inputs
+from siting.inputs import PreparedInputs, file_sha256, prepare_inputs
 from siting.models import Plan, solve_lscp, solve_mclp, solve_partial_cover, solve_pmedian
 from siting.models.plan import frozen_mapping
 from siting.network import SOURCE_STAFF, Network, StaffRules, plan_network
@@ -252,6 +252,9 @@ def run(
                 cost_cny=scenario.cost_per_home_cny,
                 cost_column=scenario.site_cost_column,
             )
+        if scenario.admit_only_near_station:
+            far = sites_far_from_station(sites, communities, demand, inputs, scenario)
+            scenario = scenario.with_changes(locked_out=tuple(sorted(set(scenario.locked_out) | set(far))))
         lap("demand")
         cutoff = scenario.standard_m
         costs = distance_matrix(
@@ -536,6 +539,49 @@ def _phase(
         timings_s=frozen_mapping({"build": 0.0, "solve": time.perf_counter() - started}),
     )
     return phased, plan
+
+
+def sites_far_from_station(
+    sites: gpd.GeoDataFrame,
+    communities: gpd.GeoDataFrame,
+    demand: gpd.GeoDataFrame,
+    inputs: PreparedInputs,
+    scenario: Scenario,
+) -> list[str]:
+    """Candidate sites farther than ``max_home_station_m`` from their township's station.
+
+    Stations are placed first from the existing homes (or, where a township has none, its
+    community seats), as :func:`siting.network.plan_network` does; new homes may then only
+    go within reach of them. Existing and locked-in sites are never excluded.
+    """
+    existing = sites[sites["existing"]].assign(children_served=1.0)
+    seats = gpd.GeoDataFrame(
+        communities[["community_code", "township_code", "county_code", "prefecture_code"]].assign(
+            children=demand.groupby("community_code")["children"]
+            .sum()
+            .reindex(communities["community_code"])
+            .to_numpy()
+        ),
+        geometry=gpd.points_from_xy(communities["seat_x"], communities["seat_y"]),
+        crs=communities.crs,
+    )
+    county_seats = (
+        inputs.county_seats
+        if inputs.county_seats is not None
+        else gpd.GeoDataFrame(
+            {"county_code": inputs.counties["county_code"]},
+            geometry=inputs.counties.geometry.representative_point(),
+            crs=communities.crs,
+        )
+    )
+    stations = plan_network(existing, seats, county_seats=county_seats).stations.set_index("township_code").geometry
+    assert scenario.max_home_station_m is not None
+    distance = sites.geometry.distance(
+        gpd.GeoSeries(stations.reindex(sites["township_code"]).to_numpy(), index=sites.index, crs=sites.crs)
+    )
+    keep = set(scenario.locked_in) | set(sites.loc[sites["existing"], "site_id"])
+    far = sites.loc[distance > scenario.max_home_station_m, "site_id"]
+    return [s for s in far if s not in keep]
 
 
 def staff_table(network: Network) -> pd.DataFrame:

@@ -61,6 +61,7 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "communities_per_supervisor": (int,),
         "supervisor_cny_per_month": (int, float),
         "max_home_station_m": (int, float),
+        "admit_only_near_station": (bool,),
         "max_station_centre_m": (int, float),
     },
     "targets": {"file": (str,)},
@@ -128,6 +129,7 @@ class Scenario:
     supervisor_cny_per_month: float = 2_000.0
     max_home_station_m: float | None = None
     max_station_centre_m: float | None = None
+    admit_only_near_station: bool = False
     solver: str = "cbc"
     time_limit_s: float = 120.0
     gap: float = 0.0
@@ -162,6 +164,8 @@ def _check_contradictions(s: Scenario, problems: list[str] | None = None) -> Sce
         own.append(f"phasing: {len(s.phasing_years)} years but {len(s.phasing_budgets_cny)} budgets; give one each")
     if s.phasing_years and s.model != "mclp":
         own.append(f"phasing plans yearly builds for model 'mclp', not {s.model!r}")
+    if s.admit_only_near_station and s.max_home_station_m is None:
+        own.append("network.admit_only_near_station needs network.max_home_station_m")
     if s.site_cost_column is not None and s.candidate_sites is None:
         own.append("model.site_cost_column names a column of inputs.candidate_sites; give that file too")
     if s.phasing_method not in ("auto", "mip", "greedy"):
@@ -278,6 +282,7 @@ def scenario_from_dict(document: dict[str, Any], *, base_dir: Path, source: Path
         supervisor_cny_per_month=float(get("network", "supervisor_cny_per_month", 2000.0)),
         max_home_station_m=get("network", "max_home_station_m"),
         max_station_centre_m=get("network", "max_station_centre_m"),
+        admit_only_near_station=bool(get("network", "admit_only_near_station", False)),
         solver=str(get("solver", "name", "cbc")),
         time_limit_s=float(get("solver", "time_limit_s", 120.0)),
         gap=float(get("solver", "gap", 0.0)),

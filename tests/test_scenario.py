@@ -249,3 +249,26 @@ def test_extra_candidate_sites_with_their_own_costs(tmp_path: Path, built_sample
     assert "school-1" in result.plan.new_ids and result.plan.n_new == 4
     assert result.report["province"]["build_cost_cny"].iloc[0] == 100_000
     assert result.plan.objective > first.plan.objective
+
+
+def test_homes_only_within_reach_of_their_station(tmp_path: Path, built_sample: SampleBuild) -> None:
+    text = county_scenario(tmp_path, built_sample, name="near").read_text(encoding="utf-8")
+    text += "[network]\nmax_home_station_m = 3000\nadmit_only_near_station = true\n"
+    result = run(write(tmp_path / "near.toml", text))
+    links = pd.read_csv(result.output_dir / "links.csv", dtype={"site_id": str})
+    # Sites beyond 3 km of the stations placed before siting were locked out, and none was chosen.
+    # (Stations are placed again once the new homes exist, so links.csv may differ.)
+    far = set(result.scenario.locked_out)
+    assert len(far) > 10 and not far & set(result.plan.new_ids)
+    assert result.plan.n_new >= 1
+    free = run(county_scenario(tmp_path, built_sample, name="free"))
+    assert result.plan.objective <= free.plan.objective + 1e-6  # a restriction can only cost coverage
+    assert set(links["site_id"]) >= set(result.plan.new_ids)
+    with pytest.raises(InputError, match=r"admit_only_near_station needs network\.max_home_station_m"):
+        load_scenario(
+            write(
+                tmp_path / "bad.toml",
+                county_scenario(tmp_path, built_sample, name="b").read_text(encoding="utf-8")
+                + "[network]\nadmit_only_near_station = true\n",
+            )
+        )
