@@ -53,3 +53,26 @@ def test_unknown_solver() -> None:
     with pytest.raises(Exception, match="unknown solver 'gurobi'"):
         solve_problem(pulp.LpProblem("p"), solver="gurobi")
     assert issubclass(SolverError, RuntimeError)
+
+
+class SlowSolve(pulp.LpProblem):
+    """A problem whose solver 'overruns' its time limit."""
+
+    def solve(self, solver: Any = None, **kwargs: Any) -> int:
+        import time
+
+        time.sleep(1.3)
+        for var in self.variables():
+            var.varValue = 1.0
+        self.status = pulp.LpStatusOptimal
+        self.sol_status = pulp.LpSolutionOptimal
+        return self.status
+
+
+def test_a_solver_overrunning_its_limit_is_reported() -> None:
+    problem = SlowSolve("p", pulp.LpMaximize)
+    x = pulp.LpVariable("x", cat=pulp.LpBinary)
+    problem += x
+    with pytest.warns(Warning, match=r"ran 1\.\d s although the time limit was 0\.1 s"):
+        result = solve_problem(problem, solver="cbc", time_limit_s=0.1)
+    assert result.seconds >= 1.3

@@ -13,13 +13,14 @@ import re
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pulp
 
-from siting.errors import InfeasibleError, InputError, SolverError
+from siting.errors import InfeasibleError, InputError, SitingWarning, SolverError
 
 __all__ = ["SOLVERS", "SolveResult", "quiet_stdout", "solve_problem"]
 
@@ -154,6 +155,14 @@ def solve_problem(
                     bound = -bound
         name = "HiGHS"
     seconds = time.perf_counter() - started
+    if time_limit_s is not None and seconds > 1.1 * time_limit_s + 1.0:
+        # Solvers have been seen to overrun their limit (HiGHS in particular); say so, with the real time.
+        warnings.warn(
+            f"{name} ran {seconds:.1f} s although the time limit was {time_limit_s:g} s; the plan's timings "
+            "report the real time",
+            SitingWarning,
+            stacklevel=2,
+        )
 
     sol_status = problem.sol_status
     if problem.status == pulp.LpStatusInfeasible or sol_status == pulp.LpSolutionInfeasible:
