@@ -39,7 +39,6 @@ from siting.population import zonal_children
 from siting.report import coverage_by_level, coverage_report, write_bilingual_csv
 from siting.report_files import write_report_files
 from siting.sample.paths import SamplePaths
-from siting.sample.real import load_communities_table, load_prefectures
 from siting.scenario import Scenario, load_scenario
 from siting.targets import check_targets, read_targets
 from siting.webmap import MapLayers, plan_map, render_map, save_map
@@ -308,25 +307,8 @@ def run(
         homes["township_name"] = homes["township_code"].map(names_by_code)
         homes["county_name"] = homes["county_code"].map(names_by_code)
         homes["build_year"] = homes["site_id"].map(phased.build_year if phased else {}).astype("Float64")
-        seats_pts = gpd.GeoDataFrame(
-            communities[["community_code", "township_code", "county_code", "prefecture_code"]].assign(
-                children=demand.groupby("community_code")["children"]
-                .sum()
-                .reindex(communities["community_code"])
-                .to_numpy()
-            ),
-            geometry=gpd.points_from_xy(communities["seat_x"], communities["seat_y"]),
-            crs=crs,
-        )
-        seats = (
-            inputs.county_seats
-            if inputs.county_seats is not None
-            else gpd.GeoDataFrame(
-                {"county_code": inputs.counties["county_code"]},
-                geometry=inputs.counties.geometry.representative_point(),
-                crs=crs,
-            )
-        )
+        seats_pts = community_seats(communities, demand)
+        seats = county_seat_points(inputs)
         network = plan_network(
             homes,
             seats_pts,
@@ -541,6 +523,29 @@ def _phase(
     return phased, plan
 
 
+def community_seats(communities: gpd.GeoDataFrame, demand: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Community seats as points with admin codes and children (summed over sub-community demand points)."""
+    children = demand.groupby("community_code")["children"].sum().reindex(communities["community_code"])
+    return gpd.GeoDataFrame(
+        communities[["community_code", "township_code", "county_code", "prefecture_code"]].assign(
+            children=children.to_numpy()
+        ),
+        geometry=gpd.points_from_xy(communities["seat_x"], communities["seat_y"]),
+        crs=communities.crs,
+    )
+
+
+def county_seat_points(inputs: PreparedInputs) -> gpd.GeoDataFrame:
+    """County seats of the inputs, or the counties' representative points when none are known."""
+    if inputs.county_seats is not None:
+        return inputs.county_seats
+    return gpd.GeoDataFrame(
+        {"county_code": inputs.counties["county_code"]},
+        geometry=inputs.counties.geometry.representative_point(),
+        crs=inputs.counties.crs,
+    )
+
+
 def sites_far_from_station(
     sites: gpd.GeoDataFrame,
     communities: gpd.GeoDataFrame,
@@ -555,25 +560,8 @@ def sites_far_from_station(
     go within reach of them. Existing and locked-in sites are never excluded.
     """
     existing = sites[sites["existing"]].assign(children_served=1.0)
-    seats = gpd.GeoDataFrame(
-        communities[["community_code", "township_code", "county_code", "prefecture_code"]].assign(
-            children=demand.groupby("community_code")["children"]
-            .sum()
-            .reindex(communities["community_code"])
-            .to_numpy()
-        ),
-        geometry=gpd.points_from_xy(communities["seat_x"], communities["seat_y"]),
-        crs=communities.crs,
-    )
-    county_seats = (
-        inputs.county_seats
-        if inputs.county_seats is not None
-        else gpd.GeoDataFrame(
-            {"county_code": inputs.counties["county_code"]},
-            geometry=inputs.counties.geometry.representative_point(),
-            crs=communities.crs,
-        )
-    )
+    seats = community_seats(communities, demand)
+    county_seats = county_seat_points(inputs)
     stations = plan_network(existing, seats, county_seats=county_seats).stations.set_index("township_code").geometry
     assert scenario.max_home_station_m is not None
     distance = sites.geometry.distance(
@@ -648,28 +636,6 @@ def library_versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[name] = "not installed"
     return out
-
-
-def unit_names(paths: SamplePaths) -> pd.DataFrame:
-    """``unit_code``, ``unit_name_zh``, ``unit_name_en`` for the province, prefectures, counties and townships."""
-    prefectures = load_prefectures(paths)
-    counties = pd.read_csv(paths.counties_csv, dtype={"county_code": str})
-    towns = load_communities_table(paths).drop_duplicates("township_code")
-    parts = [
-        pd.DataFrame({"unit_code": ["530000"], "unit_name_zh": ["云南省"], "unit_name_en": ["Yunnan Province"]}),
-        prefectures.rename(
-            columns={
-                "prefecture_code": "unit_code",
-                "prefecture_name_zh": "unit_name_zh",
-                "prefecture_name_en": "unit_name_en",
-            }
-        )[["unit_code", "unit_name_zh", "unit_name_en"]],
-        counties.rename(
-            columns={"county_code": "unit_code", "county_name_zh": "unit_name_zh", "county_name_en": "unit_name_en"}
-        )[["unit_code", "unit_name_zh", "unit_name_en"]],
-        pd.DataFrame({"unit_code": towns["township_code"], "unit_name_zh": towns["township_name"], "unit_name_en": ""}),
-    ]
-    return pd.concat(parts, ignore_index=True)
 
 
 def _uncovered_communities(
