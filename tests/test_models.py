@@ -174,3 +174,17 @@ def test_k_nearest_pmedian_is_exact(seed: int, p: int) -> None:
     assert plan.objective == pytest.approx(best, rel=1e-9)
     assert plan.unreachable_ids == ()
     assert "no demand point used a site beyond" in plan.parameters["proof"]
+
+
+def test_pmedian_infeasible_says_why() -> None:
+    # Two demand points 10 km apart, each only reaches its own site: one home cannot serve both.
+    costs = distance_matrix(
+        np.array([[0.0, 0.0], [10_000.0, 0.0]]),
+        np.array([[0.0, 0.0], [10_000.0, 0.0]]),
+        demand_ids=["a", "b"],
+        site_ids=["s", "t"],
+        cutoff_m=1000.0,
+        crs="EPSG:32648",
+    )
+    with pytest.raises(InfeasibleError, match=r"p=1 cannot serve every demand point .* Raise p"):
+        solve_pmedian(costs, np.array([1.0, 1.0]), p=1)

@@ -141,7 +141,19 @@ def solve_pmedian(
             problem += pulp.LpAffineExpression([*terms, (x[int(j)], -float(cap[int(j)]))]) <= 0, f"cap_{j}"
     rules.add_township_minimums(problem, x)
     built = time.perf_counter()
-    result = solve_problem(problem, solver=solver, time_limit_s=time_limit_s, gap=gap, seed=seed)
+    try:
+        result = solve_problem(problem, solver=solver, time_limit_s=time_limit_s, gap=gap, seed=seed)
+    except InfeasibleError:
+        limits = [f"p={p}"]
+        if cap is not None:
+            limits.append("the capacities")
+        if respect is not None:
+            limits.append(f"respect={respect!r}")
+        raise InfeasibleError(
+            f"{' and '.join(limits)} cannot serve every demand point through its stored pairs (cutoff "
+            f"{costs.cutoff:g} {costs.unit}): some points have no open home within reach. Raise p, raise the "
+            "cutoff of the cost matrix, or relax the capacity / boundary rule"
+        ) from None
     open_pos = np.array(sorted(j for j, v in x.items() if (v.value() or 0) > 0.5), dtype=np.int64)
     used_beyond = tuple(costs.demand_ids[i] for i, v in beyond.items() if (v.value() or 0) > 1e-6)
     values = np.array([zk.value() or 0.0 for zk in z])
