@@ -21,7 +21,7 @@ import pulp
 
 from siting.costs import CostMatrix
 from siting.errors import InputError
-from siting.models.common import aligned, resolve_sites
+from siting.models.common import checked_weights, covered_by, resolve_sites
 from siting.models.solve import quiet_stdout, solve_problem
 
 __all__ = ["PhasedPlan", "homes_per_year", "phase_homes"]
@@ -183,13 +183,11 @@ def phase_homes(
     if method not in ("auto", "mip", "greedy"):
         raise InputError(f"method {method!r} must be 'auto', 'mip' or 'greedy'")
     standard = costs.cutoff if standard is None else float(standard)
-    w = aligned(weights, costs.demand_ids, what="weights")
+    w = checked_weights(weights, costs.demand_ids)
     rules = resolve_sites(costs, existing=existing, excluded=excluded, site_cost_cny=site_cost_cny)
     k = rules.cost_cny
     cover = costs.within(standard).tocsc()
-    covered0 = np.zeros(cover.shape[0], dtype=bool)
-    if len(rules.existing):
-        covered0[np.unique(cover[:, rules.existing].tocoo().row)] = True
+    covered0 = covered_by(cover, rules.existing)
     allowed = rules.allowed(cover.shape[1])
     allowed[rules.existing] = False
     rows = np.flatnonzero(~covered0 & (w > 0))

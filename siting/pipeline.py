@@ -36,7 +36,7 @@ from siting.models.plan import frozen_mapping
 from siting.network import SOURCE_STAFF, Network, StaffRules, plan_network
 from siting.phasing import PhasedPlan, phase_homes
 from siting.population import zonal_children
-from siting.report import coverage_by_level, coverage_report, write_bilingual_csv
+from siting.report import coverage_by_level, coverage_report, suppress_small_counts, write_bilingual_csv
 from siting.report_files import write_report_files
 from siting.sample.paths import SamplePaths
 from siting.scenario import Scenario, load_scenario
@@ -366,20 +366,7 @@ def run(
         lap("map")
 
         target_dir = run_dir or scenario.outputs_dir / scenario.name / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        summary = coverage_by_level(
-            demand,
-            allocation,
-            sites,
-            plan,
-            level="prefecture_code",
-            names=inputs.unit_names.rename(
-                columns={
-                    "unit_code": "prefecture_code",
-                    "unit_name_zh": "prefecture_name_zh",
-                    "unit_name_en": "prefecture_name_en",
-                }
-            ),
-        )
+        summary = coverage_by_level(tables, level="prefecture")
         record = {
             "siting_version": __version__,
             "library_versions": library_versions(),
@@ -406,7 +393,12 @@ def run(
         }
 
         def write(tmp: Path) -> None:
-            write_bilingual_csv(summary, tmp / "summary_by_prefecture.csv")
+            write_bilingual_csv(
+                suppress_small_counts(
+                    summary, ["priority_children", "priority_covered"], threshold=scenario.small_count_threshold
+                ),
+                tmp / "summary_by_prefecture.csv",
+            )
             homes.drop(columns="geometry").assign(x_m=homes.geometry.x, y_m=homes.geometry.y).to_csv(
                 tmp / "homes.csv", index=False, encoding="utf-8"
             )

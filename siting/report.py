@@ -47,6 +47,21 @@ COUNT_COLUMNS = [
     "staff_cost_cny_per_year",
 ]
 
+#: Count columns that hold whole numbers (the others are sums of modelled, fractional children or yuan).
+INTEGER_COLUMNS = [
+    c
+    for c in COUNT_COLUMNS
+    if c
+    not in (
+        "children",
+        "children_covered",
+        "priority_children",
+        "priority_covered",
+        "build_cost_cny",
+        "staff_cost_cny_per_year",
+    )
+]
+
 #: Column → header shown to planners (Chinese first).
 BILINGUAL_HEADERS = {
     "level": "层级 level",
@@ -200,16 +215,7 @@ def coverage_report(
         frame["homes_total"] = frame["homes_existing"] + frame["homes_new"]
         frame["directors"] = frame["communities"]
         frame["staff_cost_cny_per_year"] = frame["directors"] * staff.director_cny_per_year
-        for column in (
-            "communities",
-            "homes_existing",
-            "homes_new",
-            "homes_total",
-            "townships",
-            "townships_with_home",
-            "communities_uncovered",
-            "directors",
-        ):
+        for column in INTEGER_COLUMNS:
             frame[column] = frame[column].astype(np.int64)
         frame["children_covered_pct"] = 100 * frame["children_covered"] / frame["children"].where(frame["children"] > 0)
         frame["priority_covered_pct"] = (
@@ -238,24 +244,20 @@ def coverage_report(
     return out
 
 
-def coverage_by_level(
-    demand: pd.DataFrame,
-    allocation: pd.DataFrame,
-    sites: pd.DataFrame,
-    plan: Plan,
-    *,
-    level: str,
-    names: pd.DataFrame | None = None,
-) -> pd.DataFrame:
-    """The rows of one level followed by the province row (the demo's summary table)."""
-    tables = coverage_report(demand, allocation, sites, plan)
-    short = level.removesuffix("_code")
-    body = tables[short].rename(columns={"unit_code": level})
-    total = tables["province"].rename(columns={"unit_code": level})
-    out = pd.concat([body, total], ignore_index=True).drop(columns="level")
-    if names is not None:
-        out = out.merge(names, on=level, how="left")
-    return out
+def coverage_by_level(tables: dict[str, pd.DataFrame], *, level: str) -> pd.DataFrame:
+    """The rows of one level followed by the province row (the demo's summary table).
+
+    Parameters
+    ----------
+    tables
+        Output of :func:`coverage_report` (reused, not computed again).
+    level
+        ``"prefecture"``, ``"county"`` or ``"township"``; columns are named
+        ``<level>_code``, ``<level>_name_zh``, ``<level>_name_en``.
+    """
+    rename = {"unit_code": f"{level}_code", "unit_name_zh": f"{level}_name_zh", "unit_name_en": f"{level}_name_en"}
+    out = pd.concat([tables[level], tables["province"]], ignore_index=True).drop(columns="level")
+    return out.rename(columns=rename)
 
 
 def suppress_small_counts(table: pd.DataFrame, columns: list[str], *, threshold: int = 5) -> pd.DataFrame:

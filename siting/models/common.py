@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,8 +18,11 @@ __all__ = [
     "SiteRules",
     "aligned",
     "apply_respect",
+    "checked_weights",
+    "covered_by",
     "dominated_sites",
     "merge_identical_rows",
+    "prepare_sites",
     "reduce_set_cover",
     "resolve_sites",
     "restrict_to_same_unit",
@@ -338,3 +342,45 @@ def reduce_set_cover(
         np.array(sorted(row_sets), dtype=np.int64),
         np.array(sorted(alive_cols), dtype=np.int64),
     )
+
+
+def checked_weights(weights: pd.Series | np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Demand weights in id order, refused unless finite and ≥ 0."""
+    w = aligned(weights, ids, what="weights")
+    if (w < 0).any() or not np.isfinite(w).all():
+        raise InputError("weights must be finite and ≥ 0")
+    return w
+
+
+def prepare_sites(
+    costs: CostMatrix,
+    *,
+    respect: str | None,
+    demand_codes: pd.DataFrame | None,
+    site_codes: pd.DataFrame | None,
+    existing: Iterable[str] = (),
+    forced: Iterable[str] = (),
+    excluded: Iterable[str] = (),
+    site_cost_cny: pd.Series | np.ndarray | float = 0.0,
+    min_per_township: int = 0,
+) -> tuple[CostMatrix, SiteRules]:
+    """The options every model shares: drop pairs that cross ``respect``'s boundary, then resolve the site rules."""
+    costs = apply_respect(costs, respect, demand_codes=demand_codes, site_codes=site_codes)
+    rules = resolve_sites(
+        costs,
+        existing=existing,
+        forced=forced,
+        excluded=excluded,
+        site_cost_cny=site_cost_cny,
+        site_township=site_townships(site_codes, costs, min_per_township),
+        min_per_township=min_per_township,
+    )
+    return costs, rules
+
+
+def covered_by(cover: Any, columns: np.ndarray) -> np.ndarray:
+    """Boolean per row: covered by at least one of ``columns``."""
+    covered = np.zeros(cover.shape[0], dtype=bool)
+    if len(columns):
+        covered[np.unique(cover[:, columns].tocoo().row)] = True
+    return covered

@@ -11,7 +11,7 @@ import pandas as pd
 
 from siting.costs import CostMatrix
 from siting.errors import InputError
-from siting.models.common import aligned, resolve_sites
+from siting.models.common import checked_weights, resolve_sites
 from siting.models.plan import Plan, frozen_mapping
 
 __all__ = ["greedy_mclp"]
@@ -66,7 +66,7 @@ def greedy_mclp(
     if n_homes is None and budget_cny is None:
         raise InputError("greedy MCLP needs n_homes or budget_cny")
     standard = costs.cutoff if standard is None else float(standard)
-    w = aligned(weights, costs.demand_ids, what="weights")
+    w = checked_weights(weights, costs.demand_ids)
     rules = resolve_sites(costs, existing=existing, forced=forced, excluded=excluded, site_cost_cny=site_cost_cny)
     k = rules.cost_cny
     cover_csc = costs.within(standard).tocsc()

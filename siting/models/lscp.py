@@ -15,11 +15,10 @@ from siting.costs import CostMatrix
 from siting.errors import InfeasibleError, InputError
 from siting.models.common import (
     SiteRules,
-    aligned,
-    apply_respect,
+    checked_weights,
+    covered_by,
+    prepare_sites,
     reduce_set_cover,
-    resolve_sites,
-    site_townships,
 )
 from siting.models.decompose import coverage_components, map_parts
 from siting.models.plan import Plan, frozen_mapping
@@ -44,17 +43,16 @@ def _setup(
 ) -> tuple[CostMatrix, float, np.ndarray, SiteRules, np.ndarray]:
     """Shared checks: weights, boundary rule, site options, and which demand is reachable."""
     standard_value = costs.cutoff if standard is None else float(standard)
-    w = np.ones(len(costs.demand_ids)) if weights is None else aligned(weights, costs.demand_ids, what="weights")
-    if (w < 0).any() or not np.isfinite(w).all():
-        raise InputError("weights must be finite and ≥ 0")
-    costs = apply_respect(costs, respect, demand_codes=demand_codes, site_codes=site_codes)
-    rules = resolve_sites(
+    w = np.ones(len(costs.demand_ids)) if weights is None else checked_weights(weights, costs.demand_ids)
+    costs, rules = prepare_sites(
         costs,
+        respect=respect,
+        demand_codes=demand_codes,
+        site_codes=site_codes,
         existing=existing,
         forced=forced,
         excluded=excluded,
         site_cost_cny=site_cost_cny,
-        site_township=site_townships(site_codes, costs, min_per_township),
         min_per_township=min_per_township,
     )
     cover = costs.within(standard_value).tocsr()
@@ -207,9 +205,7 @@ def solve_lscp(
     )
     cover = costs.within(standard_value).tocsr()
     fixed = rules.fixed
-    covered_fixed = np.zeros(cover.shape[0], dtype=bool)
-    if len(fixed):
-        covered_fixed[np.unique(cover[:, fixed].tocoo().row)] = True
+    covered_fixed = covered_by(cover, fixed)
     allowed = rules.allowed(cover.shape[1])
     allowed[fixed] = False
     needs = reachable & ~covered_fixed & (w > 0)
@@ -336,9 +332,7 @@ def solve_partial_cover(
         )
     cover = costs.within(standard_value).tocsr()
     fixed = rules.fixed
-    covered_fixed = np.zeros(cover.shape[0], dtype=bool)
-    if len(fixed):
-        covered_fixed[np.unique(cover[:, fixed].tocoo().row)] = True
+    covered_fixed = covered_by(cover, fixed)
     allowed = rules.allowed(cover.shape[1])
     allowed[fixed] = False
     base = float(w[covered_fixed].sum())

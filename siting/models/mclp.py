@@ -12,12 +12,11 @@ import pulp
 from siting.costs import CostMatrix
 from siting.errors import InfeasibleError, InputError
 from siting.models.common import (
-    aligned,
-    apply_respect,
+    checked_weights,
+    covered_by,
     dominated_sites,
     merge_identical_rows,
-    resolve_sites,
-    site_townships,
+    prepare_sites,
 )
 from siting.models.greedy import greedy_mclp
 from siting.models.plan import Plan, frozen_mapping
@@ -109,17 +108,16 @@ def solve_mclp(
     if budget_cny is not None and budget_cny < 0:
         raise InputError(f"budget_cny must be ≥ 0, got {budget_cny}")
     standard = costs.cutoff if standard is None else float(standard)
-    w = aligned(weights, costs.demand_ids, what="weights")
-    if (w < 0).any() or not np.isfinite(w).all():
-        raise InputError("weights must be finite and ≥ 0")
-    costs = apply_respect(costs, respect, demand_codes=demand_codes, site_codes=site_codes)
-    rules = resolve_sites(
+    w = checked_weights(weights, costs.demand_ids)
+    costs, rules = prepare_sites(
         costs,
+        respect=respect,
+        demand_codes=demand_codes,
+        site_codes=site_codes,
         existing=existing,
         forced=forced,
         excluded=excluded,
         site_cost_cny=site_cost_cny,
-        site_township=site_townships(site_codes, costs, min_per_township),
         min_per_township=min_per_township,
     )
     k = rules.cost_cny
@@ -131,9 +129,7 @@ def solve_mclp(
 
     cover = costs.within(standard).tocsc()
     fixed = rules.fixed
-    covered_fixed = np.zeros(cover.shape[0], dtype=bool)
-    if len(fixed):
-        covered_fixed[np.unique(cover[:, fixed].tocoo().row)] = True
+    covered_fixed = covered_by(cover, fixed)
     free_sites = rules.allowed(cover.shape[1])
     free_sites[fixed] = False
     if budget_cny is not None:

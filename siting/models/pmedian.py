@@ -12,8 +12,8 @@ import pulp
 import scipy.sparse as sp
 
 from siting.costs import CostMatrix
-from siting.errors import InfeasibleError, InputError
-from siting.models.common import aligned, apply_respect, resolve_sites, site_townships
+from siting.errors import InfeasibleError
+from siting.models.common import aligned, checked_weights, prepare_sites
 from siting.models.plan import Plan, frozen_mapping
 from siting.models.solve import solve_problem
 
@@ -81,16 +81,15 @@ def solve_pmedian(
         ``objective`` is the weighted travel; ``assignment`` maps demand ids to site ids.
     """
     started = time.perf_counter()
-    w = aligned(weights, costs.demand_ids, what="weights")
-    if (w < 0).any() or not np.isfinite(w).all():
-        raise InputError("weights must be finite and ≥ 0")
-    costs = apply_respect(costs, respect, demand_codes=demand_codes, site_codes=site_codes)
-    rules = resolve_sites(
+    w = checked_weights(weights, costs.demand_ids)
+    costs, rules = prepare_sites(
         costs,
+        respect=respect,
+        demand_codes=demand_codes,
+        site_codes=site_codes,
         existing=existing,
         forced=forced,
         excluded=excluded,
-        site_township=site_townships(site_codes, costs, min_per_township),
         min_per_township=min_per_township,
     )
     fixed = rules.fixed
