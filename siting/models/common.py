@@ -67,25 +67,40 @@ class SiteRules:
         mask[self.excluded] = False
         return mask
 
-    def add_township_minimums(self, problem: pulp.LpProblem, x: Mapping[int, pulp.LpVariable]) -> None:
-        """Σ x_j over a township's sites ≥ ``min_per_township`` (fixed sites count)."""
+    def township_minimums(self) -> list[tuple[str, np.ndarray, int]]:
+        """``(township, free site positions, homes still needed)`` for each township short of the minimum.
+
+        Raises
+        ------
+        InfeasibleError
+            A township has fewer sites that may be opened than it needs.
+        """
         if self.min_per_township <= 0 or self.township_of_site is None:
-            return
-        fixed = set(self.fixed.tolist())
+            return []
+        fixed = np.zeros(len(self.township_of_site), dtype=bool)
+        fixed[self.fixed] = True
+        free = self.allowed(len(self.township_of_site)) & ~fixed
+        groups = []
         towns = pd.Series(np.arange(len(self.township_of_site))).groupby(self.township_of_site)
         for town, members in towns:
             positions = members.to_numpy()
-            n_fixed = sum(1 for p in positions if p in fixed)
-            free = [x[int(p)] for p in positions if int(p) in x]
-            need = self.min_per_township - n_fixed
+            need = self.min_per_township - int(fixed[positions].sum())
             if need <= 0:
                 continue
-            if len(free) < need:
+            open_to = positions[free[positions]]
+            if len(open_to) < need:
                 raise InfeasibleError(
-                    f"township {town} needs {self.min_per_township} homes but has only {n_fixed + len(free)} "
-                    "sites that may be opened; add candidate sites there or lower min_per_township"
+                    f"township {town} needs {self.min_per_township} homes but has only "
+                    f"{self.min_per_township - need + len(open_to)} sites that may be opened; add candidate "
+                    "sites there or lower min_per_township"
                 )
-            problem += pulp.lpSum(free) >= need, f"township_min_{town}"
+            groups.append((str(town), open_to, need))
+        return groups
+
+    def add_township_minimums(self, problem: pulp.LpProblem, x: Mapping[int, pulp.LpVariable]) -> None:
+        """Σ x_j over a township's sites ≥ ``min_per_township`` (fixed sites count)."""
+        for town, positions, need in self.township_minimums():
+            problem += pulp.lpSum(x[int(j)] for j in positions if int(j) in x) >= need, f"township_min_{town}"
 
 
 def resolve_sites(

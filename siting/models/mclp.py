@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 import pulp
+import scipy.sparse as sp
 
 from siting.costs import CostMatrix
 from siting.errors import InfeasibleError, InputError
@@ -18,7 +20,10 @@ from siting.models.common import (
     merge_identical_rows,
     prepare_sites,
 )
+from siting.models.decompose import coverage_components, map_parts
 from siting.models.greedy import greedy_mclp
+from siting.models.knapsack import combine_parts
+from siting.models.matrix import MatrixModel, solve_matrix_model
 from siting.models.plan import Plan, frozen_mapping
 from siting.models.solve import solve_problem
 
@@ -44,6 +49,8 @@ def solve_mclp(
     time_limit_s: float | None = 60.0,
     gap: float = 0.0,
     seed: int = 0,
+    decompose: bool = False,
+    workers: int | None = None,
 ) -> Plan:
     r"""Open new homes that cover the most weighted children.
 
@@ -94,6 +101,15 @@ def solve_mclp(
         id, for ``respect`` and ``min_per_township``.
     solver, time_limit_s, gap, seed
         See :func:`siting.models.solve.solve_problem`.
+    decompose
+        Split the model into the connected components of the coverage graph, solve each
+        for every number of homes it could use (in worker processes) and share the
+        homes among them with an exact multiple-choice knapsack
+        (:mod:`siting.models.knapsack`). The optimum is that of the undivided model.
+        Needs one cost for every new site when a budget is given, and no township minimum.
+        The time limit then applies to each part's solve.
+    workers
+        Worker processes for ``decompose`` (default: the CPUs available).
 
     Returns
     -------
@@ -144,30 +160,62 @@ def solve_mclp(
     sub, sub_w = merge_identical_rows(cover[demand_rows][:, free_sites].tocsr(), w[demand_rows])
     base = float(w[covered_fixed].sum())
 
-    problem = pulp.LpProblem("mclp", pulp.LpMaximize)
-    useful = set(np.flatnonzero(np.diff(sub.tocsc().indptr) > 0).tolist())
-    if rules.min_per_township > 0:
-        useful |= set(range(len(site_cols)))  # a township minimum may need a site that covers nothing new
-    x = {int(j): pulp.LpVariable(f"x_{j}", cat=pulp.LpBinary) for j in sorted(useful)}
-    y_terms = []
-    for r in range(sub.shape[0]):
-        cols = sub.indices[sub.indptr[r] : sub.indptr[r + 1]]
-        if len(cols) == 0:
-            continue
-        y = pulp.LpVariable(f"y_{r}", lowBound=0, upBound=1)
-        problem += pulp.LpAffineExpression([(y, 1.0)] + [(x[int(c)], -1.0) for c in cols]) <= 0
-        y_terms.append((y, float(sub_w[r])))
-    problem += pulp.LpAffineExpression(y_terms)
-    if budget_cny is not None and x:
-        problem += (
-            pulp.LpAffineExpression([(v, float(k[site_cols[j]])) for j, v in x.items()]) <= (budget_cny - forced_cost),
-            "budget",
-        )
-    if n_homes is not None and x:
-        problem += pulp.lpSum(x.values()) <= n_homes - len(rules.forced), "homes"
-    rules.add_township_minimums(problem, {int(site_cols[j]): v for j, v in x.items()})
+    x: dict[int, pulp.LpVariable] = {}
+    if not decompose:
+        problem = pulp.LpProblem("mclp", pulp.LpMaximize)
+        useful = set(np.flatnonzero(np.diff(sub.tocsc().indptr) > 0).tolist())
+        if rules.min_per_township > 0:
+            useful |= set(range(len(site_cols)))  # a township minimum may need a site that covers nothing new
+        x = {int(j): pulp.LpVariable(f"x_{j}", cat=pulp.LpBinary) for j in sorted(useful)}
+        y_terms = []
+        for r in range(sub.shape[0]):
+            cols = sub.indices[sub.indptr[r] : sub.indptr[r + 1]]
+            if len(cols) == 0:
+                continue
+            y = pulp.LpVariable(f"y_{r}", lowBound=0, upBound=1)
+            problem += pulp.LpAffineExpression([(y, 1.0)] + [(x[int(c)], -1.0) for c in cols]) <= 0
+            y_terms.append((y, float(sub_w[r])))
+        problem += pulp.LpAffineExpression(y_terms)
+        if budget_cny is not None and x:
+            problem += (
+                pulp.LpAffineExpression([(v, float(k[site_cols[j]])) for j, v in x.items()])
+                <= (budget_cny - forced_cost),
+                "budget",
+            )
+        if n_homes is not None and x:
+            problem += pulp.lpSum(x.values()) <= n_homes - len(rules.forced), "homes"
+        rules.add_township_minimums(problem, {int(site_cols[j]): v for j, v in x.items()})
     warm = False
-    if x and rules.min_per_township == 0:
+    if decompose:
+        if rules.min_per_township > 0:
+            raise InputError(
+                "decompose=True cannot keep a township minimum (it couples the parts); use decompose=False"
+            )
+        unit_costs = np.unique(k[site_cols])
+        if budget_cny is not None and len(unit_costs) > 1:
+            raise InputError(
+                f"decompose=True with a budget needs one cost for every new site; got {len(unit_costs)} different "
+                f"costs ({unit_costs[0]:,.0f} to {unit_costs[-1]:,.0f} CNY). Use n_homes, or decompose=False"
+            )
+        limit = len(site_cols) if n_homes is None else n_homes - len(rules.forced)
+        if budget_cny is not None and len(unit_costs) and unit_costs[0] > 0:
+            limit = min(limit, int(np.floor((budget_cny - forced_cost) / unit_costs[0] + 1e-9)))
+        built = time.perf_counter()
+        picked_cols, part_value, part_bound, proven, solver_name, solve_s = _solve_by_parts(
+            sub,
+            sub_w,
+            max_homes=max(limit, 0),
+            solver=solver,
+            time_limit_s=time_limit_s,
+            gap=gap,
+            seed=seed,
+            workers=workers,
+        )
+        chosen = sorted(int(site_cols[j]) for j in picked_cols)
+        objective = base + part_value
+        bound: float | None = base + part_bound
+        status = "optimal" if proven else "feasible"
+    elif x and rules.min_per_township == 0:
         # Start from the lazy-greedy plan: the solver then always has a good incumbent, which
         # matters because CBC's own primal heuristics are switched off below.
         start = greedy_mclp(
@@ -187,8 +235,10 @@ def solve_mclp(
         for y, _ in y_terms:
             y.setInitialValue(0)
         warm = True
-    built = time.perf_counter()
-    if x:
+    if decompose:
+        pass
+    elif x:
+        built = time.perf_counter()
         # CBC's primal heuristics cost more than they find here: the LP relaxation of
         # a covering model is nearly integral (measured: 5.9 s -> 1.7 s on the Yunnan sample).
         result = solve_problem(
@@ -212,6 +262,7 @@ def solve_mclp(
             bound = start.bound if bound is None else min(bound, start.bound or bound)
             solver_name += " (greedy start kept)"
     else:
+        built = time.perf_counter()
         chosen, objective, bound, status, solver_name, solve_s = [], base, base, "optimal", "none (trivial)", 0.0
 
     new_pos = np.union1d(rules.forced, np.asarray(chosen, dtype=np.int64)).astype(np.int64)
@@ -243,4 +294,128 @@ def solve_mclp(
         status=status,
         solver=solver_name,
         timings_s=frozen_mapping({"build": built - started, "solve": solve_s}),
+    )
+
+
+@dataclass(frozen=True)
+class _CoverPart:
+    """One connected component of the coverage graph: its rows × sites and row weights."""
+
+    cover: sp.csr_array
+    weights: np.ndarray
+    max_homes: int
+    solver: str
+    time_limit_s: float | None
+    gap: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class _Curve:
+    """Most weight a part covers with at most 0, 1, 2, … homes, the bounds, and the sites chosen."""
+
+    values: np.ndarray
+    bounds: np.ndarray
+    chosen: tuple[tuple[int, ...], ...]
+    proven: bool
+    solver: str
+    seconds: float
+
+
+def _part_curve(part: _CoverPart) -> _Curve:
+    """Solve a part for every number of homes until it is fully covered."""
+    n_rows, n_sites = part.cover.shape
+    total = float(part.weights.sum())
+    column_weight = part.cover.T @ part.weights
+    values, bounds = [0.0], [0.0]
+    chosen: list[tuple[int, ...]] = [()]
+    proven, solver_name, seconds = True, "none (trivial)", 0.0
+    rows = np.repeat(np.arange(n_rows), np.diff(part.cover.indptr))
+    # variables: x (sites) then y (rows); rows: y_i - Σ x_j ≤ 0, then Σ x_j ≤ n
+    matrix = sp.csr_array(
+        (
+            np.concatenate([np.ones(n_rows), -np.ones(len(rows)), np.ones(n_sites)]),
+            (
+                np.concatenate([np.arange(n_rows), rows, np.full(n_sites, n_rows)]),
+                np.concatenate([n_sites + np.arange(n_rows), part.cover.indices, np.arange(n_sites)]),
+            ),
+        ),
+        shape=(n_rows + 1, n_sites + n_rows),
+    )
+    scale = max(float(part.weights.max(initial=0.0)), 1.0)
+    model = MatrixModel(
+        name="mclp_part",
+        maximise=True,
+        cost=np.concatenate([np.zeros(n_sites), part.weights / scale]),
+        lower=np.zeros(n_sites + n_rows),
+        upper=np.ones(n_sites + n_rows),
+        integer=np.arange(n_sites + n_rows) < n_sites,
+        matrix=matrix,
+        row_lower=np.full(n_rows + 1, -np.inf),
+        row_upper=np.zeros(n_rows + 1),
+    )
+    for n in range(1, min(part.max_homes, n_sites) + 1):
+        if values[-1] >= total * (1 - 1e-12):
+            break
+        if n == 1:
+            j = int(np.argmax(column_weight))
+            values.append(float(column_weight[j]))
+            bounds.append(values[-1])
+            chosen.append((j,))
+            continue
+        upper = model.row_upper.copy()
+        upper[-1] = n
+        result, solution = solve_matrix_model(
+            replace(model, row_upper=upper),
+            solver=part.solver,
+            time_limit_s=part.time_limit_s,
+            gap=part.gap,
+            seed=part.seed,
+        )
+        picked = tuple(np.flatnonzero(solution[:n_sites] > 0.5).tolist())
+        value = float(part.weights[covered_by(part.cover, np.array(picked, dtype=np.int64))].sum())
+        values.append(max(value, values[-1]))
+        proved = result.objective if result.bound is None else result.bound
+        bounds.append(max(values[-1], proved * scale))
+        chosen.append(picked if value >= values[-2] else chosen[-1])
+        proven &= result.status == "optimal"
+        solver_name, seconds = result.solver, seconds + result.seconds
+    return _Curve(np.array(values), np.array(bounds), tuple(chosen), proven, solver_name, seconds)
+
+
+def _solve_by_parts(
+    cover: sp.csr_array,
+    weights: np.ndarray,
+    *,
+    max_homes: int,
+    solver: str,
+    time_limit_s: float | None,
+    gap: float,
+    seed: int,
+    workers: int | None,
+) -> tuple[np.ndarray, float, float, bool, str, float]:
+    """Chosen columns, objective, bound, proven, solver and solve seconds of the decomposed MCLP."""
+    n_parts, row_labels, column_labels = coverage_components(cover)
+    parts = []
+    for c in range(n_parts):
+        rows, cols = np.flatnonzero(row_labels == c), np.flatnonzero(column_labels == c)
+        if len(rows) == 0 or len(cols) == 0:
+            continue
+        parts.append(
+            (cols, _CoverPart(cover[rows][:, cols].tocsr(), weights[rows], max_homes, solver, time_limit_s, gap, seed))
+        )
+    curves = map_parts(_part_curve, [part for _, part in parts], workers=workers)
+    objective, homes = combine_parts([curve.values for curve in curves], max_homes)
+    bound, _ = combine_parts([curve.bounds for curve in curves], max_homes)
+    chosen = [cols[list(curve.chosen[n])] for (cols, _), curve, n in zip(parts, curves, homes, strict=True)]
+    picked = np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
+    proven = all(curve.proven for curve in curves)
+    solver_name = next((curve.solver for curve in curves if curve.solver != "none (trivial)"), "none (trivial)")
+    return (
+        np.sort(picked).astype(np.int64),
+        objective,
+        bound,
+        proven,
+        f"{solver_name}, {len(parts)} parts + exact knapsack",
+        sum(curve.seconds for curve in curves),
     )

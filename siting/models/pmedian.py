@@ -1,23 +1,330 @@
-"""p-median (least child-weighted travel), optionally capacitated with single-source assignment."""
+"""p-median (least child-weighted travel), optionally capacitated with single-source assignment.
+
+The uncapacitated model is solved exactly at the province's scale in rounds:
+
+1. each demand point keeps only its ``k`` cheapest stored pairs, plus a relaxation
+   option "beyond them" at the cost of its (k+1)-th pair, which opens nothing. That
+   model is a relaxation of the full one, so its optimum is a lower bound;
+2. a Lagrangian bound (:mod:`siting.models.lagrange`) shuts most sites for good by
+   reduced-cost fixing, and HiGHS or CBC solves what is left;
+3. when no demand point takes the beyond option, the plan is feasible for the full
+   problem at the cost of the bound: restricting to near sites provably lost nothing.
+   Otherwise ``k`` grows fourfold for the points that took it, and the round repeats.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pulp
 import scipy.sparse as sp
 
 from siting.costs import CostMatrix
-from siting.errors import InfeasibleError
-from siting.models.common import aligned, checked_weights, prepare_sites
+from siting.errors import InfeasibleError, InputError
+from siting.models.common import SiteRules, aligned, checked_weights, prepare_sites
+from siting.models.decompose import coverage_components
+from siting.models.lagrange import fixed_by_bound, pmedian_lagrangian, relaxed_cost
+from siting.models.matrix import MatrixModel, solve_matrix_model
 from siting.models.plan import Plan, frozen_mapping
-from siting.models.solve import solve_problem
+from siting.models.pmedian_parts import solve_pmedian_by_parts
+from siting.models.solve import SolveResult
 
 __all__ = ["solve_pmedian", "solve_pmedian_nearest"]
+
+log = logging.getLogger(__name__)
+
+_FIXING_GUESS = 4e-5  # first guess of the gap used for reduced-cost fixing (checked afterwards)
+
+
+@dataclass(frozen=True)
+class _Pairs:
+    """Stored pairs to sites that may open, sorted by demand then cost; demand rows have ≥ 1 pair."""
+
+    demand: np.ndarray  # demand position of each row
+    rows: np.ndarray  # row of each pair
+    cols: np.ndarray  # site position of each pair
+    cost: np.ndarray  # cost of each pair (costs.unit)
+    rank: np.ndarray  # 0 for a row's cheapest pair, 1 for the next, ...
+    count: np.ndarray  # pairs per row
+    starts: np.ndarray  # first pair of each row, and len(pairs) at the end
+
+
+def _sorted_pairs(costs: CostMatrix, allowed: np.ndarray) -> _Pairs:
+    matrix = costs.matrix.tocoo()
+    keep = allowed[matrix.col]
+    demand, cols, cost = matrix.row[keep].astype(np.int64), matrix.col[keep].astype(np.int64), matrix.data[keep]
+    order = np.lexsort((cols, cost, demand))
+    demand, cols, cost = demand[order], cols[order], cost[order]
+    positions, rows, count = np.unique(demand, return_inverse=True, return_counts=True)
+    starts = np.concatenate([[0], np.cumsum(count)])
+    rank = np.arange(len(rows)) - starts[rows]
+    return _Pairs(positions, rows, cols, cost, rank, count, starts)
+
+
+def _model(
+    pairs: _Pairs,
+    keep: np.ndarray,
+    *,
+    w: np.ndarray,
+    beyond_w: np.ndarray,
+    n_sites: int,
+    p: int,
+    rules: SiteRules,
+    shut: np.ndarray,
+    opened: np.ndarray,
+    capacity: np.ndarray | None,
+) -> tuple[MatrixModel, float]:
+    r"""The (restricted) p-median as arrays: variables x (sites), z (kept pairs), b (beyond options)."""
+    rows, cols = pairs.rows[keep], pairs.cols[keep]
+    wcost = w[rows] * pairs.cost[keep]
+    n_rows, n_pairs = len(pairs.demand), len(rows)
+    with_beyond = np.flatnonzero(np.isfinite(beyond_w))
+    n_vars = n_sites + n_pairs + len(with_beyond)
+    z0, b0 = n_sites, n_sites + n_pairs
+    scale = float(max(np.abs(wcost).max(initial=0.0), np.abs(beyond_w[with_beyond]).max(initial=0.0), 1.0)) / 1e4
+
+    cost = np.zeros(n_vars)
+    cost[z0:b0] = wcost / scale
+    cost[b0:] = beyond_w[with_beyond] / scale
+    lower, upper = np.zeros(n_vars), np.ones(n_vars)
+    allowed = rules.allowed(n_sites)
+    upper[:n_sites] = (allowed & ~shut).astype(float)
+    lower[rules.fixed] = 1.0
+    lower[:n_sites][opened] = 1.0
+    integer = np.zeros(n_vars, dtype=bool)
+    integer[:n_sites] = True
+    if capacity is not None:
+        integer[z0:b0] = True  # single-source assignment
+
+    blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    row_lower: list[np.ndarray] = []
+    row_upper: list[np.ndarray] = []
+    # Σ_j z_ij + b_i = 1
+    blocks.append((rows, z0 + np.arange(n_pairs), np.ones(n_pairs)))
+    blocks.append((with_beyond, b0 + np.arange(len(with_beyond)), np.ones(len(with_beyond))))
+    row_lower.append(np.ones(n_rows))
+    row_upper.append(np.ones(n_rows))
+    first = n_rows
+    if capacity is None:
+        # z_ij - x_j ≤ 0
+        link = first + np.arange(n_pairs)
+        blocks.append((link, z0 + np.arange(n_pairs), np.ones(n_pairs)))
+        blocks.append((link, cols, -np.ones(n_pairs)))
+        row_lower.append(np.full(n_pairs, -np.inf))
+        row_upper.append(np.zeros(n_pairs))
+        first += n_pairs
+    else:
+        # Σ_i w_i z_ij - Q_j x_j ≤ 0, which also ties z to x
+        sites = np.unique(cols)
+        site_row = first + np.searchsorted(sites, cols)
+        blocks.append((site_row, z0 + np.arange(n_pairs), w[rows]))
+        blocks.append((first + np.arange(len(sites)), sites, -capacity[sites]))
+        row_lower.append(np.full(len(sites), -np.inf))
+        row_upper.append(np.zeros(len(sites)))
+        first += len(sites)
+    # Σ_j x_j = p
+    blocks.append((np.full(n_sites, first), np.arange(n_sites), np.ones(n_sites)))
+    row_lower.append(np.array([float(p)]))
+    row_upper.append(np.array([float(p)]))
+    first += 1
+    for _town, positions, need in rules.township_minimums():
+        blocks.append((np.full(len(positions), first), positions, np.ones(len(positions))))
+        row_lower.append(np.array([float(need)]))
+        row_upper.append(np.array([np.inf]))
+        first += 1
+    r = np.concatenate([b[0] for b in blocks])
+    c = np.concatenate([b[1] for b in blocks])
+    v = np.concatenate([b[2] for b in blocks])
+    model = MatrixModel(
+        name="pmedian" if capacity is None else "capacitated_pmedian",
+        maximise=False,
+        cost=cost,
+        lower=lower,
+        upper=upper,
+        integer=integer,
+        matrix=sp.csr_array((v, (r, c)), shape=(first, n_vars)),
+        row_lower=np.concatenate(row_lower),
+        row_upper=np.concatenate(row_upper),
+    )
+    return model, scale
+
+
+def _infeasible_message(p: int, capacity: Any, respect: str | None, costs: CostMatrix) -> str:
+    limits = [f"p={p}"]
+    if capacity is not None:
+        limits.append("the capacities")
+    if respect is not None:
+        limits.append(f"respect={respect!r}")
+    return (
+        f"{' and '.join(limits)} cannot serve every demand point through its stored pairs (cutoff "
+        f"{costs.cutoff:g} {costs.unit}): some points have no open home within reach. Raise p, raise the "
+        "cutoff of the cost matrix, or relax the capacity / boundary rule"
+    )
+
+
+def _nearest_open(pairs: _Pairs, open_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per demand row: cost and site of the cheapest open stored pair (``inf`` / -1 when none)."""
+    if len(pairs.rows) == 0:
+        return np.zeros(0), np.zeros(0, dtype=np.int64)
+    masked = np.where(open_mask[pairs.cols], pairs.cost, np.inf)
+    best = np.minimum.reduceat(masked, pairs.starts[:-1])
+    # pairs are sorted by cost within a row, so the first open pair is the cheapest
+    first_open = np.full(len(pairs.demand), -1, dtype=np.int64)
+    hit = np.flatnonzero(open_mask[pairs.cols])[::-1]
+    first_open[pairs.rows[hit]] = pairs.cols[hit]
+    return best, first_open
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    open_sites: np.ndarray
+    bound: float
+    proven: bool
+    solver: str
+    solve_s: float
+    rounds: int
+    k_final: int
+    fixed_shut: int
+
+
+def _solve_uncapacitated(
+    pairs: _Pairs,
+    *,
+    w: np.ndarray,
+    floor: np.ndarray | None,
+    n_sites: int,
+    p: int,
+    rules: SiteRules,
+    k_nearest: int | None,
+    max_rounds: int,
+    solver: str,
+    deadline: float | None,
+    gap: float,
+    seed: int,
+) -> _Outcome:
+    wr = w[pairs.demand]
+    k_per = pairs.count.copy() if k_nearest is None else np.minimum(pairs.count, k_nearest)
+    fixed_open = rules.fixed
+    free = rules.allowed(n_sites)
+    free[fixed_open] = False
+    multipliers, solve_s, solver_name = None, 0.0, "Lagrangian bound"
+    bound, open_sites = -np.inf, fixed_open
+    for round_no in range(1, max_rounds + 1):
+        keep = pairs.rank < k_per[pairs.rows]
+        at_end = k_per >= pairs.count
+        beyond = np.where(at_end, np.inf, pairs.cost[np.minimum(pairs.starts[:-1] + k_per, len(pairs.cost) - 1)])
+        if floor is not None:
+            beyond = np.where(at_end, floor[pairs.demand], beyond)
+        beyond_w = np.where(np.isfinite(beyond), wr * np.where(np.isfinite(beyond), beyond, 0.0), np.inf)
+        sub_rows = pairs.rows[keep]
+        sub_starts = np.concatenate([[0], np.cumsum(k_per)])
+        lag = pmedian_lagrangian(
+            sub_rows,
+            pairs.cols[keep],
+            wr[sub_rows] * pairs.cost[keep],
+            beyond_w,
+            n_sites=n_sites,
+            p=p,
+            fixed_open=fixed_open,
+            free=free,
+            start=multipliers,
+        )
+        multipliers = lag.multipliers
+        log.debug(
+            "round %d: %d pairs kept, Lagrangian bound %.6g, plan %.6g after %d steps",
+            round_no,
+            int(keep.sum()),
+            lag.bound,
+            lag.upper,
+            lag.iterations,
+        )
+        round_bound = lag.bound
+        proven = lag.proven and rules.min_per_township == 0
+        chosen = lag.open_sites
+        shut_count = 0
+        if not proven:
+            # Reduced-cost fixing against a guessed target, checked after the solve: a plan at or
+            # under the target proves the fixings were safe; otherwise fix again against that plan.
+            has_minimums = rules.min_per_township > 0
+            target = lag.bound * (1 + _FIXING_GUESS) + 1e-9
+            if not has_minimums:
+                target = min(target, lag.upper)
+            for _attempt in range(4):
+                shut, opened = fixed_by_bound(lag, p=p, fixed_open=fixed_open, free=free, target=target)
+                model, scale = _model(
+                    pairs,
+                    keep & ~shut[pairs.cols],
+                    w=wr,
+                    beyond_w=beyond_w,
+                    n_sites=n_sites,
+                    p=p,
+                    rules=rules,
+                    shut=shut,
+                    opened=opened,
+                    capacity=None,
+                )
+                remaining = None if deadline is None else max(deadline - time.perf_counter(), 0.1)
+                try:
+                    result, values = solve_matrix_model(
+                        model, solver=solver, time_limit_s=remaining, gap=gap, seed=seed
+                    )
+                except InfeasibleError:
+                    if np.isinf(target):
+                        raise
+                    target = np.inf if _attempt >= 2 else target * (1 + 10 * _FIXING_GUESS) + 1.0
+                    continue
+                solve_s += result.seconds
+                log.debug(
+                    "round %d: %s %s in %.1f s with %d sites shut, %d opened, target %.6g",
+                    round_no,
+                    result.solver,
+                    result.status,
+                    result.seconds,
+                    int(shut.sum()),
+                    int(opened.sum()),
+                    target,
+                )
+                solver_name = result.solver
+                chosen = np.flatnonzero(values[:n_sites] > 0.5)
+                open_mask = np.zeros(n_sites, dtype=bool)
+                open_mask[chosen] = True
+                value = float(
+                    relaxed_cost(
+                        sub_starts, pairs.cols[keep], wr[sub_rows] * pairs.cost[keep], beyond_w, open_mask
+                    ).sum()
+                )
+                shut_count = int(shut.sum())
+                core_bound = value if result.bound is None else result.bound * scale
+                round_bound = max(lag.bound, min(core_bound, target))
+                if result.status != "optimal":
+                    break
+                if value <= target * (1 + 1e-12) or np.isinf(target):
+                    proven = True
+                    round_bound = max(round_bound, min(core_bound, value))
+                    break
+                target = value  # a real plan: fixing against it is safe, and the next solve proves
+        bound, open_sites = max(bound, round_bound), chosen
+        if not proven:
+            return _Outcome(open_sites, bound, False, solver_name, solve_s, round_no, int(k_per.max()), shut_count)
+        open_mask = np.zeros(n_sites, dtype=bool)
+        open_mask[open_sites] = True
+        nearest, _ = _nearest_open(pairs, open_mask)
+        # Zero-weight points cost nothing wherever they go; they cannot spoil the proof.
+        takers = np.flatnonzero(((nearest > beyond) | ~np.isfinite(nearest)) & (wr > 0))
+        if len(takers) == 0:
+            return _Outcome(open_sites, bound, True, solver_name, solve_s, round_no, int(k_per.max()), shut_count)
+        growable = takers[k_per[takers] < pairs.count[takers]]
+        if len(growable) == 0:
+            break
+        k_per[growable] = np.minimum(k_per[growable] * 4, pairs.count[growable])
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+    return _Outcome(open_sites, bound, False, solver_name, solve_s, max_rounds, int(k_per.max()), 0)
 
 
 def solve_pmedian(
@@ -26,6 +333,8 @@ def solve_pmedian(
     *,
     p: int,
     capacity: float | pd.Series | np.ndarray | None = None,
+    k_nearest: int | None = 32,
+    max_rounds: int = 6,
     beyond_cost: np.ndarray | None = None,
     existing: Iterable[str] = (),
     forced: Iterable[str] = (),
@@ -38,11 +347,12 @@ def solve_pmedian(
     time_limit_s: float | None = 60.0,
     gap: float = 0.0,
     seed: int = 0,
+    decompose: bool | None = None,
 ) -> Plan:
     r"""Open ``p`` homes in all and assign each demand point to one, minimising weighted travel.
 
-    Only the pairs stored in ``costs`` (within its cutoff, or its k nearest
-    sites) are variables, so the model is sparse:
+    Only the pairs stored in ``costs`` (within its cutoff) are variables, so the
+    model is sparse:
 
     .. math::
 
@@ -50,7 +360,8 @@ def solve_pmedian(
         \text{s.t.}\; & \sum_{j : (i,j) \in P} z_{ij} = 1 && \forall i \in R \\
         & z_{ij} \le x_j && \forall (i,j) \in P \\
         & \sum_j x_j = p \\
-        & \sum_i w_i z_{ij} \le Q_j x_j && \text{(with a capacity } Q\text{)} \\
+        & \sum_i w_i z_{ij} \le Q_j x_j && \text{(with a capacity } Q\text{, replacing } z_{ij} \le x_j) \\
+        & \sum_{j \in T} x_j \ge m && \forall \text{ townships } T \\
         & x_j = 1 \; (j \in E \cup F), \quad x_j = 0 \; (j \in X), \quad x_j \in \{0, 1\}
 
     :math:`z_{ij} \in [0, 1]` without capacities (an optimal :math:`z` then
@@ -58,6 +369,11 @@ def solve_pmedian(
     with them (single-source: a community is served by one home). Demand with
     no stored pair (:math:`i \notin R`) cannot be assigned; it is returned in
     ``Plan.unreachable_ids``.
+
+    Without capacities the model is solved in rounds on each point's ``k_nearest``
+    cheapest pairs plus a "beyond" option priced at its next pair (a relaxation),
+    with Lagrangian reduced-cost fixing; see the module docstring. The plan says
+    in ``parameters["proof"]`` how optimality was shown.
 
     Parameters
     ----------
@@ -70,10 +386,24 @@ def solve_pmedian(
     capacity
         Children a home can serve (a director's caseload): scalar, array in
         site order or Series by site id. Existing homes are capacitated too.
+        With a capacity every stored pair is a variable.
+    k_nearest
+        Pairs per demand point in the first round (None: all stored pairs at once).
+    max_rounds
+        Rounds of growing ``k`` before giving up the proof.
+    beyond_cost
+        Optional cost, per demand point, below which no pair outside ``costs`` lies (for
+        example the distance to the next-nearest site when ``costs`` holds the k nearest).
+        With it, the plan is optimal for all pairs, stored or not; without it, pairs
+        outside ``costs`` are not allowed.
     existing, forced, excluded, min_per_township, respect, demand_codes, site_codes
         As in :func:`siting.models.solve_mclp`.
     solver, time_limit_s, gap, seed
-        See :func:`siting.models.solve.solve_problem`.
+        See :func:`siting.models.solve.solve_problem`. The time limit covers all rounds.
+    decompose
+        Solve the independent parts of the pair graph (townships under ``respect``) one by one
+        and join them with an exact knapsack (:mod:`siting.models.pmedian_parts`). Default:
+        on when ``respect`` is set, there is no capacity and no township minimum.
 
     Returns
     -------
@@ -81,6 +411,9 @@ def solve_pmedian(
         ``objective`` is the weighted travel; ``assignment`` maps demand ids to site ids.
     """
     started = time.perf_counter()
+    deadline = None if time_limit_s is None else started + float(time_limit_s)
+    if k_nearest is not None and k_nearest < 1:
+        raise InputError(f"k_nearest must be ≥ 1 or None, got {k_nearest}")
     w = checked_weights(weights, costs.demand_ids)
     costs, rules = prepare_sites(
         costs,
@@ -93,73 +426,148 @@ def solve_pmedian(
         min_per_township=min_per_township,
     )
     fixed = rules.fixed
+    n_sites = len(costs.site_ids)
     if p < len(fixed):
         raise InfeasibleError(f"p={p} is fewer than the {len(fixed)} existing and forced homes")
-    allowed = rules.allowed(len(costs.site_ids))
+    allowed = rules.allowed(n_sites)
     if p > int(allowed.sum()):
         raise InfeasibleError(f"p={p} exceeds the {int(allowed.sum())} sites that may be opened")
     cap = None if capacity is None else aligned(capacity, costs.site_ids, what="capacity")
-
-    matrix = costs.matrix.tocoo()
-    keep = allowed[matrix.col]
-    rows, cols, data = matrix.row[keep], matrix.col[keep], matrix.data[keep]
-    reachable = np.zeros(len(costs.demand_ids), dtype=bool)
-    reachable[rows] = True
-
-    problem = pulp.LpProblem("pmedian" if cap is None else "capacitated_pmedian", pulp.LpMinimize)
-    used_sites = np.unique(np.concatenate([cols, fixed, np.flatnonzero(allowed) if min_per_township else []]))
-    x = {int(j): pulp.LpVariable(f"x_{j}", cat=pulp.LpBinary) for j in used_sites.astype(np.int64)}
-    for j in fixed:
-        x[int(j)].lowBound = 1
-    category = pulp.LpContinuous if cap is None else pulp.LpBinary
-    z = [pulp.LpVariable(f"z_{k}", lowBound=0, upBound=1, cat=category) for k in range(len(rows))]
-    order = np.argsort(rows, kind="stable")
-    starts = np.searchsorted(rows[order], np.arange(len(costs.demand_ids) + 1))
-    objective = []
-    beyond: dict[int, pulp.LpVariable] = {}
-    for i in np.flatnonzero(reachable):
-        ks = order[starts[i] : starts[i + 1]]
-        terms = [z[k] for k in ks]
-        if beyond_cost is not None and np.isfinite(beyond_cost[i]):
-            # Relaxation: demand may "use" a site beyond its stored pairs at the cost of the nearest
-            # such site, without opening anything. If no demand does, nothing was lost by the restriction.
-            beyond[int(i)] = pulp.LpVariable(f"beyond_{i}", lowBound=0, upBound=1)
-            terms.append(beyond[int(i)])
-        problem += pulp.lpSum(terms) == 1, f"assign_{i}"
-    for k in range(len(rows)):
-        problem += z[k] - x[int(cols[k])] <= 0
-        objective.append((z[k], float(w[rows[k]] * data[k])))
+    floor = None
     if beyond_cost is not None:
-        objective += [(v, float(w[i] * beyond_cost[i])) for i, v in beyond.items()]
-    problem += pulp.LpAffineExpression(objective)
-    problem += pulp.lpSum(x.values()) == p, "p"
-    if cap is not None:
-        by_site = pd.Series(np.arange(len(rows))).groupby(cols)
-        for j, members in by_site:
-            terms = [(z[int(k)], float(w[rows[int(k)]])) for k in members.to_numpy()]
-            problem += pulp.LpAffineExpression([*terms, (x[int(j)], -float(cap[int(j)]))]) <= 0, f"cap_{j}"
-    rules.add_township_minimums(problem, x)
-    built = time.perf_counter()
+        floor = np.asarray(beyond_cost, dtype=float)
+        if floor.shape != (len(costs.demand_ids),):
+            raise InputError(
+                f"beyond_cost has shape {floor.shape}; expected ({len(costs.demand_ids)},) in demand order"
+            )
+    pairs = _sorted_pairs(costs, allowed)
+    reachable = np.zeros(len(costs.demand_ids), dtype=bool)
+    reachable[pairs.demand] = True
+
     try:
-        result = solve_problem(problem, solver=solver, time_limit_s=time_limit_s, gap=gap, seed=seed)
+        if decompose is None:
+            decompose = respect is not None and cap is None and min_per_township == 0
+        if decompose and (cap is not None or min_per_township > 0):
+            raise InputError(
+                "decompose=True needs an uncapacitated model without a township minimum (both couple the parts)"
+            )
+        if decompose:
+            graph = sp.csr_array(
+                (np.ones(len(pairs.rows)), (pairs.rows, pairs.cols)), shape=(len(pairs.demand), n_sites)
+            )
+            n_parts, demand_labels, site_labels = coverage_components(graph)
+            by_parts, proven, part_s = solve_pmedian_by_parts(
+                sp.csr_array((pairs.cost, (pairs.rows, pairs.cols)), shape=(len(pairs.demand), n_sites)),
+                w[pairs.demand],
+                p=p,
+                fixed=fixed,
+                allowed=allowed,
+                demand_labels=demand_labels,
+                site_labels=site_labels,
+                n_parts=n_parts,
+                solver=solver,
+                deadline=deadline,
+            )
+            outcome = _Outcome(
+                by_parts,
+                np.inf if proven else np.nan,
+                proven,
+                f"{n_parts} parts + exact knapsack",
+                part_s,
+                1,
+                0,
+                0,
+            )
+        if cap is None:
+            if not decompose:
+                outcome = _solve_uncapacitated(
+                    pairs,
+                    w=w,
+                    floor=floor,
+                    n_sites=n_sites,
+                    p=p,
+                    rules=rules,
+                    k_nearest=k_nearest,
+                    max_rounds=max_rounds,
+                    solver=solver,
+                    deadline=deadline,
+                    gap=gap,
+                    seed=seed,
+                )
+            open_pos = outcome.open_sites
+            open_mask = np.zeros(n_sites, dtype=bool)
+            open_mask[open_pos] = True
+            nearest, site_of_row = _nearest_open(pairs, open_mask)
+            served = site_of_row >= 0
+            if floor is not None:
+                served &= nearest <= floor[pairs.demand]  # a cheaper unstored pair may exist otherwise
+            objective = float((w[pairs.demand] * np.where(np.isfinite(nearest), nearest, 0.0)).sum())
+            bound: float | None = None if np.isnan(outcome.bound) else min(outcome.bound, objective)
+            status = "optimal" if outcome.proven else "feasible"
+            if outcome.proven and decompose:
+                proof = (
+                    f"every part solved for every number of homes ({outcome.solver}); "
+                    "the knapsack over the parts is exact"
+                )
+            elif outcome.proven:
+                how = (
+                    "the Lagrangian relaxation met every assignment row"
+                    if outcome.solve_s == 0.0
+                    else f"reduced-cost fixing shut {outcome.fixed_shut} sites against a checked plan"
+                )
+                proof = (
+                    f"round {outcome.rounds}: no demand point used an option beyond its nearest pairs "
+                    f"(k ≤ {outcome.k_final}) and {how}, so the restricted optimum is the optimum of the full problem"
+                )
+            else:
+                proof = "not proven within the time limit or rounds: raise time_limit_s, max_rounds or k_nearest"
+            result = SolveResult(status, objective, bound, None, outcome.solve_s, outcome.solver)
+            assignment_rows = np.flatnonzero(served)
+            assigned_sites = site_of_row[assignment_rows]
+            extra = {"k_final": outcome.k_final, "rounds": outcome.rounds, "proof": proof}
+        else:
+            keep = np.ones(len(pairs.rows), dtype=bool)
+            model, scale = _model(
+                pairs,
+                keep,
+                w=w[pairs.demand],
+                beyond_w=np.full(len(pairs.demand), np.inf),
+                n_sites=n_sites,
+                p=p,
+                rules=rules,
+                shut=np.zeros(n_sites, dtype=bool),
+                opened=np.zeros(n_sites, dtype=bool),
+                capacity=cap,
+            )
+            solved, values = solve_matrix_model(model, solver=solver, time_limit_s=time_limit_s, gap=gap, seed=seed)
+            open_pos = np.flatnonzero(values[:n_sites] > 0.5)
+            z = values[n_sites : n_sites + len(pairs.rows)]
+            best = np.maximum.reduceat(z, pairs.starts[:-1])
+            pick = np.flatnonzero(z >= best[pairs.rows] - 1e-9)
+            first = np.full(len(pairs.demand), -1, dtype=np.int64)
+            first[pairs.rows[pick[::-1]]] = pick[::-1]
+            assignment_rows = np.arange(len(pairs.demand))
+            assigned_sites = pairs.cols[first]
+            objective = float((w[pairs.demand] * pairs.cost[first]).sum())
+            bound = None if solved.bound is None else min(solved.bound * scale, objective)
+            status = solved.status
+            result = SolveResult(status, objective, bound, None, solved.seconds, solved.solver)
+            served = np.ones(len(pairs.demand), dtype=bool)
+            extra = {}
     except InfeasibleError:
-        limits = [f"p={p}"]
-        if cap is not None:
-            limits.append("the capacities")
-        if respect is not None:
-            limits.append(f"respect={respect!r}")
-        raise InfeasibleError(
-            f"{' and '.join(limits)} cannot serve every demand point through its stored pairs (cutoff "
-            f"{costs.cutoff:g} {costs.unit}): some points have no open home within reach. Raise p, raise the "
-            "cutoff of the cost matrix, or relax the capacity / boundary rule"
-        ) from None
-    open_pos = np.array(sorted(j for j, v in x.items() if (v.value() or 0) > 0.5), dtype=np.int64)
-    used_beyond = tuple(costs.demand_ids[i] for i, v in beyond.items() if (v.value() or 0) > 1e-6)
-    values = np.array([zk.value() or 0.0 for zk in z])
-    best = pd.DataFrame({"row": rows, "col": cols, "z": values}).sort_values(["row", "z"], ascending=[True, False])
-    best = best.drop_duplicates("row")
-    assignment = dict(zip(costs.demand_ids[best["row"]].tolist(), costs.site_ids[best["col"]].tolist(), strict=True))
+        raise InfeasibleError(_infeasible_message(p, capacity, respect, costs)) from None
+
+    assignment = dict(
+        zip(
+            costs.demand_ids[pairs.demand[assignment_rows]].tolist(),
+            costs.site_ids[assigned_sites].tolist(),
+            strict=True,
+        )
+    )
+    not_served = pairs.demand[~served & (w[pairs.demand] > 0)]
+    unreachable = np.flatnonzero(~reachable & (w > 0))
     new_pos = np.setdiff1d(open_pos, rules.existing)
+    gap_value = None if bound is None else abs(objective - bound) / max(abs(objective), 1e-9)
     return Plan(
         model="pmedian" if cap is None else "capacitated_pmedian",
         parameters=frozen_mapping(
@@ -172,22 +580,24 @@ def solve_pmedian(
                 "existing": len(rules.existing),
                 "forced": len(rules.forced),
                 "excluded": len(rules.excluded),
+                "k_nearest": k_nearest,
                 "time_limit_s": time_limit_s,
                 "gap": gap,
                 "seed": seed,
             }
+            | extra
         ),
-        site_ids=tuple(costs.site_ids[open_pos].tolist()),
+        site_ids=tuple(costs.site_ids[np.sort(open_pos)].tolist()),
         existing_ids=tuple(costs.site_ids[rules.existing].tolist()),
         new_ids=tuple(costs.site_ids[new_pos].tolist()),
-        objective=result.objective,
-        bound=result.bound,
-        gap=result.gap,
+        objective=objective,
+        bound=bound,
+        gap=gap_value,
         status=result.status,
         solver=result.solver,
-        timings_s=frozen_mapping({"build": built - started, "solve": result.seconds}),
+        timings_s=frozen_mapping({"build": time.perf_counter() - started - result.seconds, "solve": result.seconds}),
         assignment=frozen_mapping(assignment),
-        unreachable_ids=tuple(costs.demand_ids[~reachable & (w > 0)].tolist()) + used_beyond,
+        unreachable_ids=tuple(costs.demand_ids[np.union1d(unreachable, not_served)].tolist()),
     )
 
 
@@ -199,68 +609,50 @@ def solve_pmedian_nearest(
     demand_ids: Sequence[str],
     site_ids: Sequence[str],
     p: int,
-    k: int = 8,
-    max_rounds: int = 8,
-    crs: str | None = None,
+    k: int = 32,
+    k_max: int = 128,
     **options: Any,
 ) -> Plan:
-    r"""Exact p-median on the province's scale by restricting each demand to its ``k`` nearest sites.
+    r"""Exact p-median over *all* demand × site pairs (straight-line metres), from points.
 
-    Each round solves the sparse p-median on the k-nearest pairs *plus* a relaxation
-    option per demand point: "use a site beyond the k nearest" at the distance of the
-    (k+1)-th nearest site, without opening anything. That model is a relaxation of the
-    full problem (any full plan sends a demand point either to one of its k nearest or
-    at least that far), so its optimum is a lower bound. When no demand point takes the
-    option, the plan is feasible for the full problem and its cost equals the bound:
-    restricting to near sites provably lost nothing. Otherwise ``k`` grows fourfold for the
-    demand points that took it and the model is solved again.
+    Stores each demand point's ``k_max`` nearest sites and passes the distance to the
+    next one as ``beyond_cost`` to :func:`solve_pmedian`, whose rounds start at ``k``
+    pairs per point. A plan marked optimal is optimal for the dense problem (every
+    pair), not only for the stored ones.
 
-    Returns
-    -------
-    Plan
-        ``parameters["k_final"]`` and ``parameters["proof"]`` say how optimality was shown.
+    Parameters
+    ----------
+    demand_xy, site_xy
+        Coordinates in a projected CRS (metres).
+    weights
+        Weight per demand point.
+    demand_ids, site_ids
+        Ids in point order.
+    p
+        Homes to open in all.
+    k, k_max
+        Pairs per point in the first round, and at most.
+    **options
+        Passed to :func:`solve_pmedian` (existing, solver, time_limit_s, …).
     """
     from sklearn.neighbors import KDTree
 
     demand_xy = np.asarray(demand_xy, dtype=float)
     site_xy = np.asarray(site_xy, dtype=float)
-    tree = KDTree(site_xy)
-    k_per = np.full(len(demand_xy), min(k, len(site_xy)))
-    plan: Plan | None = None
-    for round_no in range(max_rounds):
-        kmax = int(k_per.max())
-        distance, index = tree.query(demand_xy, k=min(kmax + 1, len(site_xy)))
-        rows, cols, data = [], [], []
-        beyond = np.full(len(demand_xy), np.inf)
-        for i, ki in enumerate(k_per):
-            rows += [i] * int(ki)
-            cols += index[i, : int(ki)].tolist()
-            data += distance[i, : int(ki)].tolist()
-            if ki < distance.shape[1]:
-                beyond[i] = distance[i, int(ki)]
-        matrix = sp.csr_array((np.array(data), (np.array(rows), np.array(cols))), shape=(len(demand_xy), len(site_xy)))
-        matrix.sort_indices()
-        costs = CostMatrix(
-            matrix=matrix,
-            demand_ids=np.asarray(demand_ids, dtype=object),
-            site_ids=np.asarray(site_ids, dtype=object),
-            unit="m",
-            cutoff=float(matrix.data.max()),
-        )
-        plan = solve_pmedian(costs, weights, p=p, beyond_cost=beyond if np.isfinite(beyond).any() else None, **options)
-        takers = [i for i, d in enumerate(costs.demand_ids) if d in set(plan.unreachable_ids)]
-        if not takers:
-            proof = (
-                f"round {round_no + 1}: no demand point used a site beyond its nearest k "
-                f"(k ≤ {kmax}), so the restricted optimum is the optimum of the full problem"
-            )
-            params = dict(plan.parameters) | {"k_final": kmax, "rounds": round_no + 1, "proof": proof}
-            return Plan(**{**plan.__dict__, "parameters": frozen_mapping(params)})
-        k_per[takers] = np.minimum(k_per[takers] * 4, len(site_xy))
-    assert plan is not None
-    params = dict(plan.parameters) | {
-        "k_final": int(k_per.max()),
-        "rounds": max_rounds,
-        "proof": "not proven: raise max_rounds or k",
-    }
-    return Plan(**{**plan.__dict__, "parameters": frozen_mapping(params), "status": "feasible"})
+    n_sites = len(site_xy)
+    stored = min(k_max, n_sites)
+    distance, index = KDTree(site_xy).query(demand_xy, k=min(stored + 1, n_sites))
+    floor = distance[:, stored] if distance.shape[1] > stored else np.full(len(demand_xy), np.inf)
+    rows = np.repeat(np.arange(len(demand_xy)), stored)
+    matrix = sp.csr_array(
+        (distance[:, :stored].ravel(), (rows, index[:, :stored].ravel())), shape=(len(demand_xy), n_sites)
+    )
+    matrix.sort_indices()
+    costs = CostMatrix(
+        matrix=matrix,
+        demand_ids=np.asarray(demand_ids, dtype=object),
+        site_ids=np.asarray(site_ids, dtype=object),
+        unit="m",
+        cutoff=float(distance[:, :stored].max()),
+    )
+    return solve_pmedian(costs, weights, p=p, k_nearest=k, beyond_cost=floor, **options)

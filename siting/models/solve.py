@@ -18,11 +18,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pulp
 
 from siting.errors import InfeasibleError, InputError, SitingWarning, SolverError
 
-__all__ = ["SOLVERS", "SolveResult", "quiet_stdout", "solve_problem"]
+__all__ = ["SOLVERS", "SolveResult", "quiet_stdout", "relative_gap", "solve_problem", "warn_if_overrun"]
 
 SOLVERS = ("cbc", "highs")
 
@@ -39,7 +40,7 @@ class SolveResult:
     solver: str
 
 
-def _relative_gap(objective: float, bound: float | None) -> float | None:
+def relative_gap(objective: float, bound: float | None) -> float | None:
     if bound is None:
         return None
     return abs(bound - objective) / max(abs(objective), 1e-9)
@@ -53,6 +54,17 @@ def _cbc_bound(log: str, sense: int) -> float | None:
     # CBC minimises; PuLP hands it -objective for maximisation problems.
     value = float(found[-1])
     return -value if sense == pulp.LpMaximize else value
+
+
+def warn_if_overrun(name: str, seconds: float, time_limit_s: float | None) -> None:
+    """Warn, with the real time, when a solver ran clearly past its time limit."""
+    if time_limit_s is not None and seconds > 1.1 * time_limit_s + 1.0:
+        warnings.warn(
+            f"{name} ran {seconds:.1f} s although the time limit was {time_limit_s:g} s; the plan's timings "
+            "report the real time",
+            SitingWarning,
+            stacklevel=3,
+        )
 
 
 @contextlib.contextmanager
@@ -138,31 +150,21 @@ def solve_problem(
         bound = _cbc_bound(log, problem.sense)
         name = "CBC (bundled with PuLP)"
     else:
-        cmd = pulp.HiGHS(msg=False, timeLimit=time_limit_s, gapRel=gap, threads=threads, random_seed=seed)
-        with quiet_stdout():  # highspy prints a banner even with msg=False
-            problem.solve(cmd)
-        bound = None
-        model = getattr(problem, "solverModel", None)
-        if model is not None:
-            info = model.getInfo()
-            value = getattr(info, "mip_dual_bound", None)
-            if value is not None and abs(value) < 1e29:
-                bound = float(value)
-                # PuLP hands HiGHS -objective for maximisation; undo it.
-                internal = float(getattr(info, "objective_function_value", 0.0))
-                mine = float(pulp.value(problem.objective) or 0.0)
-                if abs(internal + mine) < abs(internal - mine):
-                    bound = -bound
-        name = "HiGHS"
-    seconds = time.perf_counter() - started
-    if time_limit_s is not None and seconds > 1.1 * time_limit_s + 1.0:
-        # Solvers have been seen to overrun their limit (HiGHS in particular); say so, with the real time.
-        warnings.warn(
-            f"{name} ran {seconds:.1f} s although the time limit was {time_limit_s:g} s; the plan's timings "
-            "report the real time",
-            SitingWarning,
-            stacklevel=2,
+        # HiGHS gets the model as arrays, with a hard wall-clock stop (see siting.models.matrix).
+        from siting.models.matrix import pulp_to_matrix, solve_matrix_model
+
+        model, variables = pulp_to_matrix(problem)
+        start = None
+        if warm_start:
+            start = np.array([v.value() or 0.0 for v in variables], dtype=float)
+        result, values = solve_matrix_model(
+            model, solver="highs", time_limit_s=time_limit_s, gap=gap, seed=seed, threads=threads, start=start
         )
+        for variable, value in zip(variables, values, strict=True):
+            variable.varValue = float(value)
+        return result
+    seconds = time.perf_counter() - started
+    warn_if_overrun(name, seconds, time_limit_s)
 
     sol_status = problem.sol_status
     if problem.status == pulp.LpStatusInfeasible or sol_status == pulp.LpSolutionInfeasible:
@@ -184,7 +186,7 @@ def solve_problem(
         status=status,
         objective=objective,
         bound=bound,
-        gap=_relative_gap(objective, bound),
+        gap=relative_gap(objective, bound),
         seconds=seconds,
         solver=name,
     )

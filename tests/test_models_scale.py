@@ -1,0 +1,210 @@
+"""Province-scale machinery checked on small instances: the knapsack across parts, the decomposed MCLP,
+the p-median rounds with Lagrangian fixing, and HiGHS's hard wall-clock stop."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from siting.costs import CostMatrix, distance_matrix
+from siting.errors import InputError
+from siting.models import solve_mclp, solve_pmedian
+from siting.models.knapsack import combine_parts
+from siting.models.matrix import MatrixModel, solve_matrix_model
+
+
+def test_knapsack_hand_checked() -> None:
+    # Part A: 10 with one home, nothing more with two; part B: 7 per home (non-concave allowed too).
+    a, b = np.array([0.0, 10, 10]), np.array([0.0, 7, 14])
+    assert combine_parts([a, b], 0) == (0.0, [0, 0])
+    assert combine_parts([a, b], 1) == (10.0, [1, 0])
+    assert combine_parts([a, b], 2) == (17.0, [1, 1])
+    assert combine_parts([a, b], 3) == (24.0, [1, 2])
+    # A convex curve (nothing until two homes): greedy by first marginal gain would miss it.
+    c = np.array([0.0, 1, 30])
+    assert combine_parts([a, c], 2) == (30.0, [0, 2])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 20), min_size=1, max_size=4), min_size=1, max_size=4), st.integers(0, 6))
+def test_knapsack_matches_enumeration(gains: list[list[int]], capacity: int) -> None:
+    curves = [np.concatenate([[0.0], np.cumsum(g)]) for g in gains]
+    best = max(
+        sum(curve[n] for curve, n in zip(curves, pick, strict=True))
+        for pick in itertools.product(*(range(len(c)) for c in curves))
+        if sum(pick) <= capacity
+    )
+    value, homes = combine_parts(curves, capacity)
+    assert value == best
+    assert sum(homes) <= capacity
+    assert sum(curve[n] for curve, n in zip(curves, homes, strict=True)) == value
+
+
+def clustered(seed: int, n: int = 40) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, 60_000, (4, 2))
+    xy = centres[rng.integers(0, 4, n)] + rng.normal(0, 2_000, (n, 2))
+    return xy, rng.integers(1, 50, n).astype(float), [f"c{i:03d}" for i in range(n)]
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(0, 8), st.booleans())
+def test_decomposed_mclp_equals_monolithic(seed: int, homes: int, with_existing: bool) -> None:
+    xy, w, ids = clustered(seed)
+    costs = distance_matrix(xy, xy, demand_ids=ids, site_ids=ids, cutoff_m=2_500.0, crs="EPSG:32648")
+    existing = ids[:3] if with_existing else []
+    whole = solve_mclp(costs, w, n_homes=homes, existing=existing)
+    parts = solve_mclp(costs, w, n_homes=homes, existing=existing, decompose=True, workers=1)
+    assert parts.objective == pytest.approx(whole.objective, rel=1e-9)
+    assert parts.status == "optimal" and parts.bound == pytest.approx(parts.objective, rel=1e-9)
+    assert len(parts.new_ids) <= homes
+    # the plan's objective is what its homes really cover
+    covered = costs.within(2_500.0)[:, costs.site_positions(list(parts.site_ids))].sum(axis=1) > 0
+    assert float(w[covered].sum()) == pytest.approx(parts.objective, rel=1e-9)
+    assert "knapsack" in parts.solver
+
+
+def test_decomposed_mclp_budget_in_workers_and_refusals() -> None:
+    xy, w, ids = clustered(5, n=60)
+    costs = distance_matrix(xy, xy, demand_ids=ids, site_ids=ids, cutoff_m=2_500.0, crs="EPSG:32648")
+    whole = solve_mclp(costs, w, budget_cny=150_000, site_cost_cny=30_000.0)
+    parts = solve_mclp(costs, w, budget_cny=150_000, site_cost_cny=30_000.0, decompose=True, workers=2)
+    assert parts.objective == pytest.approx(whole.objective, rel=1e-9)
+    assert len(parts.new_ids) <= 5
+    varied = np.full(len(ids), 30_000.0)
+    varied[0] = 20_000.0
+    with pytest.raises(InputError, match="one cost for every new site"):
+        solve_mclp(costs, w, budget_cny=150_000, site_cost_cny=varied, decompose=True)
+
+
+def brute_force_pmedian(costs: CostMatrix, w: np.ndarray, p: int) -> float:
+    dense = costs.matrix.toarray()
+    dense[costs.matrix.toarray() == 0] = np.inf
+    dense[costs.matrix.tocoo().row, costs.matrix.tocoo().col] = costs.matrix.tocoo().data
+    best = np.inf
+    for combo in itertools.combinations(range(dense.shape[1]), p):
+        value = (w * dense[:, list(combo)].min(axis=1)).sum()
+        best = min(best, value)
+    return float(best)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(1, 4), st.sampled_from(["cbc", "highs"]))
+def test_pmedian_rounds_match_brute_force(seed: int, p: int, solver: str) -> None:
+    # k_nearest=1 forces several rounds, the beyond option and Lagrangian fixing on every instance.
+    rng = np.random.default_rng(seed)
+    demand, sites = rng.uniform(0, 8_000, (10, 2)), rng.uniform(0, 8_000, (7, 2))
+    w = rng.integers(1, 20, 10).astype(float)
+    costs = distance_matrix(
+        demand,
+        sites,
+        demand_ids=[f"d{i}" for i in range(10)],
+        site_ids=[f"s{j}" for j in range(7)],
+        cutoff_m=20_000.0,
+        crs="EPSG:32648",
+    )
+    best = brute_force_pmedian(costs, w, p)
+    plan = solve_pmedian(costs, w, p=p, k_nearest=1, solver=solver)
+    assert plan.objective == pytest.approx(best, rel=1e-9)
+    assert plan.status == "optimal"
+    assert plan.bound == pytest.approx(best, rel=1e-6)
+    assert plan.parameters["rounds"] >= 1
+    whole = solve_pmedian(costs, w, p=p, k_nearest=None, solver=solver)
+    assert whole.objective == pytest.approx(best, rel=1e-9)
+
+
+def test_pmedian_restricted_pairs_keep_existing_and_township_minimum() -> None:
+    import pandas as pd
+
+    # Four points on a line 0, 1, 10, 11 km, two townships; p = 2 with site "a" existing and at
+    # least one home in each township: a + c (cost 1 + 1 km) is optimal.
+    xy = np.array([[0, 0], [1_000, 0], [10_000, 0], [11_000, 0]], dtype=float)
+    ids = ["a", "b", "c", "d"]
+    costs = distance_matrix(xy, xy, demand_ids=ids, site_ids=ids, cutoff_m=50_000.0, crs="EPSG:32648")
+    codes = pd.DataFrame({"township_code": ["t1", "t1", "t2", "t2"], "county_code": ["k"] * 4}, index=ids)
+    w = np.array([1.0, 1.0, 1.0, 1.0])
+    plan = solve_pmedian(
+        costs, w, p=2, existing=["a"], min_per_township=1, site_codes=codes, demand_codes=codes, k_nearest=1
+    )
+    assert set(plan.site_ids) in ({"a", "c"}, {"a", "d"})
+    assert plan.objective == pytest.approx(2_000.0)
+    assert plan.status == "optimal"
+
+
+def test_highs_stops_at_the_wall_clock_limit() -> None:
+    # A p-median far too big to prove in 0.3 s: HiGHS must come back on time with what it has.
+    rng = np.random.default_rng(0)
+    n = 1_500
+    xy = rng.uniform(0, 100_000, (n, 2))
+    costs = distance_matrix(
+        xy,
+        xy,
+        demand_ids=[str(i) for i in range(n)],
+        site_ids=[str(i) for i in range(n)],
+        cutoff_m=15_000.0,
+        crs="EPSG:32648",
+    )
+    coo = costs.matrix.tocoo()
+    n_pairs = len(coo.row)
+    link = sp.csr_array(
+        (
+            np.concatenate([np.ones(n_pairs), -np.ones(n_pairs)]),
+            (np.concatenate([np.arange(n_pairs)] * 2), np.concatenate([n + np.arange(n_pairs), coo.col])),
+        ),
+        shape=(n_pairs, n + n_pairs),
+    )
+    assign = sp.csr_array((np.ones(n_pairs), (coo.row, n + np.arange(n_pairs))), shape=(n, n + n_pairs))
+    count = sp.csr_array((np.ones(n), (np.zeros(n, dtype=int), np.arange(n))), shape=(1, n + n_pairs))
+    model = MatrixModel(
+        name="pmedian",
+        maximise=False,
+        cost=np.concatenate([np.zeros(n), coo.data / 1000]),
+        lower=np.zeros(n + n_pairs),
+        upper=np.ones(n + n_pairs),
+        integer=np.arange(n + n_pairs) < n,
+        matrix=sp.vstack([assign, link, count]).tocsr(),
+        row_lower=np.concatenate([np.ones(n), np.full(n_pairs, -np.inf), [60]]),
+        row_upper=np.concatenate([np.ones(n), np.zeros(n_pairs), [60]]),
+    )
+    try:
+        result, _ = solve_matrix_model(model, solver="highs", time_limit_s=0.3)
+    except Exception as error:  # no incumbent yet is an honest answer too, but it must be on time
+        assert "no feasible plan" in str(error)
+    else:
+        assert result.status == "feasible"
+        assert result.seconds < 3.0
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(0, 6), st.booleans(), st.booleans())
+def test_township_parts_pmedian_equals_one_model(seed: int, extra: int, with_existing: bool, enumerate_: bool) -> None:
+    import pandas as pd
+
+    import siting.models.pmedian_parts as parts
+
+    xy, w, ids = clustered(seed, n=24)
+    townships = [f"t{int(x // 20_000)}" for x in xy[:, 0]]
+    codes = pd.DataFrame({"township_code": townships, "county_code": ["k"] * len(ids)}, index=ids)
+    costs = distance_matrix(xy, xy, demand_ids=ids, site_ids=ids, cutoff_m=100_000.0, crs="EPSG:32648")
+    existing = ids[:2] if with_existing else []
+    p = len(set(townships)) + extra + len(existing)  # enough for a home in every township
+    options = {"respect": "township", "demand_codes": codes, "site_codes": codes, "existing": existing}
+    whole = solve_pmedian(costs, w, p=p, decompose=False, k_nearest=None, solver="highs", **options)
+    saved = parts.EXHAUSTIVE_SITES
+    parts.EXHAUSTIVE_SITES = 64 if enumerate_ else 0  # both ways of drawing a part's curve
+    try:
+        split = solve_pmedian(costs, w, p=p, solver="highs", **options)
+    finally:
+        parts.EXHAUSTIVE_SITES = saved
+    assert "knapsack" in split.solver
+    assert split.objective == pytest.approx(whole.objective, rel=1e-9)
+    assert split.status == "optimal" and len(split.site_ids) == p
+    assert set(existing) <= set(split.site_ids)
+    # every community is served inside its own township
+    for demand, site in split.assignment.items():
+        assert codes.loc[demand, "township_code"] == codes.loc[site, "township_code"]
