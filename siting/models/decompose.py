@@ -53,4 +53,6 @@ def map_parts(function: Callable[[T], R], parts: Sequence[T], *, workers: int | 
     if workers <= 1 or len(parts) <= 1:
         return [function(p) for p in parts]
     with ProcessPoolExecutor(max_workers=min(workers, len(parts))) as pool:
-        return list(pool.map(function, parts, chunksize=max(1, len(parts) // (4 * workers))))
+        # One part per task while there are few (parts differ a lot in size); batches when there are many.
+        chunksize = 1 if len(parts) <= 256 else len(parts) // (4 * workers)
+        return list(pool.map(function, parts, chunksize=chunksize))

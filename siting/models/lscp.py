@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,7 @@ from siting.models.common import (
     reduce_set_cover,
 )
 from siting.models.decompose import coverage_components, map_parts
+from siting.models.matrix import MatrixModel, solve_matrix_model
 from siting.models.plan import Plan, frozen_mapping
 from siting.models.solve import solve_problem
 
@@ -117,16 +118,35 @@ def _solve_cover_part(part: _CoverPart, rules: SiteRules | None = None) -> _Part
         if part.cost[j] <= part.cost.min() + 1e-12:
             value = float(part.cost[j])
             return _PartResult((int(part.columns[j]),), value, value, "optimal", "none (trivial)")
-    problem = pulp.LpProblem("lscp", pulp.LpMinimize)
-    x = [pulp.LpVariable(f"x_{int(c)}", cat=pulp.LpBinary) for c in part.columns]
-    for r in range(n_rows):
-        cols = part.cover.indices[part.cover.indptr[r] : part.cover.indptr[r + 1]]
-        problem += pulp.lpSum(x[int(c)] for c in cols) >= 1, f"cover_{r}"
+    # Σ_{j covers i} x_j ≥ 1 for every row, then Σ_{j in T} x_j ≥ need for short townships.
+    blocks = [part.cover.tocoo()]
+    needs = [np.ones(n_rows)]
     if rules is not None:
-        rules.add_township_minimums(problem, {int(c): x[k] for k, c in enumerate(part.columns)})
-    problem += pulp.LpAffineExpression([(x[k], float(part.cost[k])) for k in range(n_cols)])
-    result = solve_problem(problem, solver=part.solver, time_limit_s=part.time_limit_s, gap=part.gap, seed=part.seed)
-    chosen = tuple(int(part.columns[k]) for k in range(n_cols) if (x[k].value() or 0) > 0.5)
+        local = {int(c): k for k, c in enumerate(part.columns)}
+        for _town, positions, need in rules.township_minimums():
+            members = [local[int(j)] for j in positions if int(j) in local]
+            blocks.append(sp.coo_array((np.ones(len(members)), (np.zeros(len(members)), members)), shape=(1, n_cols)))
+            needs.append(np.array([float(need)]))
+    matrix = sp.vstack(blocks).tocsr()
+    scale = max(float(np.abs(part.cost).max(initial=0.0)), 1e-12)
+    model = MatrixModel(
+        name="lscp",
+        maximise=False,
+        cost=part.cost / scale,
+        lower=np.zeros(n_cols),
+        upper=np.ones(n_cols),
+        integer=np.ones(n_cols, dtype=bool),
+        matrix=matrix,
+        row_lower=np.concatenate(needs),
+        row_upper=np.full(matrix.shape[0], np.inf),
+    )
+    solved, values = solve_matrix_model(
+        model, solver=part.solver, time_limit_s=part.time_limit_s, gap=part.gap, seed=part.seed
+    )
+    chosen = tuple(int(c) for c in part.columns[values > 0.5])
+    objective = float(part.cost[values > 0.5].sum())
+    bound = None if solved.bound is None else min(solved.bound * scale, objective)
+    result = replace(solved, objective=objective, bound=bound)
     return _PartResult(chosen, result.objective, result.bound, result.status, result.solver)
 
 
@@ -243,6 +263,8 @@ def solve_lscp(
     if rules.min_per_township > 0:
         results = [_solve_cover_part(parts[0], rules=rules)]
     else:
+        # Largest parts first, so that no worker is left with a big one at the end.
+        parts.sort(key=lambda part: -part.cover.nnz)
         results = map_parts(_solve_cover_part, parts, workers=workers)
     chosen = sorted({j for r in results for j in r.chosen} | set(reduced_forced.tolist()))
     objective = forced_value + sum(r.objective for r in results)
