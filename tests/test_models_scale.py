@@ -208,3 +208,28 @@ def test_township_parts_pmedian_equals_one_model(seed: int, extra: int, with_exi
     # every community is served inside its own township
     for demand, site in split.assignment.items():
         assert codes.loc[demand, "township_code"] == codes.loc[site, "township_code"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.booleans())
+def test_set_cover_reductions_keep_the_optimum(seed: int, unit_cost: bool) -> None:
+    from siting.models.common import reduce_set_cover
+
+    rng = np.random.default_rng(seed)
+    n_rows, n_cols = 9, 7
+    cover = (rng.random((n_rows, n_cols)) < 0.35).astype(float)
+    cover[np.arange(n_rows), rng.integers(0, n_cols, n_rows)] = 1.0  # every row coverable
+    cost = np.ones(n_cols) if unit_cost else rng.integers(1, 4, n_cols).astype(float)
+
+    def best(rows: np.ndarray, cols: np.ndarray) -> float:
+        values = [
+            cost[list(combo)].sum()
+            for k in range(len(cols) + 1)
+            for combo in itertools.combinations(cols.tolist(), k)
+            if len(rows) == 0 or cover[np.ix_(rows, list(combo))].sum(axis=1).min(initial=1) > 0
+        ]
+        return float(min(values))
+
+    forced, rows, cols = reduce_set_cover(sp.csr_array(cover), np.arange(n_rows), np.arange(n_cols), cost)
+    assert set(forced.tolist()).isdisjoint(cols.tolist())
+    assert cost[forced].sum() + best(rows, cols) == best(np.arange(n_rows), np.arange(n_cols))

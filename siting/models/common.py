@@ -294,68 +294,63 @@ def reduce_set_cover(
         ``(forced_columns, remaining_rows, remaining_columns)``: an optimum of the
         reduced problem plus the forced columns is an optimum of the original.
     """
-    csr = cover.tocsr()
-    allowed = set(int(c) for c in columns)
-    row_sets = {
-        int(r): frozenset(int(c) for c in csr.indices[csr.indptr[r] : csr.indptr[r + 1]] if int(c) in allowed)
-        for r in rows
-    }
-    forced: set[int] = set()
-    alive_cols = set(allowed)
-    changed = True
-    while changed:
+    a = sp.csr_array(cover).astype(np.int32)
+    a.data[:] = 1
+    row_alive = np.zeros(a.shape[0], dtype=bool)
+    row_alive[rows] = True
+    col_alive = np.zeros(a.shape[1], dtype=bool)
+    col_alive[columns] = True
+    forced = np.zeros(a.shape[1], dtype=bool)
+    cost = np.asarray(cost, dtype=float)
+    # Subset tests by sparse products: |S_r ∩ S_i| = |S_r| means S_r ⊆ S_i.
+    while True:
         changed = False
-        # 1. rows with a single column force it.
-        singles = {next(iter(s)) for s in row_sets.values() if len(s) == 1}
-        if singles:
-            forced |= singles
-            row_sets = {r: s for r, s in row_sets.items() if not (s & singles)}
-            alive_cols -= singles
-            row_sets = {r: s & alive_cols for r, s in row_sets.items()}
+        sub = a[row_alive][:, col_alive].tocsr()
+        row_ids, col_ids = np.flatnonzero(row_alive), np.flatnonzero(col_alive)
+        row_size = np.diff(sub.indptr)
+        # 1. rows with a single column force it; rows it covers are done.
+        single = row_size == 1
+        if single.any():
+            picked = col_ids[np.unique(sub.indices[sub.indptr[:-1][single]])]
+            forced[picked] = True
+            col_alive[picked] = False
+            row_alive[row_ids[covered_by(a[row_ids][:, picked], np.arange(len(picked)))]] = False
+            continue
+        # 2. a row whose columns include another row's is implied by it (identical rows: keep the first).
+        overlap = (sub @ sub.T).tocoo()
+        r, i = overlap.row, overlap.col
+        implied = (
+            (r != i)
+            & (overlap.data == row_size[r])
+            & ((row_size[i] > row_size[r]) | ((row_size[i] == row_size[r]) & (i > r)))
+        )
+        if implied.any():
+            row_alive[row_ids[np.unique(i[implied])]] = False
             changed = True
-        # 2. superset rows are implied (identical rows: keep the first).
-        by_col: dict[int, set[int]] = {}
-        for r, s in row_sets.items():
-            for c in s:
-                by_col.setdefault(c, set()).add(r)
-        implied = set()
-        for r, s in row_sets.items():
-            if r in implied or not s:
-                continue
-            containing = set.intersection(*(by_col[c] for c in s))
-            for other in containing:
-                if other != r and other not in implied and (len(row_sets[other]) > len(s) or other > r):
-                    implied.add(other)
-        if implied:
-            row_sets = {r: s for r, s in row_sets.items() if r not in implied}
+        # 3. a column whose rows are a subset of a no-dearer column's is never needed.
+        by_col = a[row_alive][:, col_alive].tocsc()
+        col_ids = np.flatnonzero(col_alive)
+        col_size = np.diff(by_col.indptr)
+        empty = col_size == 0
+        overlap = (by_col.T @ by_col).tocoo()
+        c, o = overlap.row, overlap.col
+        cc, co = cost[col_ids[c]], cost[col_ids[o]]
+        dominated = (
+            (c != o)
+            & (overlap.data == col_size[c])
+            & (co <= cc)
+            & ((col_size[o] > col_size[c]) | (co < cc) | (col_ids[o] < col_ids[c]))
+        )
+        drop = np.union1d(col_ids[empty], col_ids[np.unique(c[dominated])])
+        if len(drop):
+            col_alive[drop] = False
             changed = True
-        # 3. dominated columns.
-        col_rows: dict[int, set[int]] = {c: set() for c in alive_cols}
-        for r, s in row_sets.items():
-            for c in s:
-                col_rows[c].add(r)
-        dropped = set()
-        for c, covered in col_rows.items():
-            if not covered:
-                dropped.add(c)
-                continue
-            pivot = min(covered, key=lambda r: len(row_sets[r]))
-            for other in row_sets[pivot]:
-                if other == c or other in dropped or cost[other] > cost[c]:
-                    continue
-                if covered <= col_rows[other] and (
-                    len(col_rows[other]) > len(covered) or cost[other] < cost[c] or other < c
-                ):
-                    dropped.add(c)
-                    break
-        if dropped:
-            alive_cols -= dropped
-            row_sets = {r: s - dropped for r, s in row_sets.items()}
-            changed = True
+        if not changed:
+            break
     return (
-        np.array(sorted(forced), dtype=np.int64),
-        np.array(sorted(row_sets), dtype=np.int64),
-        np.array(sorted(alive_cols), dtype=np.int64),
+        np.flatnonzero(forced).astype(np.int64),
+        np.flatnonzero(row_alive).astype(np.int64),
+        np.flatnonzero(col_alive).astype(np.int64),
     )
 
 
