@@ -174,7 +174,13 @@ def _solve(
     site_cost = sites["cost_cny"].to_numpy()
     if scenario.model == "mclp":
         return solve_mclp(
-            costs, weights, budget_cny=scenario.budget_cny, n_homes=scenario.n_homes, site_cost_cny=site_cost, **common
+            costs,
+            weights,
+            budget_cny=scenario.budget_cny,
+            n_homes=scenario.n_homes,
+            site_cost_cny=site_cost,
+            capacity=scenario.capacity,
+            **common,
         )
     if scenario.model == "lscp":
         return solve_lscp(costs, weights=weights, **common)

@@ -176,6 +176,10 @@ def _check_contradictions(s: Scenario, problems: list[str] | None = None) -> Sce
         own.append("model 'pmedian' needs p (the number of homes in all)")
     if s.model == "partial_cover" and s.share is None:
         own.append("model 'partial_cover' needs share (e.g. 0.9)")
+    if s.capacity is not None and s.model not in ("mclp", "pmedian"):
+        own.append(f"model.capacity applies to 'mclp' and 'pmedian', not {s.model!r}; remove it or change model.type")
+    if s.capacity is not None and s.phasing_years:
+        own.append("phasing does not take model.capacity yet; remove one of them")
     both = sorted(set(s.locked_in) & set(s.locked_out))
     if both:
         own.append(f"sites both locked_in and locked_out: {both}")

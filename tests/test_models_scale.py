@@ -233,3 +233,24 @@ def test_set_cover_reductions_keep_the_optimum(seed: int, unit_cost: bool) -> No
     forced, rows, cols = reduce_set_cover(sp.csr_array(cover), np.arange(n_rows), np.arange(n_cols), cost)
     assert set(forced.tolist()).isdisjoint(cols.tolist())
     assert cost[forced].sum() + best(rows, cols) == best(np.arange(n_rows), np.arange(n_cols))
+
+
+def test_capacitated_mclp_hand_checked() -> None:
+    # d0, d1, d2 (10 children each) within 1 km of site A; d3 (30 children) at site B. Standard 1 km.
+    demand = np.array([[0, 0], [500, 0], [1_000, 0], [5_000, 0]], dtype=float)
+    sites = np.array([[500, 0], [5_000, 0]], dtype=float)
+    w = np.array([10.0, 10.0, 10.0, 30.0])
+    costs = distance_matrix(
+        demand, sites, demand_ids=["d0", "d1", "d2", "d3"], site_ids=["A", "B"], cutoff_m=1_000.0, crs="EPSG:32648"
+    )
+    # Capacity 20: A serves two whole communities; B cannot take d3's 30 (no splitting).
+    plan = solve_mclp(costs, w, n_homes=1, capacity=20.0)
+    assert plan.objective == 20.0 and plan.new_ids == ("A",) and plan.status == "optimal"
+    assert sorted(plan.assignment.values()) == ["A", "A"]
+    plan = solve_mclp(costs, w, n_homes=2, capacity=np.array([30.0, 30.0]), solver="highs")
+    assert plan.objective == 60.0 and plan.assignment["d3"] == "B"
+    # An existing home is capacitated too; no new home allowed.
+    plan = solve_mclp(costs, w, n_homes=0, capacity=20.0, existing=["B"])
+    assert plan.objective == 0.0 and plan.site_ids == ("B",)
+    plan = solve_mclp(costs, w, budget_cny=30_000, site_cost_cny=30_000.0, capacity=25.0, existing=["A"])
+    assert plan.objective == 20.0  # A serves two; B (30,000 CNY) cannot take d3's 30 children

@@ -272,3 +272,11 @@ def test_homes_only_within_reach_of_their_station(tmp_path: Path, built_sample: 
                 + "[network]\nadmit_only_near_station = true\n",
             )
         )
+
+
+def test_capacity_only_where_a_model_uses_it(tmp_path: Path) -> None:
+    path = write(tmp_path / "s.toml", 'name = "s"\n[model]\ntype = "lscp"\ncapacity = 60\n')
+    with pytest.raises(InputError, match=r"model\.capacity applies to 'mclp' and 'pmedian', not 'lscp'"):
+        load_scenario(path)
+    path.write_text('name = "s"\n[model]\ntype = "mclp"\nn_homes = 3\ncapacity = 60\n', encoding="utf-8")
+    assert load_scenario(path).capacity == 60.0

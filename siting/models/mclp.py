@@ -14,6 +14,8 @@ import scipy.sparse as sp
 from siting.costs import CostMatrix
 from siting.errors import InfeasibleError, InputError
 from siting.models.common import (
+    SiteRules,
+    aligned,
     checked_weights,
     covered_by,
     dominated_sites,
@@ -25,7 +27,7 @@ from siting.models.greedy import greedy_mclp
 from siting.models.knapsack import combine_parts
 from siting.models.matrix import MatrixModel, solve_matrix_model
 from siting.models.plan import Plan, frozen_mapping
-from siting.models.solve import solve_problem
+from siting.models.solve import SolveResult, solve_problem
 
 __all__ = ["solve_mclp"]
 
@@ -51,6 +53,7 @@ def solve_mclp(
     seed: int = 0,
     decompose: bool = False,
     workers: int | None = None,
+    capacity: float | pd.Series | np.ndarray | None = None,
 ) -> Plan:
     r"""Open new homes that cover the most weighted children.
 
@@ -110,6 +113,11 @@ def solve_mclp(
         The time limit then applies to each part's solve.
     workers
         Worker processes for ``decompose`` (default: the CPUs available).
+    capacity
+        Children a home can serve (a director's caseload): scalar, array in site order or
+        Series by site id. Each community is then served whole by one home or not at all
+        (single-source); existing homes are capacitated too. The formulation is in
+        :func:`_capacitated_mclp`; ``Plan.assignment`` says which home serves whom.
 
     Returns
     -------
@@ -143,6 +151,57 @@ def solve_mclp(
     if budget_cny is not None and forced_cost > budget_cny:
         raise InfeasibleError(f"forced sites cost {forced_cost:,.0f} CNY, more than budget_cny={budget_cny:,.0f}")
 
+    if capacity is not None:
+        if decompose:
+            raise InputError("decompose=True does not take a capacity; use decompose=False")
+        cap = aligned(capacity, costs.site_ids, what="capacity")
+        built = time.perf_counter()
+        chosen_new, assignment, solved = _capacitated_mclp(
+            costs,
+            w,
+            rules,
+            standard=standard,
+            capacity=cap,
+            n_homes=n_homes,
+            budget_cny=budget_cny,
+            solver=solver,
+            time_limit_s=time_limit_s,
+            gap=gap,
+            seed=seed,
+        )
+        all_pos = np.union1d(rules.existing, chosen_new).astype(np.int64)
+        return Plan(
+            model="capacitated_mclp",
+            parameters=frozen_mapping(
+                {
+                    "standard": standard,
+                    "unit": costs.unit,
+                    "n_homes": n_homes,
+                    "budget_cny": budget_cny,
+                    "capacity": "given",
+                    "existing": len(rules.existing),
+                    "forced": len(rules.forced),
+                    "excluded": len(rules.excluded),
+                    "min_per_township": min_per_township,
+                    "respect": respect,
+                    "time_limit_s": time_limit_s,
+                    "gap": gap,
+                    "seed": seed,
+                }
+            ),
+            site_ids=tuple(costs.site_ids[all_pos].tolist()),
+            existing_ids=tuple(costs.site_ids[rules.existing].tolist()),
+            new_ids=tuple(costs.site_ids[np.sort(chosen_new)].tolist()),
+            objective=solved.objective,
+            bound=solved.bound,
+            gap=solved.gap
+            if solved.bound is None
+            else abs(solved.bound - solved.objective) / max(solved.objective, 1e-9),
+            status=solved.status,
+            solver=solved.solver,
+            timings_s=frozen_mapping({"build": built - started, "solve": solved.seconds}),
+            assignment=frozen_mapping(assignment),
+        )
     cover = costs.within(standard).tocsc()
     fixed = rules.fixed
     covered_fixed = covered_by(cover, fixed)
@@ -421,3 +480,95 @@ def _solve_by_parts(
         f"{solver_name}, {len(parts)} parts + exact knapsack",
         seconds,
     )
+
+
+def _capacitated_mclp(
+    costs: CostMatrix,
+    w: np.ndarray,
+    rules: SiteRules,
+    *,
+    standard: float,
+    capacity: np.ndarray,
+    n_homes: int | None,
+    budget_cny: float | None,
+    solver: str,
+    time_limit_s: float | None,
+    gap: float,
+    seed: int,
+) -> tuple[np.ndarray, dict[str, str], SolveResult]:
+    r"""Single-source capacitated MCLP: chosen new site positions, assignment and the solve result.
+
+    .. math::
+
+        \max \; & \sum_{(i,j) \in P} w_i z_{ij} \\
+        \text{s.t.}\; & \sum_j z_{ij} \le 1 && \forall i \\
+        & \sum_i w_i z_{ij} \le Q_j x_j && \forall j \\
+        & \sum_{j \notin E} k_j x_j \le B, \quad \sum_{j \notin E} x_j \le p \\
+        & x_j = 1 \; (j \in E \cup F), \quad x_j = 0 \; (j \in X), \quad x_j, z_{ij} \in \{0, 1\}
+
+    over the pairs :math:`P` within the standard.
+    """
+    n_sites = len(costs.site_ids)
+    allowed = rules.allowed(n_sites)
+    pairs = costs.within(standard).tocoo()
+    keep = allowed[pairs.col] & (w[pairs.row] > 0)
+    rows, cols = pairs.row[keep].astype(np.int64), pairs.col[keep].astype(np.int64)
+    n_pairs = len(rows)
+    n_vars = n_sites + n_pairs
+    is_existing = np.zeros(n_sites, dtype=bool)
+    is_existing[rules.existing] = True
+    scale = max(float(w.max(initial=0.0)), 1.0)
+    blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    row_upper: list[float] = []
+    row_lower: list[float] = []
+    demand_rows, demand_of_row = np.unique(rows, return_inverse=True)
+    blocks.append((demand_of_row, n_sites + np.arange(n_pairs), np.ones(n_pairs)))  # Σ_j z_ij ≤ 1
+    row_upper += [1.0] * len(demand_rows)
+    first = len(demand_rows)
+    blocks.append((first + cols, n_sites + np.arange(n_pairs), w[rows] / scale))  # Σ_i w_i z_ij - Q_j x_j ≤ 0
+    blocks.append((first + np.arange(n_sites), np.arange(n_sites), -capacity / scale))
+    row_upper += [0.0] * n_sites
+    first += n_sites
+    new = np.flatnonzero(~is_existing)
+    if budget_cny is not None:
+        blocks.append((np.full(len(new), first), new, rules.cost_cny[new]))
+        row_upper.append(float(budget_cny))
+        first += 1
+    if n_homes is not None:
+        blocks.append((np.full(len(new), first), new, np.ones(len(new))))
+        row_upper.append(float(n_homes))
+        first += 1
+    row_lower = [-np.inf] * first
+    for _town, positions, need in rules.township_minimums():
+        blocks.append((np.full(len(positions), first), positions, np.ones(len(positions))))
+        row_lower.append(float(need))
+        row_upper.append(np.inf)
+        first += 1
+    lower = np.zeros(n_vars)
+    lower[rules.fixed] = 1.0
+    upper = np.ones(n_vars)
+    upper[:n_sites][~allowed] = 0.0
+    model = MatrixModel(
+        name="capacitated_mclp",
+        maximise=True,
+        cost=np.concatenate([np.zeros(n_sites), w[rows] / scale]),
+        lower=lower,
+        upper=upper,
+        integer=np.ones(n_vars, dtype=bool),
+        matrix=sp.csr_array(
+            (
+                np.concatenate([b[2] for b in blocks]),
+                (np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])),
+            ),
+            shape=(first, n_vars),
+        ),
+        row_lower=np.array(row_lower),
+        row_upper=np.array(row_upper),
+    )
+    solved, values = solve_matrix_model(model, solver=solver, time_limit_s=time_limit_s, gap=gap, seed=seed)
+    chosen = np.flatnonzero((values[:n_sites] > 0.5) & ~is_existing)
+    taken = np.flatnonzero(values[n_sites:] > 0.5)
+    assignment = dict(zip(costs.demand_ids[rows[taken]].tolist(), costs.site_ids[cols[taken]].tolist(), strict=True))
+    objective = float(w[rows[taken]].sum())
+    bound = None if solved.bound is None else max(objective, solved.bound * scale)
+    return chosen, assignment, replace(solved, objective=objective, bound=bound)
