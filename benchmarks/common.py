@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -19,12 +21,22 @@ def peak_rss_mb() -> float:
 def run_child(module: str, args: Sequence[str], *, timeout_s: float) -> dict[str, Any]:
     """Run ``python -m module args`` and parse the JSON it prints last; time-outs are reported."""
     started = time.perf_counter()
+    # A session of its own, so that a time-out also stops the solver processes the child started
+    # (spopt leaves CBC running otherwise, and it would slow every later row).
+    child = subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=timeout_s, check=False
-        )
+        stdout, stderr = child.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.communicate()
         return {"error": f"did not finish in {timeout_s:.0f} s", "wall_s": time.perf_counter() - started}
+    done = subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["?"]
         reason = "out of memory" if done.returncode in (-9, 137) or "MemoryError" in done.stderr else tail[0]
