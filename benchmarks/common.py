@@ -48,6 +48,11 @@ def child_main(work: Callable[[list[str]], dict[str, Any]]) -> None:
     """Entry point of a child: run ``work(argv)`` and print its result plus peak memory as JSON."""
     result = work(sys.argv[1:])
     result["peak_mb"] = round(peak_rss_mb(), 1)
+    # Worker processes (siting's parallel parts) are counted separately: the largest one's peak.
+    # Pages they share with the parent after fork are counted in both, so parent + workers overstates.
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    if workers > 0:
+        result["worker_peak_mb"] = round(workers, 1)
     print(json.dumps(result))
 
 

@@ -178,6 +178,7 @@ def main() -> None:
             "solve_s",
             "seconds",
             "peak_mb",
+            "worker_peak_mb",
             "objective",
             "status",
             "same_objective",

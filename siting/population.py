@@ -32,7 +32,7 @@ from pyproj import Transformer
 
 from siting.agegroups import sprague_weights
 from siting.errors import CRSError, InputError
-from siting.models.decompose import default_workers, map_parts
+from siting.parallel import default_workers, map_parts
 
 __all__ = [
     "AgeBandRaster",

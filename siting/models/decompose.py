@@ -9,27 +9,15 @@ couples them, which :mod:`siting.models.knapsack` handles.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from siting.parallel import default_workers, map_parts
+
 __all__ = ["coverage_components", "default_workers", "map_parts"]
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def default_workers() -> int:
-    """Worker processes to use: the CPUs this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def coverage_components(cover: sp.csr_array) -> tuple[int, np.ndarray, np.ndarray]:
@@ -45,14 +33,3 @@ def coverage_components(cover: sp.csr_array) -> tuple[int, np.ndarray, np.ndarra
     graph: Any = sp.block_array([[None, a], [a.T, None]], format="csr")
     n, labels = connected_components(graph, directed=False)
     return int(n), labels[:n_rows], labels[n_rows:]
-
-
-def map_parts(function: Callable[[T], R], parts: Sequence[T], *, workers: int | None = None) -> list[R]:
-    """``[function(p) for p in parts]``, in worker processes when there are several parts and workers."""
-    workers = default_workers() if workers is None else workers
-    if workers <= 1 or len(parts) <= 1:
-        return [function(p) for p in parts]
-    with ProcessPoolExecutor(max_workers=min(workers, len(parts))) as pool:
-        # One part per task while there are few (parts differ a lot in size); batches when there are many.
-        chunksize = 1 if len(parts) <= 256 else len(parts) // (4 * workers)
-        return list(pool.map(function, parts, chunksize=chunksize))
