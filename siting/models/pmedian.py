@@ -254,7 +254,7 @@ def _solve_uncapacitated(
             target = lag.bound * (1 + _FIXING_GUESS) + 1e-9
             if not has_minimums:
                 target = min(target, lag.upper)
-            for _attempt in range(4):
+            for attempt in range(4):
                 shut, opened = fixed_by_bound(lag, p=p, fixed_open=fixed_open, free=free, target=target)
                 model, scale = _model(
                     pairs,
@@ -276,7 +276,7 @@ def _solve_uncapacitated(
                 except InfeasibleError:
                     if np.isinf(target):
                         raise
-                    target = np.inf if _attempt >= 2 else target * (1 + 10 * _FIXING_GUESS) + 1.0
+                    target = np.inf if attempt >= 2 else target * (1 + 10 * _FIXING_GUESS) + 1.0
                     continue
                 solve_s += result.seconds
                 log.debug(
