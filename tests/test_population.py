@@ -94,3 +94,43 @@ def test_missing_crs_is_an_error(tmp_path: Path) -> None:
     zones = gpd.GeoDataFrame({"code": ["a"]}, geometry=[box(0, 0, 1, 1)], crs=UTM)
     with pytest.raises(CRSError, match="has no CRS"):
         zonal_children(raster, zones, id_column="code")
+
+
+def test_worker_processes_give_the_same_sums(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import siting.population as population
+
+    # 40 x 30 cells with known integer values, strips of 3 rows in runs of 2 (tiles of 6 rows),
+    # zones with a hole and a multipolygon: two workers must add up exactly to one.
+    values = np.arange(1, 1201, dtype=float).reshape(40, 30)
+    transform_origin = (500_000.0, 2_800_000.0)
+    path = tmp_path / "r.tif"
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=30,
+        height=40,
+        count=1,
+        dtype="float32",
+        crs=UTM,
+        nodata=-1.0,
+        transform=Affine.translation(*transform_origin) @ Affine.scale(100.0, -100.0),
+        tiled=True,
+        blockxsize=16,
+        blockysize=16,
+    ) as dst:
+        dst.write(values.astype(np.float32), 1)
+    x0, y_top = transform_origin
+    ring = box(x0, y_top - 4_000, x0 + 1_500, y_top).difference(box(x0 + 300, y_top - 900, x0 + 900, y_top - 300))
+    parts = shapely.MultiPolygon(
+        [box(x0 + 1_500, y_top - 1_000, x0 + 3_000, y_top), box(x0 + 1_500, y_top - 4_000, x0 + 3_000, y_top - 3_000)]
+    )
+    middle = box(x0 + 1_500, y_top - 3_000, x0 + 3_000, y_top - 1_000)
+    zones = gpd.GeoDataFrame({"code": ["ring", "parts", "middle"]}, geometry=[ring, parts, middle], crs=UTM)
+    one = zonal_children(path, zones, id_column="code", block_rows=3, workers=1)
+    monkeypatch.setattr(population, "PARALLEL_MIN_CELLS", 0)
+    two = zonal_children(path, zones, id_column="code", block_rows=3, workers=2)
+    assert two.children.tolist() == one.children.tolist()
+    assert two.cells.tolist() == one.cells.tolist() == [600 - 36, 300, 300]
+    assert two.centre_x == pytest.approx(one.centre_x) and two.centre_y == pytest.approx(one.centre_y)
+    assert two.children.sum() == values.sum() - values[3:9, 3:9].sum()  # the hole belongs to no zone
