@@ -97,7 +97,7 @@ def _work(argv: list[str]) -> dict[str, Any]:
                 decompose=decomposed,
             )
         else:
-            plan = solve_lscp(costs, solver="highs", time_limit_s=600)
+            plan = solve_lscp(costs, time_limit_s=600)  # the default solver (CBC)
         return {
             "objective": round(plan.objective, 1),
             "status": plan.status,

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import highspy
 import numpy as np
 import pulp
 import scipy.sparse as sp
@@ -77,7 +78,6 @@ def _interrupt_after(deadline: float) -> Any:
 def _solve_highs(
     model: MatrixModel, *, time_limit_s: float | None, gap: float, seed: int, threads: int, start: np.ndarray | None
 ) -> tuple[SolveResult, np.ndarray]:
-    import highspy
 
     started = time.perf_counter()
     with quiet_stdout():  # highspy prints a banner when the first instance is made

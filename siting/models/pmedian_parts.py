@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import highspy
 import numpy as np
 import scipy.sparse as sp
 
@@ -92,7 +93,6 @@ class _LinearRelaxation:
         row_upper: np.ndarray,
         n_sites: int,
     ) -> None:
-        import highspy
 
         with quiet_stdout():
             self.highs = highspy.Highs()
