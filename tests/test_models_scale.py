@@ -254,3 +254,17 @@ def test_capacitated_mclp_hand_checked() -> None:
     assert plan.objective == 0.0 and plan.site_ids == ("B",)
     plan = solve_mclp(costs, w, budget_cny=30_000, site_cost_cny=30_000.0, capacity=25.0, existing=["A"])
     assert plan.objective == 20.0  # A serves two; B (30,000 CNY) cannot take d3's 30 children
+
+
+def test_bad_capacity_and_rounds_are_refused() -> None:
+    xy = np.array([[0.0, 0.0], [1_000.0, 0.0]])
+    costs = distance_matrix(xy, xy, demand_ids=["a", "b"], site_ids=["A", "B"], cutoff_m=5_000.0, crs="EPSG:32648")
+    w = np.array([1.0, 1.0])
+    with pytest.raises(
+        InputError, match=r"capacity must be a finite number of children ≥ 0; sites \['B'\] have \[-5.0\]"
+    ):
+        solve_mclp(costs, w, n_homes=1, capacity=np.array([10.0, -5.0]))
+    with pytest.raises(InputError, match="capacity must be a finite number"):
+        solve_pmedian(costs, w, p=1, capacity=float("nan"))
+    with pytest.raises(InputError, match="max_rounds must be ≥ 1, got 0"):
+        solve_pmedian(costs, w, p=1, max_rounds=0)

@@ -18,6 +18,7 @@ __all__ = [
     "SiteRules",
     "aligned",
     "apply_respect",
+    "checked_capacity",
     "checked_weights",
     "covered_by",
     "dominated_sites",
@@ -352,6 +353,18 @@ def reduce_set_cover(
         np.flatnonzero(row_alive).astype(np.int64),
         np.flatnonzero(col_alive).astype(np.int64),
     )
+
+
+def checked_capacity(capacity: pd.Series | np.ndarray | float, ids: np.ndarray) -> np.ndarray:
+    """Capacity per site (children a home can serve), aligned to ``ids``; finite and not negative."""
+    values = aligned(capacity, ids, what="capacity")
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        raise InputError(
+            f"capacity must be a finite number of children ≥ 0; sites {list(ids[bad][:5])} have "
+            f"{values[bad][:5].tolist()}. Give every home its caseload (e.g. 60)"
+        )
+    return values
 
 
 def checked_weights(weights: pd.Series | np.ndarray, ids: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from siting.costs import CostMatrix
 from siting.errors import InfeasibleError, InputError
 from siting.models.common import (
     SiteRules,
-    aligned,
+    checked_capacity,
     checked_weights,
     covered_by,
     dominated_sites,
@@ -154,7 +154,7 @@ def solve_mclp(
     if capacity is not None:
         if decompose:
             raise InputError("decompose=True does not take a capacity; use decompose=False")
-        cap = aligned(capacity, costs.site_ids, what="capacity")
+        cap = checked_capacity(capacity, costs.site_ids)
         built = time.perf_counter()
         chosen_new, assignment, solved = _capacitated_mclp(
             costs,

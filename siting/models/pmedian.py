@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 from siting.costs import CostMatrix
 from siting.errors import InfeasibleError, InputError
-from siting.models.common import SiteRules, aligned, checked_weights, prepare_sites
+from siting.models.common import SiteRules, checked_capacity, checked_weights, prepare_sites
 from siting.models.decompose import coverage_components
 from siting.models.lagrange import fixed_by_bound, pmedian_lagrangian, relaxed_cost
 from siting.models.matrix import MatrixModel, solve_matrix_model
@@ -414,6 +414,8 @@ def solve_pmedian(
     deadline = None if time_limit_s is None else started + float(time_limit_s)
     if k_nearest is not None and k_nearest < 1:
         raise InputError(f"k_nearest must be ≥ 1 or None, got {k_nearest}")
+    if max_rounds < 1:
+        raise InputError(f"max_rounds must be ≥ 1, got {max_rounds}")
     w = checked_weights(weights, costs.demand_ids)
     costs, rules = prepare_sites(
         costs,
@@ -432,7 +434,7 @@ def solve_pmedian(
     allowed = rules.allowed(n_sites)
     if p > int(allowed.sum()):
         raise InfeasibleError(f"p={p} exceeds the {int(allowed.sum())} sites that may be opened")
-    cap = None if capacity is None else aligned(capacity, costs.site_ids, what="capacity")
+    cap = None if capacity is None else checked_capacity(capacity, costs.site_ids)
     floor = None
     if beyond_cost is not None:
         floor = np.asarray(beyond_cost, dtype=float)
