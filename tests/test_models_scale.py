@@ -268,3 +268,21 @@ def test_bad_capacity_and_rounds_are_refused() -> None:
         solve_pmedian(costs, w, p=1, capacity=float("nan"))
     with pytest.raises(InputError, match="max_rounds must be ≥ 1, got 0"):
         solve_pmedian(costs, w, p=1, max_rounds=0)
+
+
+def test_highs_options_reach_the_solver() -> None:
+    model = MatrixModel(
+        name="tiny",
+        maximise=True,
+        cost=np.array([3.0, 2.0]),
+        lower=np.zeros(2),
+        upper=np.ones(2),
+        integer=np.array([True, True]),
+        matrix=sp.csr_array(np.array([[1.0, 1.0]])),
+        row_lower=np.array([-np.inf]),
+        row_upper=np.array([1.0]),
+    )
+    result, values = solve_matrix_model(model, solver="highs", highs_options={"presolve": "off"})
+    assert result.objective == 3.0 and values.tolist() == [1.0, 0.0]
+    with pytest.raises(InputError, match="HiGHS refused the option presolve='maybe'"):
+        solve_matrix_model(model, solver="highs", highs_options={"presolve": "maybe"})

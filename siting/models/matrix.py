@@ -10,6 +10,7 @@ wall clock passes the limit: the time a plan reports is the time it took.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,7 +77,14 @@ def _interrupt_after(deadline: float) -> Any:
 
 
 def _solve_highs(
-    model: MatrixModel, *, time_limit_s: float | None, gap: float, seed: int, threads: int, start: np.ndarray | None
+    model: MatrixModel,
+    *,
+    time_limit_s: float | None,
+    gap: float,
+    seed: int,
+    threads: int,
+    start: np.ndarray | None,
+    options: Mapping[str, Any] | None = None,
 ) -> tuple[SolveResult, np.ndarray]:
 
     started = time.perf_counter()
@@ -86,6 +94,14 @@ def _solve_highs(
     highs.setOptionValue("mip_rel_gap", float(gap))
     highs.setOptionValue("random_seed", int(seed))
     highs.setOptionValue("threads", int(threads))
+    for key, value in (options or {}).items():
+        with quiet_stdout():
+            accepted = highs.setOptionValue(key, value) == highspy.HighsStatus.kOk
+        if not accepted:
+            raise InputError(
+                f"HiGHS refused the option {key}={value!r}: unknown name or bad value; see "
+                "https://ergo-code.github.io/HiGHS/stable/options/definitions/ for the options"
+            )
     if time_limit_s is not None:
         highs.setOptionValue("time_limit", float(time_limit_s))
         check = _interrupt_after(started + float(time_limit_s))
@@ -228,6 +244,7 @@ def solve_matrix_model(
     threads: int = 1,
     start: np.ndarray | None = None,
     cbc_options: tuple[str, ...] = (),
+    highs_options: Mapping[str, Any] | None = None,
 ) -> tuple[SolveResult, np.ndarray]:
     """Solve ``model``; return what the solver proved and the variable values.
 
@@ -245,6 +262,8 @@ def solve_matrix_model(
         A feasible solution to start from (warm start), one value per variable.
     cbc_options
         Extra CBC options.
+    highs_options
+        Extra HiGHS options (name → value).
 
     Returns
     -------
@@ -254,7 +273,9 @@ def solve_matrix_model(
     if solver not in SOLVERS:
         raise InputError(f"unknown solver {solver!r}; choose one of {SOLVERS}")
     if solver == "highs":
-        return _solve_highs(model, time_limit_s=time_limit_s, gap=gap, seed=seed, threads=threads, start=start)
+        return _solve_highs(
+            model, time_limit_s=time_limit_s, gap=gap, seed=seed, threads=threads, start=start, options=highs_options
+        )
     problem, variables = matrix_to_pulp(model)
     if start is not None:
         for variable, value in zip(variables, start, strict=True):

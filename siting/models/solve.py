@@ -14,9 +14,10 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pulp
@@ -97,6 +98,7 @@ def solve_problem(
     seed: int = 0,
     warm_start: bool = False,
     cbc_options: tuple[str, ...] = (),
+    highs_options: Mapping[str, Any] | None = None,
 ) -> SolveResult:
     """Solve ``problem`` and return its true status.
 
@@ -114,6 +116,10 @@ def solve_problem(
         Solver threads.
     seed
         Solver random seed (same seed, same plan).
+    warm_start
+        Start from the variables' initial values.
+    cbc_options, highs_options
+        Extra options for CBC (strings) or HiGHS (name → value).
 
     Returns
     -------
@@ -158,7 +164,14 @@ def solve_problem(
         if warm_start:
             start = np.array([v.value() or 0.0 for v in variables], dtype=float)
         result, values = solve_matrix_model(
-            model, solver="highs", time_limit_s=time_limit_s, gap=gap, seed=seed, threads=threads, start=start
+            model,
+            solver="highs",
+            time_limit_s=time_limit_s,
+            gap=gap,
+            seed=seed,
+            threads=threads,
+            start=start,
+            highs_options=highs_options,
         )
         for variable, value in zip(variables, values, strict=True):
             variable.varValue = float(value)
