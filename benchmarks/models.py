@@ -29,6 +29,17 @@ def province_points(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return xy, children
 
 
+def _row(plan: Any, started: float) -> dict[str, Any]:
+    """One siting row: objective, status and times of a plan, timed from ``started``."""
+    return {
+        "objective": round(plan.objective, 1),
+        "status": plan.status,
+        "build_s": round(plan.timings_s["build"], 2),
+        "solve_s": round(plan.timings_s["solve"], 2),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
 def _work(argv: list[str]) -> dict[str, Any]:
     tool, model, n_text, param_text = argv
     decomposed = model.endswith("+parts")
@@ -66,25 +77,13 @@ def _work(argv: list[str]) -> dict[str, Any]:
                 solver="highs",
                 time_limit_s=600,
             )
-            return {
-                "objective": round(plan.objective, 1),
-                "status": plan.status,
-                "build_s": round(plan.timings_s["build"], 2),
-                "solve_s": round(plan.timings_s["solve"], 2),
-                "seconds": round(time.perf_counter() - started, 2),
-            }
+            return _row(plan, started)
         if model == "pmedian":
             # Exact over every pair, as spopt's dense model: the k-nearest rounds prove it.
             plan = solve_pmedian_nearest(
                 xy, xy, w, demand_ids=ids, site_ids=ids, p=param, solver="highs", time_limit_s=600
             )
-            return {
-                "objective": round(plan.objective, 1),
-                "status": plan.status,
-                "build_s": round(plan.timings_s["build"], 2),
-                "solve_s": round(plan.timings_s["solve"], 2),
-                "seconds": round(time.perf_counter() - started, 2),
-            }
+            return _row(plan, started)
         costs = distance_matrix(xy, xy, demand_ids=ids, site_ids=ids, cutoff_m=5_000.0, crs="EPSG:32648")
         if model == "mclp":
             plan = solve_mclp(
@@ -98,13 +97,7 @@ def _work(argv: list[str]) -> dict[str, Any]:
             )
         else:
             plan = solve_lscp(costs, time_limit_s=600)  # the default solver (CBC)
-        return {
-            "objective": round(plan.objective, 1),
-            "status": plan.status,
-            "build_s": round(plan.timings_s["build"], 2),
-            "solve_s": round(plan.timings_s["solve"], 2),
-            "seconds": round(time.perf_counter() - started, 2),
-        }
+        return _row(plan, started)
     import pulp
     from scipy.spatial.distance import cdist
     from spopt.locate import MCLP, PMedian

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib
@@ -11,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib import font_manager
+from matplotlib.axes import Axes
 
 from siting.errors import SitingWarning
 
@@ -53,11 +56,23 @@ def _label(zh: str, en: str, font: str | None) -> str:
     return f"{zh} {en}" if font else en
 
 
-def budget_curve_chart(curve: pd.DataFrame, path: Path, *, title: str) -> Path:
-    """Children covered against budget, with the marginal children per 10,000 CNY on a second axis."""
+@contextlib.contextmanager
+def _chart(path: Path, *, size: tuple[float, float]) -> Iterator[tuple[Axes, str | None]]:
+    """Axes to draw on, in a CJK font when there is one; the figure is saved to ``path`` and closed."""
     font = cjk_font()
     with plt.rc_context({"font.family": font} if font else {}):
-        fig, ax = plt.subplots(figsize=(8, 4.5))
+        fig, ax = plt.subplots(figsize=size)
+        try:
+            yield ax, font
+            fig.tight_layout()
+            fig.savefig(path, dpi=110)
+        finally:
+            plt.close(fig)
+
+
+def budget_curve_chart(curve: pd.DataFrame, path: Path, *, title: str) -> Path:
+    """Children covered against budget, with the marginal children per 10,000 CNY on a second axis."""
+    with _chart(path, size=(8, 4.5)) as (ax, font):
         ax.plot(curve["budget_cny"] / 1e6, curve["children_covered"] / 1e3, marker="o", color="#2b8cbe")
         ax.set_xlabel(_label("预算(百万元)", "budget (million CNY)", font))
         ax.set_ylabel(_label("覆盖儿童(千人)", "children covered (thousands)", font))
@@ -67,34 +82,24 @@ def budget_curve_chart(curve: pd.DataFrame, path: Path, *, title: str) -> Path:
         )
         twin.set_ylabel(_label("每万元新增覆盖", "children added per 10,000 CNY", font))
         ax.set_title(title)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
     return path
 
 
 def compare_chart(table: pd.DataFrame, path: Path) -> Path:
     """Children covered (%) and new homes per run."""
-    font = cjk_font()
-    with plt.rc_context({"font.family": font} if font else {}):
-        fig, ax = plt.subplots(figsize=(8, 4.5))
+    with _chart(path, size=(8, 4.5)) as (ax, font):
         ax.bar(table["run"], table["children_covered_pct"], color="#2b8cbe")
         for k, (pct, homes) in enumerate(zip(table["children_covered_pct"], table["homes_new"], strict=True)):
             ax.text(k, pct, f"{pct:.1f}% / +{homes}", ha="center", va="bottom")
         ax.set_ylabel(_label("儿童覆盖率 %", "children covered %", font))
         ax.set_title(_label("方案比较", "scenario comparison", font))
         ax.tick_params(axis="x", labelrotation=15)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
     return path
 
 
 def phasing_chart(table: pd.DataFrame, path: Path) -> Path:
     """Children covered at the end of each year, with the proven bound."""
-    font = cjk_font()
-    with plt.rc_context({"font.family": font} if font else {}):
-        fig, ax = plt.subplots(figsize=(7, 4))
+    with _chart(path, size=(7, 4)) as (ax, font):
         years = table["year"].astype(str)
         ax.bar(years, table["covered"] / 1e3, color="#2b8cbe", label=_label("覆盖儿童", "children covered", font))
         if table["bound"].notna().all():
@@ -104,7 +109,4 @@ def phasing_chart(table: pd.DataFrame, path: Path) -> Path:
         ax.set_ylabel(_label("覆盖儿童(千人)", "children covered (thousands)", font))
         ax.set_title(_label("分年建设", "children covered by year", font))
         ax.legend(loc="lower right")
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
     return path

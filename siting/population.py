@@ -235,21 +235,17 @@ def zonal_children(
         windows = list(_blocks(src, block_rows))
         tile_rows = max(src.block_shapes[0][0], block_rows) if src.block_shapes else block_rows
         n_cells = src.width * src.height
-    # Strips go to workers in runs that match the file's tiles (each tile is decoded once), round-robin.
-    per_run = max(1, tile_rows // block_rows)
-    runs = [windows[k : k + per_run] for k in range(0, len(windows), per_run)]
-    n_workers = default_workers() if workers is None else max(1, workers)
-    if n_workers > 1 and n_cells < PARALLEL_MIN_CELLS:
-        n_workers = 1  # small rasters: starting workers costs more than it saves
-    shares = [[w for run in runs[k::n_workers] for w in run] for k in range(n_workers)]
-    wkb = shapely.to_wkb(in_raster_crs.to_numpy())
-    jobs = [(path, wkb, share, weighted_centres) for share in shares if share]
-    totals = map_parts(_sum_strips, jobs, workers=n_workers)
-    sums = np.sum([t[0] for t in totals], axis=0)
-    sum_col = np.sum([t[1] for t in totals], axis=0)
-    sum_row = np.sum([t[2] for t in totals], axis=0)
-    cells = np.sum([t[3] for t in totals], axis=0).astype(np.int64)
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), _open_checked(path) as src:
+        # Strips go to workers in runs that match the file's tiles (each tile is decoded once), round-robin.
+        per_run = max(1, tile_rows // block_rows)
+        runs = [windows[k : k + per_run] for k in range(0, len(windows), per_run)]
+        n_workers = default_workers() if workers is None else max(1, workers)
+        if n_workers > 1 and n_cells < PARALLEL_MIN_CELLS:
+            n_workers = 1  # small rasters: starting workers costs more than it saves
+        shares = [[w for run in runs[k::n_workers] for w in run] for k in range(n_workers)]
+        wkb = shapely.to_wkb(in_raster_crs.to_numpy())
+        jobs = [(path, wkb, share, weighted_centres) for share in shares if share]
+        totals = map_parts(_sum_strips, jobs, workers=n_workers)
+        sums, sum_col, sum_row, cells = (np.sum(column, axis=0) for column in zip(*totals, strict=True))
         raster_total = float(sums.sum())
         raster_total += _share_cells_with_small_zones(src, path, in_raster_crs, cells, sums)
 

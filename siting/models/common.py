@@ -13,6 +13,7 @@ import scipy.sparse as sp
 
 from siting.costs import CostMatrix
 from siting.errors import InfeasibleError, InputError
+from siting.models.plan import Plan, frozen_mapping
 
 __all__ = [
     "SiteRules",
@@ -23,6 +24,7 @@ __all__ = [
     "covered_by",
     "dominated_sites",
     "merge_identical_rows",
+    "plan_from_choice",
     "prepare_sites",
     "reduce_set_cover",
     "resolve_sites",
@@ -407,3 +409,30 @@ def covered_by(cover: Any, columns: np.ndarray) -> np.ndarray:
     if len(columns):
         covered[np.unique(cover[:, columns].tocoo().row)] = True
     return covered
+
+
+def plan_from_choice(
+    model: str,
+    costs: CostMatrix,
+    rules: SiteRules,
+    chosen: Iterable[int],
+    result_fields: Mapping[str, object],
+    parameters: Mapping[str, object],
+    unreachable: np.ndarray | None = None,
+) -> Plan:
+    """The frozen plan of chosen new site positions, with the existing and forced homes added.
+
+    ``result_fields`` holds the remaining :class:`Plan` fields (objective, bound, gap, status,
+    solver, timings_s and, where the model makes one, assignment).
+    """
+    new_pos = np.union1d(rules.forced, np.asarray(list(chosen), dtype=np.int64)).astype(np.int64)
+    all_pos = np.union1d(rules.existing, new_pos).astype(np.int64)
+    return Plan(
+        model=model,
+        parameters=frozen_mapping(dict(parameters)),
+        site_ids=tuple(costs.site_ids[all_pos].tolist()),
+        existing_ids=tuple(costs.site_ids[rules.existing].tolist()),
+        new_ids=tuple(costs.site_ids[new_pos].tolist()),
+        unreachable_ids=() if unreachable is None else tuple(costs.demand_ids[unreachable].tolist()),
+        **result_fields,  # type: ignore[arg-type]
+    )

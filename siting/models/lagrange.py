@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["LagrangianBound", "fixed_by_bound", "pmedian_lagrangian", "relaxed_cost"]
+__all__ = ["LagrangianBound", "cheapest_open", "fixed_by_bound", "pmedian_lagrangian", "relaxed_cost"]
 
 
 @dataclass(frozen=True)
@@ -75,9 +75,14 @@ def relaxed_cost(
     """Per demand point: the cheapest open stored pair, or the beyond option (pairs grouped by ``starts``)."""
     if len(cost) == 0:
         return beyond.copy()
-    masked = np.where(open_mask[cols], cost, np.inf)
-    nearest = np.minimum.reduceat(masked, starts[:-1])
-    return np.minimum(nearest, beyond)
+    return np.minimum(cheapest_open(starts, cols, cost, open_mask), beyond)
+
+
+def cheapest_open(starts: np.ndarray, cols: np.ndarray, cost: np.ndarray, open_mask: np.ndarray) -> np.ndarray:
+    """Per demand point: its cheapest pair to an open site (``inf`` when none; pairs grouped by ``starts``)."""
+    if len(cost) == 0:
+        return np.full(len(starts) - 1, np.inf)
+    return np.minimum.reduceat(np.where(open_mask[cols], cost, np.inf), starts[:-1])
 
 
 def pmedian_lagrangian(

@@ -17,6 +17,7 @@ from siting.models.common import (
     SiteRules,
     checked_weights,
     covered_by,
+    plan_from_choice,
     prepare_sites,
     reduce_set_cover,
 )
@@ -60,28 +61,6 @@ def _setup(
     reach = cover[:, np.flatnonzero(rules.allowed(cover.shape[1]))].tocsr()
     reachable = np.diff(reach.indptr) > 0
     return costs, standard_value, w, rules, reachable
-
-
-def _plan(
-    model: str,
-    costs: CostMatrix,
-    rules: SiteRules,
-    chosen: list[int],
-    result_fields: dict[str, object],
-    parameters: dict[str, object],
-    unreachable: np.ndarray,
-) -> Plan:
-    new_pos = np.union1d(rules.forced, np.asarray(chosen, dtype=np.int64)).astype(np.int64)
-    all_pos = np.union1d(rules.existing, new_pos).astype(np.int64)
-    return Plan(
-        model=model,
-        parameters=frozen_mapping(parameters),
-        site_ids=tuple(costs.site_ids[all_pos].tolist()),
-        existing_ids=tuple(costs.site_ids[rules.existing].tolist()),
-        new_ids=tuple(costs.site_ids[new_pos].tolist()),
-        unreachable_ids=tuple(costs.demand_ids[unreachable].tolist()),
-        **result_fields,  # type: ignore[arg-type]
-    )
 
 
 @dataclass(frozen=True)
@@ -293,7 +272,7 @@ def solve_lscp(
         "gap": gap,
         "seed": seed,
     }
-    return _plan("lscp", costs, rules, chosen, fields, parameters, unreachable)
+    return plan_from_choice("lscp", costs, rules, chosen, fields, parameters, unreachable)
 
 
 def solve_partial_cover(
@@ -403,4 +382,4 @@ def solve_partial_cover(
         "gap": gap,
         "seed": seed,
     }
-    return _plan("partial_cover", costs, rules, chosen, fields, parameters, unreachable)
+    return plan_from_choice("partial_cover", costs, rules, chosen, fields, parameters, unreachable)

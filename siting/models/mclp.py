@@ -20,6 +20,7 @@ from siting.models.common import (
     covered_by,
     dominated_sites,
     merge_identical_rows,
+    plan_from_choice,
     prepare_sites,
 )
 from siting.models.decompose import coverage_components, map_parts
@@ -27,7 +28,7 @@ from siting.models.greedy import greedy_mclp
 from siting.models.knapsack import combine_parts
 from siting.models.matrix import MatrixModel, solve_matrix_model
 from siting.models.plan import Plan, frozen_mapping
-from siting.models.solve import SolveResult, solve_problem
+from siting.models.solve import SolveResult, relative_gap, solve_problem
 
 __all__ = ["solve_mclp"]
 
@@ -151,6 +152,20 @@ def solve_mclp(
     if budget_cny is not None and forced_cost > budget_cny:
         raise InfeasibleError(f"forced sites cost {forced_cost:,.0f} CNY, more than budget_cny={budget_cny:,.0f}")
 
+    parameters: dict[str, object] = {
+        "standard": standard,
+        "unit": costs.unit,
+        "n_homes": n_homes,
+        "budget_cny": budget_cny,
+        "existing": len(rules.existing),
+        "forced": len(rules.forced),
+        "excluded": len(rules.excluded),
+        "min_per_township": min_per_township,
+        "respect": respect,
+        "time_limit_s": time_limit_s,
+        "gap": gap,
+        "seed": seed,
+    }
     if capacity is not None:
         if decompose:
             raise InputError("decompose=True does not take a capacity; use decompose=False")
@@ -169,38 +184,17 @@ def solve_mclp(
             gap=gap,
             seed=seed,
         )
-        all_pos = np.union1d(rules.existing, chosen_new).astype(np.int64)
-        return Plan(
-            model="capacitated_mclp",
-            parameters=frozen_mapping(
-                {
-                    "standard": standard,
-                    "unit": costs.unit,
-                    "n_homes": n_homes,
-                    "budget_cny": budget_cny,
-                    "capacity": "given",
-                    "existing": len(rules.existing),
-                    "forced": len(rules.forced),
-                    "excluded": len(rules.excluded),
-                    "min_per_township": min_per_township,
-                    "respect": respect,
-                    "time_limit_s": time_limit_s,
-                    "gap": gap,
-                    "seed": seed,
-                }
-            ),
-            site_ids=tuple(costs.site_ids[all_pos].tolist()),
-            existing_ids=tuple(costs.site_ids[rules.existing].tolist()),
-            new_ids=tuple(costs.site_ids[np.sort(chosen_new)].tolist()),
-            objective=solved.objective,
-            bound=solved.bound,
-            gap=solved.gap
-            if solved.bound is None
-            else abs(solved.bound - solved.objective) / max(solved.objective, 1e-9),
-            status=solved.status,
-            solver=solved.solver,
-            timings_s=frozen_mapping({"build": built - started, "solve": solved.seconds}),
-            assignment=frozen_mapping(assignment),
+        fields = {
+            "objective": solved.objective,
+            "bound": solved.bound,
+            "gap": relative_gap(solved.objective, solved.bound),
+            "status": solved.status,
+            "solver": solved.solver,
+            "timings_s": frozen_mapping({"build": built - started, "solve": solved.seconds}),
+            "assignment": frozen_mapping(assignment),
+        }
+        return plan_from_choice(
+            "capacitated_mclp", costs, rules, chosen_new.tolist(), fields, parameters | {"capacity": "given"}
         )
     cover = costs.within(standard).tocsc()
     fixed = rules.fixed
@@ -244,7 +238,6 @@ def solve_mclp(
         if n_homes is not None and x:
             problem += pulp.lpSum(x.values()) <= n_homes - len(rules.forced), "homes"
         rules.add_township_minimums(problem, {int(site_cols[j]): v for j, v in x.items()})
-    warm = False
     if decompose:
         if rules.min_per_township > 0:
             raise InputError(
@@ -274,29 +267,28 @@ def solve_mclp(
         objective = base + part_value
         bound: float | None = base + part_bound
         status = "optimal" if proven else "feasible"
-    elif x and rules.min_per_township == 0:
-        # Start from the lazy-greedy plan: the solver then always has a good incumbent, which
-        # matters because CBC's own primal heuristics are switched off below.
-        start = greedy_mclp(
-            costs,
-            w,
-            standard=standard,
-            n_homes=n_homes,
-            budget_cny=budget_cny,
-            site_cost_cny=k,
-            existing=costs.site_ids[rules.existing].tolist(),
-            forced=costs.site_ids[rules.forced].tolist(),
-            excluded=costs.site_ids[rules.excluded].tolist(),
-        )
-        picked = set(costs.site_positions(list(start.new_ids)).tolist())
-        for j, var in x.items():
-            var.setInitialValue(1 if int(site_cols[j]) in picked else 0)
-        for y, _ in y_terms:
-            y.setInitialValue(0)
-        warm = True
-    if decompose:
-        pass
     elif x:
+        warm = False
+        if rules.min_per_township == 0:
+            # Start from the lazy-greedy plan: the solver then always has a good incumbent, which
+            # matters because CBC's own primal heuristics are switched off below.
+            start = greedy_mclp(
+                costs,
+                w,
+                standard=standard,
+                n_homes=n_homes,
+                budget_cny=budget_cny,
+                site_cost_cny=k,
+                existing=costs.site_ids[rules.existing].tolist(),
+                forced=costs.site_ids[rules.forced].tolist(),
+                excluded=costs.site_ids[rules.excluded].tolist(),
+            )
+            picked = set(costs.site_positions(list(start.new_ids)).tolist())
+            for j, var in x.items():
+                var.setInitialValue(1 if int(site_cols[j]) in picked else 0)
+            for y, _ in y_terms:
+                y.setInitialValue(0)
+            warm = True
         built = time.perf_counter()
         # CBC's primal heuristics cost more than they find here: the LP relaxation of
         # a covering model is nearly integral (measured: 5.9 s -> 1.7 s on the Yunnan sample).
@@ -327,36 +319,15 @@ def solve_mclp(
         built = time.perf_counter()
         chosen, objective, bound, status, solver_name, solve_s = [], base, base, "optimal", "none (trivial)", 0.0
 
-    new_pos = np.union1d(rules.forced, np.asarray(chosen, dtype=np.int64)).astype(np.int64)
-    all_pos = np.union1d(rules.existing, new_pos).astype(np.int64)
-    return Plan(
-        model="mclp",
-        parameters=frozen_mapping(
-            {
-                "standard": standard,
-                "unit": costs.unit,
-                "n_homes": n_homes,
-                "budget_cny": budget_cny,
-                "existing": len(rules.existing),
-                "forced": len(rules.forced),
-                "excluded": len(rules.excluded),
-                "min_per_township": min_per_township,
-                "respect": respect,
-                "time_limit_s": time_limit_s,
-                "gap": gap,
-                "seed": seed,
-            }
-        ),
-        site_ids=tuple(costs.site_ids[all_pos].tolist()),
-        existing_ids=tuple(costs.site_ids[rules.existing].tolist()),
-        new_ids=tuple(costs.site_ids[new_pos].tolist()),
-        objective=objective,
-        bound=bound,
-        gap=None if bound is None else abs(bound - objective) / max(abs(objective), 1e-9),
-        status=status,
-        solver=solver_name,
-        timings_s=frozen_mapping({"build": built - started, "solve": solve_s}),
-    )
+    fields = {
+        "objective": objective,
+        "bound": bound,
+        "gap": relative_gap(objective, bound),
+        "status": status,
+        "solver": solver_name,
+        "timings_s": frozen_mapping({"build": built - started, "solve": solve_s}),
+    }
+    return plan_from_choice("mclp", costs, rules, chosen, fields, parameters)
 
 
 @dataclass(frozen=True)

@@ -26,13 +26,13 @@ import scipy.sparse as sp
 
 from siting.costs import CostMatrix
 from siting.errors import InfeasibleError, InputError
-from siting.models.common import SiteRules, checked_capacity, checked_weights, prepare_sites
+from siting.models.common import SiteRules, checked_capacity, checked_weights, plan_from_choice, prepare_sites
 from siting.models.decompose import coverage_components
-from siting.models.lagrange import fixed_by_bound, pmedian_lagrangian, relaxed_cost
+from siting.models.lagrange import cheapest_open, fixed_by_bound, pmedian_lagrangian, relaxed_cost
 from siting.models.matrix import MatrixModel, solve_matrix_model
 from siting.models.plan import Plan, frozen_mapping
 from siting.models.pmedian_parts import solve_pmedian_by_parts
-from siting.models.solve import SolveResult
+from siting.models.solve import SolveResult, relative_gap
 
 __all__ = ["solve_pmedian", "solve_pmedian_nearest"]
 
@@ -169,10 +169,7 @@ def _infeasible_message(p: int, capacity: Any, respect: str | None, costs: CostM
 
 def _nearest_open(pairs: _Pairs, open_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per demand row: cost and site of the cheapest open stored pair (``inf`` / -1 when none)."""
-    if len(pairs.rows) == 0:
-        return np.zeros(0), np.zeros(0, dtype=np.int64)
-    masked = np.where(open_mask[pairs.cols], pairs.cost, np.inf)
-    best = np.minimum.reduceat(masked, pairs.starts[:-1])
+    best = cheapest_open(pairs.starts, pairs.cols, pairs.cost, open_mask)
     # pairs are sorted by cost within a row, so the first open pair is the cheapest
     first_open = np.full(len(pairs.demand), -1, dtype=np.int64)
     hit = np.flatnonzero(open_mask[pairs.cols])[::-1]
@@ -221,12 +218,13 @@ def _solve_uncapacitated(
         if floor is not None:
             beyond = np.where(at_end, floor[pairs.demand], beyond)
         beyond_w = np.where(np.isfinite(beyond), wr * np.where(np.isfinite(beyond), beyond, 0.0), np.inf)
-        sub_rows = pairs.rows[keep]
+        sub_rows, sub_cols = pairs.rows[keep], pairs.cols[keep]
+        sub_cost = wr[sub_rows] * pairs.cost[keep]
         sub_starts = np.concatenate([[0], np.cumsum(k_per)])
         lag = pmedian_lagrangian(
             sub_rows,
-            pairs.cols[keep],
-            wr[sub_rows] * pairs.cost[keep],
+            sub_cols,
+            sub_cost,
             beyond_w,
             n_sites=n_sites,
             p=p,
@@ -293,11 +291,7 @@ def _solve_uncapacitated(
                 chosen = np.flatnonzero(values[:n_sites] > 0.5)
                 open_mask = np.zeros(n_sites, dtype=bool)
                 open_mask[chosen] = True
-                value = float(
-                    relaxed_cost(
-                        sub_starts, pairs.cols[keep], wr[sub_rows] * pairs.cost[keep], beyond_w, open_mask
-                    ).sum()
-                )
+                value = float(relaxed_cost(sub_starts, sub_cols, sub_cost, beyond_w, open_mask).sum())
                 shut_count = int(shut.sum())
                 core_bound = value if result.bound is None else result.bound * scale
                 round_bound = max(lag.bound, min(core_bound, target))
@@ -568,38 +562,37 @@ def solve_pmedian(
     )
     not_served = pairs.demand[~served & (w[pairs.demand] > 0)]
     unreachable = np.flatnonzero(~reachable & (w > 0))
-    new_pos = np.setdiff1d(open_pos, rules.existing)
-    gap_value = None if bound is None else abs(objective - bound) / max(abs(objective), 1e-9)
-    return Plan(
-        model="pmedian" if cap is None else "capacitated_pmedian",
-        parameters=frozen_mapping(
-            {
-                "p": p,
-                "capacity": None if capacity is None else "given",
-                "unit": costs.unit,
-                "respect": respect,
-                "min_per_township": min_per_township,
-                "existing": len(rules.existing),
-                "forced": len(rules.forced),
-                "excluded": len(rules.excluded),
-                "k_nearest": k_nearest,
-                "time_limit_s": time_limit_s,
-                "gap": gap,
-                "seed": seed,
-            }
-            | extra
-        ),
-        site_ids=tuple(costs.site_ids[np.sort(open_pos)].tolist()),
-        existing_ids=tuple(costs.site_ids[rules.existing].tolist()),
-        new_ids=tuple(costs.site_ids[new_pos].tolist()),
-        objective=objective,
-        bound=bound,
-        gap=gap_value,
-        status=result.status,
-        solver=result.solver,
-        timings_s=frozen_mapping({"build": time.perf_counter() - started - result.seconds, "solve": result.seconds}),
-        assignment=frozen_mapping(assignment),
-        unreachable_ids=tuple(costs.demand_ids[np.union1d(unreachable, not_served)].tolist()),
+    fields = {
+        "objective": objective,
+        "bound": bound,
+        "gap": relative_gap(objective, bound),
+        "status": result.status,
+        "solver": result.solver,
+        "timings_s": frozen_mapping({"build": time.perf_counter() - started - result.seconds, "solve": result.seconds}),
+        "assignment": frozen_mapping(assignment),
+    }
+    parameters = {
+        "p": p,
+        "capacity": None if capacity is None else "given",
+        "unit": costs.unit,
+        "respect": respect,
+        "min_per_township": min_per_township,
+        "existing": len(rules.existing),
+        "forced": len(rules.forced),
+        "excluded": len(rules.excluded),
+        "k_nearest": k_nearest,
+        "time_limit_s": time_limit_s,
+        "gap": gap,
+        "seed": seed,
+    } | extra
+    return plan_from_choice(
+        "pmedian" if cap is None else "capacitated_pmedian",
+        costs,
+        rules,
+        np.setdiff1d(open_pos, rules.existing).tolist(),
+        fields,
+        parameters,
+        np.union1d(unreachable, not_served).astype(np.int64),
     )
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import highspy
@@ -126,6 +126,13 @@ class _LinearRelaxation:
         return None
 
 
+def _with_last(bounds: np.ndarray, value: float) -> np.ndarray:
+    """A copy of row bounds with the last row (the number of homes) set to ``value``."""
+    out = bounds.copy()
+    out[-1] = value
+    return out
+
+
 def _by_mip(
     pairs: sp.csr_array,
     w: np.ndarray,
@@ -160,49 +167,43 @@ def _by_mip(
     lower[fixed] = 1.0
     row_lower = np.concatenate([np.ones(n_d), np.full(n_pairs, -np.inf), [0.0]])
     row_upper = np.concatenate([np.ones(n_d), np.zeros(n_pairs), [0.0]])
+    pair_cost = w[coo.row] * coo.data / scale
+    model = MatrixModel(
+        name="pmedian_part",
+        maximise=False,
+        cost=np.concatenate([np.zeros(n_s), pair_cost]),
+        lower=lower,
+        upper=upper,
+        integer=np.arange(n_vars) < n_s,
+        matrix=matrix,
+        row_lower=row_lower,
+        row_upper=row_upper,
+    )
+    relaxation = _LinearRelaxation(matrix, pair_cost, lower, upper, row_lower, row_upper, n_s)
     travel: list[float] = []
     sites: list[tuple[int, ...]] = []
     proven, seconds = True, 0.0
-    relaxation = _LinearRelaxation(matrix, w[coo.row] * coo.data / scale, lower, upper, row_lower, row_upper, n_s)
     for n in range(min(len(free), n_max) + 1):
         q = len(fixed) + n
-        row_lower[-1] = row_upper[-1] = q
-        integral = relaxation.integral_sites(q)
-        if integral is not None:
-            # The LP optimum is integral (usual on small parts): it is the MIP optimum, no branching needed.
-            open_sites = integral
-            dense = np.where(np.isin(coo.col, open_sites), coo.data, np.inf)
-            nearest = np.full(n_d, np.inf)
-            np.minimum.at(nearest, coo.row, dense)
-            travel.append(float((w * nearest).sum()))
-            sites.append(tuple(int(s) for s in open_sites))
-            if travel[-1] == 0.0:
-                break
-            continue
-        model = MatrixModel(
-            name="pmedian_part",
-            maximise=False,
-            cost=np.concatenate([np.zeros(n_s), w[coo.row] * coo.data / scale]),
-            lower=lower,
-            upper=upper,
-            integer=np.arange(n_vars) < n_s,
-            matrix=matrix,
-            row_lower=row_lower.copy(),
-            row_upper=row_upper.copy(),
-        )
-        remaining = None if deadline is None else max(deadline - time.perf_counter(), 0.1)
-        try:
-            result, values = solve_matrix_model(model, solver=solver, time_limit_s=remaining)
-        except InfeasibleError:
-            travel.append(np.inf)
-            sites.append(())
-            continue
-        seconds += result.seconds
-        proven &= result.status == "optimal"
-        open_sites = np.flatnonzero(values[:n_s] > 0.5)
-        dense = np.where(np.isin(coo.col, open_sites), coo.data, np.inf)
+        # The LP optimum, when integral (usual on small parts), is the MIP optimum: no branching needed.
+        open_sites = relaxation.integral_sites(q)
+        if open_sites is None:
+            remaining = None if deadline is None else max(deadline - time.perf_counter(), 0.1)
+            try:
+                result, values = solve_matrix_model(
+                    replace(model, row_lower=_with_last(row_lower, q), row_upper=_with_last(row_upper, q)),
+                    solver=solver,
+                    time_limit_s=remaining,
+                )
+            except InfeasibleError:
+                travel.append(np.inf)
+                sites.append(())
+                continue
+            seconds += result.seconds
+            proven &= result.status == "optimal"
+            open_sites = np.flatnonzero(values[:n_s] > 0.5)
         nearest = np.full(n_d, np.inf)
-        np.minimum.at(nearest, coo.row, dense)
+        np.minimum.at(nearest, coo.row, np.where(np.isin(coo.col, open_sites), coo.data, np.inf))
         travel.append(float((w * nearest).sum()))
         sites.append(tuple(int(s) for s in open_sites))
         if travel[-1] == 0.0:
