@@ -18,12 +18,15 @@ import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
 
-from siting.errors import InputError
+from siting.errors import DataError, InputError
+from siting.geometry import move_inside
 from siting.population import ZonalResult, cells_in_zone
 
-__all__ = ["ADMIN_COLUMNS", "build_demand", "split_integer"]
+__all__ = ["ADMIN_COLUMNS", "build_demand", "check_points_in_communities", "split_integer"]
 
 ADMIN_COLUMNS = ["community_code", "township_code", "county_code", "prefecture_code"]
+#: Rounding allowance (working-CRS metres) for a point that lies on its polygon's edge.
+EDGE_TOLERANCE_M = 0.01
 
 
 def split_integer(total: int, shares: np.ndarray) -> np.ndarray:
@@ -126,7 +129,46 @@ def build_demand(
         weight = weight + factors.get(group, 0.0) * table[group].to_numpy()
     table["weight"] = weight
     geometry = gpd.points_from_xy(table.pop("x"), table.pop("y"))
-    return gpd.GeoDataFrame(table, geometry=geometry, crs=communities.crs)
+    demand = gpd.GeoDataFrame(table, geometry=geometry, crs=communities.crs)
+    small = communities["community_code"].to_numpy()[zonal.cells == 0]
+    check_points_in_communities(demand, communities, small_codes=small, cell_size=zonal.cell_size)
+    return demand
+
+
+def check_points_in_communities(
+    demand: gpd.GeoDataFrame,
+    communities: gpd.GeoDataFrame,
+    *,
+    small_codes: np.ndarray | None = None,
+    cell_size: float = 0.0,
+) -> None:
+    """Refuse demand points that do not lie in their own community.
+
+    Every point must lie inside its community's polygon, or, for a community too small
+    to hold a raster cell centre (``small_codes``), within ``cell_size`` of it: such a
+    community takes a share of the cell it sits in.
+
+    Raises
+    ------
+    DataError
+        Naming the communities whose points are elsewhere, with the distance.
+    """
+    polygons = communities.set_index("community_code").geometry
+    own = gpd.GeoSeries(polygons.reindex(demand["community_code"]).to_numpy(), index=demand.index, crs=communities.crs)
+    distance = demand.geometry.distance(own).to_numpy()
+    allowed = np.full(len(demand), EDGE_TOLERANCE_M)
+    if small_codes is not None and len(small_codes):
+        allowed[demand["community_code"].isin(set(small_codes)).to_numpy()] = cell_size + EDGE_TOLERANCE_M
+    wrong = ~(distance <= allowed)  # NaN (no polygon) counts as wrong
+    if wrong.any():
+        shown = [
+            f"{code} ({d / 1000:,.1f} km away)" if np.isfinite(d) else f"{code} (no polygon)"
+            for code, d in zip(demand.loc[wrong, "community_code"][:10], distance[wrong][:10], strict=True)
+        ]
+        raise DataError(
+            f"{int(wrong.sum())} demand points lie outside their own community: {', '.join(shown)}; "
+            "this is a bug in placing children, please report it with the input files"
+        )
 
 
 def _split_large(
@@ -152,6 +194,8 @@ def _split_large(
         centres, weight = _split_points(x, y, count, k, seed)
         if len(centres) < 2:
             continue
+        polygon = np.full(len(centres), communities.geometry.iloc[position], dtype=object)
+        centres[:, 0], centres[:, 1], _ = move_inside(polygon, centres[:, 0], centres[:, 1])
         row = table.iloc[position]
         share = weight / weight.sum()
         part = pd.DataFrame({c: [row[c]] * len(centres) for c in table.columns})

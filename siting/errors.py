@@ -12,6 +12,7 @@ __all__ = [
     "DataError",
     "InfeasibleError",
     "InputError",
+    "MissingDataError",
     "SitingError",
     "SitingWarning",
     "SolverError",
@@ -30,7 +31,11 @@ class CRSError(InputError):
     """A coordinate reference system is missing, geographic where metres are needed, or unknown."""
 
 
-class DataError(SitingError, FileNotFoundError):
+class DataError(SitingError):
+    """The data contradict themselves (for example a demand point outside its own community)."""
+
+
+class MissingDataError(DataError, FileNotFoundError):
     """A data set the run needs is not there (for example the sample was never built)."""
 
 

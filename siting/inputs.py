@@ -14,7 +14,7 @@ import pandas as pd
 from pyproj import CRS
 
 from siting.boundaries import CoordinateSystem, read_communities, working_crs
-from siting.errors import DataError, InputError
+from siting.errors import InputError, MissingDataError
 from siting.population import calibrate_to_totals, sum_age_bands
 from siting.registry import read_priority_registry
 from siting.sample.paths import sample_paths
@@ -68,7 +68,7 @@ def _in_study_area(codes: pd.Series, scenario: Scenario) -> np.ndarray:
 def _sample_inputs(scenario: Scenario) -> PreparedInputs:
     paths = sample_paths(scenario.data_dir)
     if not paths.is_built():
-        raise DataError(f"the Yunnan sample is not built in {paths.modelled_dir}; run 'siting sample build'")
+        raise MissingDataError(f"the Yunnan sample is not built in {paths.modelled_dir}; run 'siting sample build'")
     counties = load_counties(paths)
     crs = working_crs(tuple(counties.total_bounds))
     communities = gpd.read_file(paths.communities_gpkg, layer="communities").to_crs(crs)

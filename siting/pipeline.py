@@ -29,7 +29,7 @@ from siting.candidates import DEFAULT_HOME_COST_CNY, add_candidate_sites, sites_
 from siting.charts import phasing_chart
 from siting.costs import CostMatrix, distance_matrix
 from siting.demand import build_demand
-from siting.errors import DataError, InputError
+from siting.errors import InputError, MissingDataError
 from siting.inputs import PreparedInputs, file_sha256, prepare_inputs
 from siting.models import Plan, solve_lscp, solve_mclp, solve_partial_cover, solve_pmedian
 from siting.models.plan import frozen_mapping
@@ -591,7 +591,7 @@ def run_sample(
 ) -> Run:
     """Plan new homes on the Yunnan sample with the ``siting demo`` settings (MCLP under a budget)."""
     if not paths.is_built():
-        raise DataError(f"the Yunnan sample is not built in {paths.modelled_dir}; run 'siting sample build'")
+        raise MissingDataError(f"the Yunnan sample is not built in {paths.modelled_dir}; run 'siting sample build'")
     scenario = Scenario(
         name=outputs_dir.name,
         sample=True,

@@ -32,6 +32,7 @@ from pyproj import Transformer
 
 from siting.agegroups import sprague_weights
 from siting.errors import CRSError, InputError
+from siting.geometry import move_inside
 from siting.parallel import default_workers, map_parts
 
 __all__ = [
@@ -54,7 +55,12 @@ WORLDPOP_NAME = re.compile(r"^(?P<iso>[a-z]{3})_(?P<sex>[fm])_(?P<age>\d{1,2})_(
 
 @dataclass(frozen=True)
 class ZonalResult:
-    """Children per zone and their population-weighted centre (in the zones' CRS)."""
+    """Children per zone and their population-weighted centre (in the zones' CRS).
+
+    Every centre lies inside its zone (a zone with no cell centre gets its
+    representative point). ``cell_size`` is the diagonal of a raster cell in the
+    zones' units: how far a small zone's share of a cell may come from.
+    """
 
     zone_ids: np.ndarray
     children: np.ndarray
@@ -62,6 +68,7 @@ class ZonalResult:
     centre_y: np.ndarray
     cells: np.ndarray
     raster_total: float
+    cell_size: float = 0.0
 
     def to_frame(self, id_column: str) -> pd.DataFrame:
         """The result as a table with ``id_column``, ``children``, ``centre_x``, ``centre_y``, ``cells``."""
@@ -247,7 +254,8 @@ def zonal_children(
         totals = map_parts(_sum_strips, jobs, workers=n_workers)
         sums, sum_col, sum_row, cells = (np.sum(column, axis=0) for column in zip(*totals, strict=True))
         raster_total = float(sums.sum())
-        raster_total += _share_cells_with_small_zones(src, path, in_raster_crs, cells, sums)
+        raster_total += _share_cells_with_small_zones(src, path, in_raster_crs, cells, sums, sum_col, sum_row)
+        cell_size = _cell_size_in(src, zones.crs)
 
         # Weighted mean cell position -> raster CRS -> zone CRS.
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -260,6 +268,8 @@ def zonal_children(
     representative = zones.geometry.representative_point()
     centre_x = np.where(has_centre, zx, representative.x.to_numpy())
     centre_y = np.where(has_centre, zy, representative.y.to_numpy())
+    # A weighted centre of a zone that is not convex can fall outside it: bring it back in.
+    centre_x, centre_y, _ = move_inside(zones.geometry.to_numpy(), centre_x, centre_y)
     return ZonalResult(
         zone_ids=zones[id_column].to_numpy(),
         children=sums,
@@ -267,17 +277,33 @@ def zonal_children(
         centre_y=centre_y,
         cells=cells,
         raster_total=raster_total,
+        cell_size=cell_size,
     )
 
 
+def _cell_size_in(src: rasterio.DatasetReader, crs: object) -> float:
+    """The diagonal of the raster's middle cell, measured in ``crs`` (the zones' units)."""
+    col, row = src.width / 2, src.height / 2
+    xs, ys = _apply(src.transform, np.array([col, col + 1]), np.array([row, row + 1]))
+    zx, zy = Transformer.from_crs(src.crs, crs, always_xy=True).transform(xs, ys)
+    return float(np.hypot(zx[1] - zx[0], zy[1] - zy[0]))
+
+
 def _share_cells_with_small_zones(
-    src: rasterio.DatasetReader, path: Path, zones: gpd.GeoSeries, cells: np.ndarray, sums: np.ndarray
+    src: rasterio.DatasetReader,
+    path: Path,
+    zones: gpd.GeoSeries,
+    cells: np.ndarray,
+    sums: np.ndarray,
+    sum_col: np.ndarray,
+    sum_row: np.ndarray,
 ) -> float:
     """Give zones without a cell centre a share of the cell under their representative point.
 
     The cell's value is split equally between its owner (if any) and the small
-    zones on it. Returns the value of shared cells that had no owner (they were
-    not counted yet).
+    zones on it. The owner loses that share from its weighted row and column sums
+    too, so its weighted centre stays a mean of what it keeps. Returns the value of
+    shared cells that had no owner (they were not counted yet).
     """
     orphans = np.flatnonzero(cells == 0)
     if len(orphans) == 0:
@@ -301,6 +327,8 @@ def _share_cells_with_small_zones(
         share = value / (len(members) + len(owners))
         for owner in owners:
             sums[owner] -= share * len(members)
+            sum_col[owner] -= share * len(members) * (c + 0.5)
+            sum_row[owner] -= share * len(members) * (r + 0.5)
         for member in members:
             sums[member] += share
         if not owners:

