@@ -6,9 +6,11 @@ which area each one serves and whether coverage targets are met out.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 __all__ = ["__version__", "load_scenario", "run"]
 
 if TYPE_CHECKING:  # pragma: no cover

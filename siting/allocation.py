@@ -1,8 +1,13 @@
-"""Who serves whom: each demand point assigned to one home; catchment polygons; nearest-home raster."""
+"""Who serves whom: each demand point assigned to one home; catchment polygons; the homes and what they serve.
+
+Every cost here comes from the :class:`~siting.access.Access` (its unit, its boundary
+rule): nothing is recomputed in straight-line metres, and columns are named from the
+unit (``distance_m`` or ``time_min``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -10,118 +15,89 @@ import numpy as np
 import pandas as pd
 import rasterio
 import rasterio.features
-from sklearn.neighbors import KDTree
 
-from siting.costs import CostMatrix
-from siting.models.common import apply_respect
-from siting.report import weighted_quantile
+from siting.access import Access
+from siting.models.plan import Plan
 
-__all__ = ["assign_to_nearest_home", "catchments", "children_only_served_by", "write_nearest_home_raster"]
+__all__ = [
+    "allocate",
+    "catchments",
+    "children_only_served_by",
+    "describe_homes",
+    "grouped_weighted_quantile",
+    "uncovered_communities",
+    "write_nearest_home_raster",
+]
+
+UNCOVERED_KEY = "__uncovered__"
 
 
-def assign_to_nearest_home(
-    costs: CostMatrix,
-    open_site_ids: Sequence[str],
-    *,
-    standard: float,
-    demand: gpd.GeoDataFrame,
-    sites: gpd.GeoDataFrame,
-    assignment: Mapping[str, str] | None = None,
-    respect: str | None = None,
-) -> pd.DataFrame:
+def grouped_weighted_quantile(keys: np.ndarray, values: np.ndarray, weights: np.ndarray, q: float) -> pd.Series:
+    """The lower weighted ``q`` quantile of ``values`` per key, by one sort (linear after it).
+
+    Rows with a non-finite value or no weight are left out; a key with none gets NaN.
+    """
+    frame = pd.DataFrame({"k": keys, "v": values, "w": weights})
+    usable = frame[np.isfinite(frame["v"]) & (frame["w"] > 0)].sort_values(["k", "v"], kind="stable")
+    if usable.empty:
+        return pd.Series(np.nan, index=pd.unique(keys))
+    cumulative = usable.groupby("k", sort=False)["w"].cumsum()
+    total = usable.groupby("k", sort=False)["w"].transform("sum")
+    reached = usable[cumulative >= q * total - 1e-12 * total]
+    out = reached.groupby("k", sort=False)["v"].first()
+    return out.reindex(pd.unique(keys))
+
+
+def allocate(access: Access, plan: Plan) -> pd.DataFrame:
     """Assign every demand point to exactly one open home.
 
-    The model's assignment is used where the model makes one (p-median,
-    capacitated models); otherwise each demand point goes to the cheapest open
-    home within ``standard`` (ties: the first in site order), inside its own
-    township/county when ``respect`` says so. Demand with no such home is
-    uncovered; its nearest open home and straight-line distance are kept.
-
-    Parameters
-    ----------
-    costs
-        Demand × site costs.
-    open_site_ids
-        Ids of the open homes.
-    standard
-        Service standard in ``costs.unit``.
-    demand, sites
-        Demand points (``demand_id``, admin codes) and sites (``site_id``, admin
-        codes) in the working CRS.
-    assignment
-        Demand id → site id from the model, if it made one.
-    respect
-        ``"township"``, ``"county"`` or None.
+    The model's assignment is used where the model makes one (p-median, capacitated
+    models); otherwise each demand point goes to the cheapest open home within the
+    standard (ties: the first in site order). The boundary rule is the access's. Demand
+    with no such home is uncovered; its nearest open home and cost are kept.
 
     Returns
     -------
     pandas.DataFrame
-        ``demand_id``, ``site_id`` (None when uncovered), ``cost`` (in
-        ``costs.unit``), ``covered``, ``distance_m`` (straight line to the
-        assigned or, if uncovered, nearest home), ``nearest_site_id``,
-        ``nearest_distance_m``; in the order of ``costs.demand_ids``.
+        ``demand_id``, ``site_id`` (None when uncovered), ``covered``, the cost to the
+        assigned home (``distance_m`` / ``time_min``), ``nearest_site_id`` and the cost to
+        the nearest open home (``nearest_distance_m`` / ``nearest_time_min``); demand order.
     """
-    if len(open_site_ids) == 0:  # a plan with no home at all (e.g. a zero budget): nobody is covered
-        n = len(costs.demand_ids)
-        return pd.DataFrame(
-            {
-                "demand_id": costs.demand_ids,
-                "site_id": np.full(n, None, dtype=object),
-                "cost": np.full(n, np.nan),
-                "covered": np.zeros(n, dtype=bool),
-                "distance_m": np.full(n, np.nan),
-                "nearest_site_id": np.full(n, None, dtype=object),
-                "nearest_distance_m": np.full(n, np.nan),
-            }
-        )
-    if respect is not None:
-        codes_d = demand.set_index("demand_id")[["township_code", "county_code"]]
-        codes_s = sites.set_index("site_id")[["township_code", "county_code"]]
-        costs = apply_respect(costs, respect, demand_codes=codes_d, site_codes=codes_s)
-    open_pos = np.sort(costs.site_positions(list(open_site_ids)))
-    n = len(costs.demand_ids)
+    n = len(access.demand_ids)
+    cost_name, nearest_name = access.column(), access.column("nearest")
     site = np.full(n, None, dtype=object)
     cost = np.full(n, np.nan)
-    if assignment is not None:
-        lookup = {d: i for i, d in enumerate(costs.demand_ids.tolist())}
-        site_lookup = {s: j for j, s in enumerate(costs.site_ids.tolist())}
-        csr = costs.matrix.tocsr()
-        for d, s in assignment.items():
-            i, j = lookup[d], site_lookup[s]
-            row = csr.indices[csr.indptr[i] : csr.indptr[i + 1]]
-            hit = np.flatnonzero(row == j)
-            if len(hit):
-                value = float(csr.data[csr.indptr[i] + hit[0]])
-                if value <= standard:
-                    site[i], cost[i] = s, value
-    else:
-        sub = costs.matrix[:, open_pos].tocoo()
-        keep = sub.data <= standard
-        rows, cols, data = sub.row[keep], sub.col[keep], sub.data[keep]
-        order = np.lexsort((cols, data, rows))
-        rows, cols, data = rows[order], cols[order], data[order]
-        first = np.r_[True, rows[1:] != rows[:-1]] if len(rows) else np.zeros(0, dtype=bool)
-        site[rows[first]] = costs.site_ids[open_pos[cols[first]]]
-        cost[rows[first]] = data[first]
+    if len(plan.site_ids):
+        open_pos = np.sort(access.costs.site_positions(list(plan.site_ids)))
+        if plan.assignment is not None:
+            demand_pos = pd.Index(access.demand_ids).get_indexer(list(plan.assignment.keys()))
+            site_pos = pd.Index(access.site_ids).get_indexer(list(plan.assignment.values()))
+            found = access.cost_of(demand_pos, site_pos)
+            within = found <= access.standard
+            site[demand_pos[within]] = np.asarray(list(plan.assignment.values()), dtype=object)[within]
+            cost[demand_pos[within]] = found[within]
+        else:
+            sub = access.costs.matrix[:, open_pos].tocoo()
+            keep = sub.data <= access.standard
+            rows, cols, data = sub.row[keep], sub.col[keep], sub.data[keep]
+            order = np.lexsort((cols, data, rows))
+            rows, cols, data = rows[order], cols[order], data[order]
+            first = np.r_[True, rows[1:] != rows[:-1]] if len(rows) else np.zeros(0, dtype=bool)
+            site[rows[first]] = access.site_ids[open_pos[cols[first]]]
+            cost[rows[first]] = data[first]
+    nearest_site, nearest_cost = access.nearest(plan.site_ids)
     covered = ~pd.isna(site)
-
-    site_frame = sites.set_index("site_id")
-    site_xy = site_frame.loc[costs.site_ids[open_pos]].geometry.get_coordinates().to_numpy()
-    demand_xy = demand.set_index("demand_id").loc[costs.demand_ids].geometry.get_coordinates().to_numpy()
-    nearest_distance, index = KDTree(site_xy).query(demand_xy, k=1)
-    distance = nearest_distance[:, 0].copy()
-    if covered.any():
-        assigned_xy = site_frame.loc[site[covered].tolist()].geometry.get_coordinates().to_numpy()
-        distance[covered] = np.hypot(*(assigned_xy - demand_xy[covered]).T)
+    # A covered point's nearest home is at most its own home.
+    closer = covered & ~(nearest_cost <= cost)
+    nearest_site[closer], nearest_cost[closer] = site[closer], cost[closer]
     return pd.DataFrame(
         {
-            "demand_id": costs.demand_ids,
+            "demand_id": access.demand_ids,
             "site_id": site,
-            "cost": cost,
             "covered": covered,
-            "distance_m": distance,
-            "nearest_site_id": costs.site_ids[open_pos[index[:, 0]]],
-            "nearest_distance_m": nearest_distance[:, 0],
+            cost_name: cost,
+            "nearest_site_id": nearest_site,
+            nearest_name: nearest_cost,
         }
     )
 
@@ -130,6 +106,7 @@ def catchments(
     communities: gpd.GeoDataFrame,
     demand: pd.DataFrame,
     allocation: pd.DataFrame,
+    access: Access,
     *,
     priority_groups: Sequence[str] = (),
 ) -> gpd.GeoDataFrame:
@@ -143,12 +120,13 @@ def catchments(
     -------
     geopandas.GeoDataFrame
         ``site_id`` (``None`` for the uncovered area), ``communities``,
-        ``community_codes``, ``children``, ``priority_children``,
-        ``distance_mean_m``, ``distance_p90_m``, ``distance_max_m``; polygons in
-        the communities' CRS.
+        ``community_codes``, ``children``, ``priority_children`` and the mean, 90th
+        percentile and largest cost (``distance_mean_m`` … or ``time_mean_min`` …);
+        polygons in the communities' CRS.
     """
+    cost = access.column()
     table = demand.merge(allocation, on="demand_id", validate="one_to_one")
-    table["_key"] = table["site_id"].where(table["covered"], "__uncovered__")
+    table["_key"] = table["site_id"].where(table["covered"], UNCOVERED_KEY)
     owner = (
         table.groupby(["community_code", "_key"])["children"]
         .sum()
@@ -158,31 +136,113 @@ def catchments(
         .set_index("community_code")["_key"]
     )
     shapes = communities[["community_code", "geometry"]].assign(_key=lambda f: f["community_code"].map(owner))
-    shapes["_key"] = shapes["_key"].fillna("__uncovered__")
-    dissolved = shapes.dissolve(by="_key", as_index=True)
-    priority = table[list(priority_groups)].sum(axis=1) if priority_groups else pd.Series(0.0, index=table.index)
-    table["_priority"] = priority
-    rows = []
-    for key, part in table.groupby("_key"):
-        members = shapes.loc[shapes["_key"] == key, "community_code"]
-        d = part["distance_m"].to_numpy(dtype=float)
-        w = part["children"].to_numpy(dtype=float)
-        rows.append(
-            {
-                "_key": key,
-                "site_id": None if key == "__uncovered__" else key,
-                "communities": len(members),
-                "community_codes": ",".join(sorted(members)),
-                "children": float(w.sum()),
-                "priority_children": float(part["_priority"].sum()),
-                "distance_mean_m": float(np.average(d, weights=w)) if w.sum() > 0 else float(np.mean(d)),
-                "distance_p90_m": weighted_quantile(d, w, 0.9) if w.sum() > 0 else float(np.quantile(d, 0.9)),
-                "distance_max_m": float(d.max()),
-            }
-        )
-    stats = pd.DataFrame(rows).set_index("_key")
-    out = dissolved.join(stats, how="left").reset_index(drop=True)
-    return gpd.GeoDataFrame(out, geometry="geometry", crs=communities.crs)
+    shapes["_key"] = shapes["_key"].fillna(UNCOVERED_KEY)
+    dissolved = shapes.dissolve(by="_key", as_index=True)[["geometry"]]
+    table["_priority"] = table[list(priority_groups)].sum(axis=1) if priority_groups else 0.0
+    table["_weighted"] = table[cost] * table["children"]
+    grouped = table.groupby("_key")
+    members = shapes.groupby("_key")["community_code"]
+    stats = pd.DataFrame(
+        {
+            "communities": members.size(),
+            "community_codes": members.agg(lambda codes: ",".join(sorted(codes))),
+            "children": grouped["children"].sum(),
+            "priority_children": grouped["_priority"].sum(),
+            access.column("mean"): grouped["_weighted"].sum() / grouped["children"].sum().where(lambda c: c > 0),
+            access.column("p90"): grouped_weighted_quantile(
+                table["_key"].to_numpy(), table[cost].to_numpy(dtype=float), table["children"].to_numpy(float), 0.9
+            ),
+            access.column("max"): grouped[cost].max(),
+        }
+    )
+    out = dissolved.join(stats, how="left")
+    out["communities"] = out["communities"].fillna(0).astype(np.int64)
+    out.insert(0, "site_id", [None if k == UNCOVERED_KEY else k for k in out.index])
+    return gpd.GeoDataFrame(out.reset_index(drop=True), geometry="geometry", crs=communities.crs)
+
+
+def children_only_served_by(access: Access, open_site_ids: Sequence[str], *, children: np.ndarray) -> pd.Series:
+    """Per open home, the children no other open home reaches within the standard (under the boundary rule).
+
+    This is what the plan loses without the home: the "children added" of its popup.
+    """
+    if len(open_site_ids) == 0:
+        return pd.Series(dtype=float, name="children_added")
+    open_pos = np.sort(access.costs.site_positions(list(open_site_ids)))
+    cover = access.within_standard()[:, open_pos].tocsr()
+    reach = np.diff(cover.indptr)
+    only = np.flatnonzero(reach == 1)
+    site_of = cover.indices[cover.indptr[only]]
+    gained = np.bincount(site_of, weights=np.asarray(children, dtype=float)[only], minlength=len(open_pos))
+    return pd.Series(gained, index=access.site_ids[open_pos], name="children_added")
+
+
+def describe_homes(
+    sites: gpd.GeoDataFrame,
+    plan: Plan,
+    demand: gpd.GeoDataFrame,
+    allocation: pd.DataFrame,
+    access: Access,
+    *,
+    names: pd.DataFrame,
+    community_names: pd.Series,
+    priority_groups: Sequence[str],
+) -> gpd.GeoDataFrame:
+    """Every open home with what it serves.
+
+    Columns: the site's codes and names, ``existing``, ``new``, ``build_year``,
+    ``communities_served``, ``children_served``, ``priority_served``, the mean and
+    largest cost to the children it serves, ``children_added`` (children no other home
+    reaches), ``served_names`` (the first communities it serves, by children) and
+    ``cost_cny``.
+    """
+    cost = access.column()
+    table = demand[["demand_id", "community_code", "children", *priority_groups]].merge(allocation, on="demand_id")
+    table["_priority"] = table[list(priority_groups)].sum(axis=1) if priority_groups else 0.0
+    table["_weighted"] = table[cost] * table["children"]
+    served = table[table["covered"]].groupby("site_id")
+    homes = sites[sites["site_id"].isin(set(plan.site_ids))].copy()
+    by_code = names.drop_duplicates("unit_code").set_index("unit_code")["unit_name_zh"]
+    homes["community_name"] = homes["community_code"].map(community_names).fillna(homes["community_code"])
+    homes["township_name"] = homes["township_code"].map(by_code).fillna(homes["township_code"])
+    homes["county_name"] = homes["county_code"].map(by_code).fillna(homes["county_code"])
+    homes["existing"] = homes["site_id"].isin(set(plan.existing_ids))
+    homes["new"] = homes["site_id"].isin(set(plan.new_ids))
+    homes["build_year"] = homes["site_id"].map(dict(plan.build_year or {})).astype("Float64")
+    homes["communities_served"] = homes["site_id"].map(served["community_code"].nunique()).fillna(0).astype(int)
+    homes["children_served"] = homes["site_id"].map(served["children"].sum()).fillna(0.0)
+    homes["priority_served"] = homes["site_id"].map(served["_priority"].sum()).fillna(0.0)
+    mean = served["_weighted"].sum() / served["children"].sum().where(lambda c: c > 0)
+    homes[access.column("mean")] = homes["site_id"].map(mean).fillna(0.0)
+    homes[access.column("max")] = homes["site_id"].map(served[cost].max()).fillna(0.0)
+    added = children_only_served_by(access, plan.site_ids, children=demand["children"].to_numpy())
+    homes["children_added"] = homes["site_id"].map(added).fillna(0.0)
+    by_children = (
+        table[table["covered"]]
+        .groupby(["site_id", "community_code"])["children"]
+        .sum()
+        .reset_index()
+        .sort_values(["site_id", "children"], ascending=[True, False])
+    )
+    by_children["name"] = by_children["community_code"].map(community_names).fillna(by_children["community_code"])
+    served_names = by_children.groupby("site_id")["name"].agg(list)
+    homes["served_names"] = homes["site_id"].map(served_names).apply(lambda v: v if isinstance(v, list) else [])
+    return homes.reset_index(drop=True)
+
+
+def uncovered_communities(
+    communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, allocation: pd.DataFrame, access: Access
+) -> pd.DataFrame:
+    """Communities with demand beyond the standard, with their nearest home and its cost."""
+    nearest = access.column("nearest")
+    codes = ["community_code", "township_code", "county_code", "prefecture_code"]
+    table = demand[["demand_id", *codes]].merge(
+        allocation[["demand_id", "covered", "nearest_site_id", nearest]], on="demand_id"
+    )
+    table = table[~table["covered"]].drop(columns=["covered", "demand_id"])
+    names = communities.set_index("community_code")["community_name"]
+    table.insert(1, "community_name", table["community_code"].map(names))
+    return table.sort_values(["county_code", "community_code"]).drop_duplicates("community_code").reset_index(drop=True)
 
 
 def write_nearest_home_raster(
@@ -219,18 +279,5 @@ def write_nearest_home_raster(
     with rasterio.open(out_path, "w", **profile) as dst:
         dst.write(grid, 1)
     legend = pd.DataFrame({"value": np.arange(1, len(homes) + 1), "site_id": homes["site_id"].to_numpy()})
-    legend.to_csv(out_path.with_suffix(".csv"), index=False)
+    legend.to_csv(out_path.with_suffix(".csv"), index=False, encoding="utf-8-sig")
     return legend
-
-
-def children_only_served_by(
-    costs: CostMatrix, open_site_ids: Sequence[str], *, standard: float, children: np.ndarray
-) -> pd.Series:
-    """Per open home, the children no other open home reaches: what the plan loses without it."""
-    open_pos = np.sort(costs.site_positions(list(open_site_ids)))
-    cover = costs.within(standard)[:, open_pos].tocsr()
-    reach = np.diff(cover.indptr)
-    only = np.flatnonzero(reach == 1)
-    site_of = cover.indices[cover.indptr[only]]
-    gained = np.bincount(site_of, weights=np.asarray(children, dtype=float)[only], minlength=len(open_pos))
-    return pd.Series(gained, index=costs.site_ids[open_pos], name="children_added")

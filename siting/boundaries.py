@@ -22,19 +22,21 @@ from shapely.geometry.base import BaseGeometry
 
 from siting.coords import bd09_to_wgs84, gcj02_to_wgs84
 from siting.errors import CRSError, InputError, SitingWarning
+from siting.levels import LevelColumns, admin_codes, check_hierarchy, nbs_codes, text_codes
 
 __all__ = [
     "ADMIN_CODE_COLUMNS",
     "CoordinateSystem",
     "admin_codes_from_community",
     "detect_dbf_encoding",
+    "overlapping_communities",
     "read_communities",
     "require_projected",
     "working_crs",
 ]
 
 CoordinateSystem = Literal["wgs84", "gcj02", "bd09"]
-ADMIN_CODE_COLUMNS = ("township_code", "county_code", "prefecture_code")
+ADMIN_CODE_COLUMNS = ("township_code", "county_code", "prefecture_code", "province_code")
 _CONVERTERS = {"gcj02": gcj02_to_wgs84, "bd09": bd09_to_wgs84}
 
 
@@ -88,33 +90,9 @@ def require_projected(crs: CRS | None, *, what: str) -> None:
 def admin_codes_from_community(codes: pd.Series) -> pd.DataFrame:
     """Township, county and prefecture codes derived from 12-digit NBS community codes.
 
-    Parameters
-    ----------
-    codes
-        Community codes as strings of 12 digits.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``township_code`` (9 digits), ``county_code`` (6) and
-        ``prefecture_code`` (6, the first four digits followed by ``00``).
+    Kept for existing callers; :func:`siting.levels.nbs_codes` also gives the province.
     """
-    codes = codes.astype(str)
-    bad = codes[~codes.str.fullmatch(r"\d{12}")]
-    if len(bad):
-        raise InputError(
-            f"{len(bad)} community codes are not 12 digits, e.g. {list(bad.head(5))}; "
-            "community_code must be the 12-digit NBS statistical code (read it as text so leading "
-            "digits are kept)"
-        )
-    return pd.DataFrame(
-        {
-            "township_code": codes.str[:9],
-            "county_code": codes.str[:6],
-            "prefecture_code": codes.str[:4] + "00",
-        },
-        index=codes.index,
-    )
+    return nbs_codes(codes)[["township_code", "county_code", "prefecture_code"]]
 
 
 def detect_dbf_encoding(dbf_path: Path) -> str:
@@ -169,12 +147,68 @@ def _polygonal(geom: BaseGeometry) -> BaseGeometry:
     return shapely.union_all(parts) if parts else shapely.Polygon()
 
 
+def _check_coordinates(gdf: gpd.GeoDataFrame, path: Path) -> None:
+    """Refuse degrees labelled as metres and metres labelled as degrees."""
+    finite = gdf.geometry[~(gdf.geometry.isna() | gdf.geometry.is_empty)]
+    if finite.empty:
+        return
+    min_x, min_y, max_x, max_y = finite.total_bounds
+    looks_like_degrees = -180 <= min_x <= max_x <= 180 and -90 <= min_y <= max_y <= 90
+    if gdf.crs.is_projected and looks_like_degrees and (max_x - min_x) < 20 and (max_y - min_y) < 20:
+        raise CRSError(
+            f"{path}: the coordinates ({min_x:.4f}, {min_y:.4f}) … ({max_x:.4f}, {max_y:.4f}) look like "
+            f"longitude/latitude in degrees, but the layer says {gdf.crs.name!r} in metres; declare the right "
+            "CRS (e.g. gdf.set_crs('EPSG:4326', allow_override=True), or fix the .prj)"
+        )
+    if gdf.crs.is_geographic and not looks_like_degrees:
+        raise CRSError(
+            f"{path}: the coordinates ({min_x:,.0f}, {min_y:,.0f}) … ({max_x:,.0f}, {max_y:,.0f}) are not "
+            f"longitude/latitude, but the layer says {gdf.crs.name!r} in degrees; declare its projected CRS"
+        )
+
+
+def _geometry_problems(gdf: gpd.GeoDataFrame, ids: pd.Series) -> list[str]:
+    """Empty geometries and geometries that are not polygons, listed by id."""
+    problems = []
+    empty = gdf.geometry.isna() | gdf.geometry.is_empty
+    if empty.any():
+        problems.append(f"communities with empty geometry: {list(ids[empty][:10])} ({int(empty.sum())} in all)")
+    kinds = gdf.geometry.geom_type
+    not_polygons = ~empty & ~kinds.isin(["Polygon", "MultiPolygon"])
+    if not_polygons.any():
+        found = sorted(kinds[not_polygons].unique())
+        problems.append(
+            f"{int(not_polygons.sum())} communities are {found}, not polygons (e.g. {list(ids[not_polygons][:5])}); "
+            "community boundaries must be polygons: points of village seats go to inputs.candidate_sites"
+        )
+    return problems
+
+
+def overlapping_communities(gdf: gpd.GeoDataFrame, *, share: float = 0.01) -> pd.DataFrame:
+    """Pairs of communities that overlap by more than ``share`` of the smaller one.
+
+    Boundaries that share an edge, or differ by digitising slivers, do not count.
+    """
+    geoms = gdf.geometry.to_numpy()
+    left, right = gdf.sindex.query(geoms, predicate="intersects")
+    pairs = left < right
+    left, right = left[pairs], right[pairs]
+    if len(left) == 0:
+        return pd.DataFrame({"a": [], "b": [], "overlap": []})
+    overlap = shapely.area(shapely.intersection(geoms[left], geoms[right]))
+    smaller = np.minimum(shapely.area(geoms[left]), shapely.area(geoms[right]))
+    big = overlap > share * np.maximum(smaller, 1e-12)
+    codes = gdf["community_code"].to_numpy()
+    return pd.DataFrame({"a": codes[left[big]], "b": codes[right[big]], "overlap": overlap[big] / smaller[big]})
+
+
 def read_communities(
     path: Path | str,
     *,
     layer: str | None = None,
     encoding: str | None = None,
     code_column: str = "community_code",
+    columns: LevelColumns | None = None,
     coordinates: CoordinateSystem = "wgs84",
     study_area: BaseGeometry | None = None,
     study_area_crs: CRS | str | None = "EPSG:4326",
@@ -190,7 +224,12 @@ def read_communities(
     encoding
         Text encoding of a Shapefile without ``.cpg`` (default: detect UTF-8 or GBK/GB18030).
     code_column
-        Column with the 12-digit NBS community code; renamed to ``community_code``.
+        Column with each community's unique id (a shortcut for ``columns.id``).
+    columns
+        Where the id, names and the codes of each level are
+        (:class:`siting.levels.LevelColumns`); levels without a column are derived
+        from 12-digit NBS ids, and a Shapefile's 10-character field names can be
+        named here.
     coordinates
         ``"gcj02"`` (Amap/Gaode, Tencent) or ``"bd09"`` (Baidu) when the layer's
         longitudes/latitudes are in those datums; they are converted to WGS-84.
@@ -202,18 +241,21 @@ def read_communities(
     Returns
     -------
     geopandas.GeoDataFrame
-        ``community_code`` (str), ``township_code``, ``county_code``,
-        ``prefecture_code`` (derived from the community code where absent), the
-        other columns as read, and valid polygon geometry in the file's CRS
-        (EPSG:4326 after a GCJ-02/BD-09 conversion).
+        ``community_code`` (str), ``community_name``, ``township_code``,
+        ``county_code``, ``prefecture_code``, ``province_code`` and, where given,
+        ``township_name``, ``county_name``, ``prefecture_name``; the other columns as
+        read, and valid polygon geometry in the file's CRS (EPSG:4326 after a
+        GCJ-02/BD-09 conversion).
 
     Raises
     ------
     CRSError
-        The layer has no CRS, or GCJ-02/BD-09 is declared for a projected layer.
+        The layer has no CRS, its coordinates contradict it (degrees labelled as
+        metres), or GCJ-02/BD-09 is declared for a projected layer.
     InputError
-        Listing every problem found: missing code column, malformed or duplicate
-        codes, empty geometries, communities outside the study area.
+        Listing every problem found: missing columns, ids that are missing or
+        repeated, codes that cannot be derived, empty or non-polygon geometries,
+        overlapping communities, communities outside the study area.
 
     Warns
     -----
@@ -223,8 +265,11 @@ def read_communities(
     path = Path(path)
     if not path.exists():
         raise InputError(f"community boundaries file {path} does not exist")
+    if path.is_dir() and path.suffix.lower() not in (".gdb",):
+        raise InputError(f"community boundaries {path} is a folder; give the file (.gpkg, .shp, .geojson)")
     if coordinates not in ("wgs84", "gcj02", "bd09"):
         raise InputError(f"coordinates={coordinates!r}; use 'wgs84', 'gcj02' or 'bd09'")
+    columns = columns or LevelColumns(id=code_column)
     read_encoding = _shapefile_encoding(path, encoding)
     try:
         gdf = gpd.read_file(path, layer=layer, engine="pyogrio", encoding=read_encoding)
@@ -236,6 +281,9 @@ def read_communities(
             "gdf = gdf.set_crs('EPSG:4326') if the coordinates are longitude/latitude in degrees "
             "(and pass coordinates='gcj02' or 'bd09' if they come from Amap or Baidu)"
         )
+    if gdf.empty:
+        raise InputError(f"{path} holds no communities (the layer is empty)")
+    _check_coordinates(gdf, path)
     if coordinates != "wgs84":
         if not gdf.crs.is_geographic:
             raise CRSError(
@@ -244,52 +292,77 @@ def read_communities(
             )
         gdf = gdf.set_geometry(_to_wgs84(gdf.geometry, coordinates))
 
-    problems: list[str] = []
-    if code_column not in gdf.columns:
+    if columns.id not in gdf.columns:
         raise InputError(
-            f"{path} has no {code_column!r} column (columns: {[c for c in gdf.columns if c != 'geometry']}); "
-            "pass code_column='<the column with the 12-digit NBS code>'"
+            f"{path} has no {columns.id!r} column (columns: {[c for c in gdf.columns if c != 'geometry']}); "
+            "pass code_column='<the column with each community's id>'"
         )
-    if code_column != "community_code":
-        gdf = gdf.rename(columns={code_column: "community_code"})
-    codes = gdf["community_code"].astype("string").str.strip()
-    codes = codes.str.replace(r"\.0$", "", regex=True)
-    gdf["community_code"] = codes.astype(object)
-    malformed = codes[~codes.fillna("").str.fullmatch(r"\d{12}")]
-    if len(malformed):
-        problems.append(
-            f"{len(malformed)} community codes are not 12 digits (rows {list(malformed.index[:10])}, values "
-            f"{list(malformed.head(10))}); read the column as text so leading digits are kept"
-        )
-    duplicated = codes[codes.duplicated(keep=False) & codes.notna()]
+    ids = text_codes(gdf[columns.id])
+    problems: list[str] = []
+    if ids.isna().any():
+        problems.append(f"{int(ids.isna().sum())} communities have no id (rows {list(ids.index[ids.isna()][:10])})")
+    duplicated = ids[ids.duplicated(keep=False) & ids.notna()]
     if len(duplicated):
-        problems.append(f"duplicate community codes: {sorted(set(duplicated))[:10]} ({len(duplicated)} rows)")
-    empty = gdf.geometry.isna() | gdf.geometry.is_empty
-    if empty.any():
-        problems.append(f"communities with empty geometry: {list(codes[empty][:10])} ({int(empty.sum())} in all)")
+        problems.append(f"duplicate community ids: {sorted(set(duplicated))[:10]} ({len(duplicated)} rows)")
+    problems += _geometry_problems(gdf, ids)
+    codes = None
+    try:
+        codes = admin_codes(gdf, columns, source=str(path))
+    except InputError as error:
+        problems.append(str(error).removeprefix(f"{path}: "))
+    if problems:
+        raise InputError(f"{path}: " + "; ".join(problems))
+    assert codes is not None
+    check_hierarchy(codes, source=str(path))
 
-    invalid = ~empty & ~gdf.geometry.is_valid
+    invalid = ~gdf.geometry.is_valid
     if invalid.any():
         repaired = [_polygonal(g) for g in shapely.make_valid(gdf.geometry[invalid].to_numpy())]
         gdf.loc[invalid, "geometry"] = gpd.GeoSeries(repaired, index=gdf.index[invalid], crs=gdf.crs)
         warnings.warn(
-            f"repaired {int(invalid.sum())} invalid geometries with make_valid: {list(codes[invalid][:20])}",
+            f"repaired {int(invalid.sum())} invalid geometries with make_valid: {list(ids[invalid][:20])}",
             SitingWarning,
             stacklevel=2,
         )
+    names = {
+        "community_name": columns.name,
+        "township_name": columns.township_name,
+        "county_name": columns.county_name,
+        "prefecture_name": columns.prefecture_name,
+    }
+    standard = {
+        "community_name": _names_or_codes(gdf, columns.name, codes["community_code"]),
+        **{k: _names_or_codes(gdf, v, None) for k, v in names.items() if k != "community_name" and v is not None},
+    }
+    if columns.name is None and "community_name" in gdf.columns:
+        standard["community_name"] = _names_or_codes(gdf, "community_name", codes["community_code"])
+    own = set(names.values()) | set(columns.given().values())
+    rest = gdf[[c for c in gdf.columns if c not in own and c not in codes.columns and c not in standard]]
+    out = gpd.GeoDataFrame(pd.concat([codes, pd.DataFrame(standard, index=gdf.index), rest], axis=1), crs=gdf.crs)
 
-    if study_area is not None and not empty.all():
-        area = gpd.GeoSeries([study_area], crs=study_area_crs).to_crs(gdf.crs).iloc[0]
-        outside = ~empty & ~gdf.geometry.intersects(area)
+    overlaps = overlapping_communities(out)
+    if len(overlaps):
+        shown = [f"{a} and {b} ({share:.0%})" for a, b, share in overlaps.head(5).itertuples(index=False)]
+        problems.append(
+            f"{len(overlaps)} pairs of communities overlap: {', '.join(shown)}; each place must belong to one "
+            "community (fix the boundaries, or drop duplicated layers)"
+        )
+    if study_area is not None:
+        area = gpd.GeoSeries([study_area], crs=study_area_crs).to_crs(out.crs).iloc[0]
+        outside = ~out.geometry.intersects(area)
         if outside.any():
-            problems.append(f"{int(outside.sum())} communities lie outside the study area: {list(codes[outside][:10])}")
+            problems.append(f"{int(outside.sum())} communities lie outside the study area: {list(ids[outside][:10])}")
     if problems:
         raise InputError(f"{path}: " + "; ".join(problems))
+    return out
 
-    derived = admin_codes_from_community(gdf["community_code"])
-    for column in ADMIN_CODE_COLUMNS:
-        if column not in gdf.columns:
-            gdf[column] = derived[column]
-        else:
-            gdf[column] = gdf[column].astype(str)
-    return gdf
+
+def _names_or_codes(gdf: gpd.GeoDataFrame, column: str | None, codes: pd.Series | None) -> pd.Series:
+    """Names as text; a missing name becomes the code (never ``nan``)."""
+    if column is None:
+        assert codes is not None
+        return codes.astype(object)
+    names = gdf[column].astype("string").str.strip()
+    names = names.mask(names == "")
+    fallback = codes if codes is not None else pd.Series([None] * len(gdf), index=gdf.index)
+    return names.astype(object).where(names.notna(), fallback)

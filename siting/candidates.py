@@ -10,8 +10,13 @@ import numpy as np
 import pandas as pd
 
 from siting.errors import InputError
+from siting.levels import CODE_COLUMNS
+from siting.tables import read_points
 
-__all__ = ["DEFAULT_HOME_COST_CNY", "add_candidate_sites", "sites_at_community_seats"]
+__all__ = ["DEFAULT_HOME_COST_CNY", "add_candidate_sites", "add_located_homes", "sites_at_community_seats"]
+
+#: Code columns a site carries (the community it stands in and every level above).
+SITE_CODES = [CODE_COLUMNS[level] for level in ("community", "township", "county", "prefecture", "province")]
 
 #: 2019: 13,200,000 CNY of welfare-lottery funds built 440 homes.
 DEFAULT_HOME_COST_CNY = 30_000.0
@@ -52,18 +57,10 @@ def sites_at_community_seats(
             f"{len(unknown)} existing homes are at unknown community codes, e.g. {list(unknown[:5])}; "
             "each existing home needs the 12-digit code of the community it stands in"
         )
-    is_existing = np.isin(codes, existing.to_numpy())
-    table = pd.DataFrame(
-        {
-            "site_id": codes,
-            "community_code": codes,
-            "township_code": communities["township_code"].to_numpy(),
-            "county_code": communities["county_code"].to_numpy(),
-            "prefecture_code": communities["prefecture_code"].to_numpy(),
-            "existing": is_existing,
-            "cost_cny": np.where(is_existing, 0.0, float(cost_cny)),
-        }
-    )
+    is_existing = pd.Index(codes).isin(existing)  # hashed: linear in the number of communities
+    table = pd.DataFrame({"site_id": codes, **{c: communities[c].to_numpy() for c in SITE_CODES}})
+    table["existing"] = is_existing
+    table["cost_cny"] = np.where(is_existing, 0.0, float(cost_cny))
     return gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(seat_x, seat_y), crs=communities.crs)
 
 
@@ -82,18 +79,12 @@ def add_candidate_sites(
     With ``cost_column``, that column of the CSV sets each extra site's cost (the seats keep
     ``cost_cny``).
     """
-    table = pd.read_csv(path, dtype={"site_id": str}, encoding="utf-8-sig")
-    missing = [c for c in ("site_id", "lon", "lat", *([cost_column] if cost_column else [])) if c not in table]
-    if missing:
-        raise InputError(f"candidate sites {path} lack columns {missing}; columns are {list(table.columns)}")
-    points = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326")
-    points = points.to_crs(communities.crs)
-    joined = gpd.sjoin(
-        points,
-        communities[["community_code", "township_code", "county_code", "prefecture_code", "geometry"]],
-        how="left",
-        predicate="within",
-    )
+    points = read_points(path, what="candidate sites", crs=communities.crs)
+    if cost_column and cost_column not in points.columns:
+        raise InputError(
+            f"candidate sites {path} lack the cost column {cost_column!r}; columns are {list(points.columns)}"
+        )
+    joined = gpd.sjoin(points, communities[[*SITE_CODES, "geometry"]], how="left", predicate="within")
     joined = joined[~joined.index.duplicated()]
     problems = []
     outside = joined["community_code"].isna()
@@ -110,11 +101,8 @@ def add_candidate_sites(
         raise InputError(f"candidate sites {path}: " + "; ".join(problems))
     extra = gpd.GeoDataFrame(
         {
-            "site_id": joined["site_id"].to_numpy(),
-            "community_code": joined["community_code"].to_numpy(),
-            "township_code": joined["township_code"].to_numpy(),
-            "county_code": joined["county_code"].to_numpy(),
-            "prefecture_code": joined["prefecture_code"].to_numpy(),
+            "site_id": joined["site_id"].astype(str).to_numpy(),
+            **{c: joined[c].to_numpy() for c in SITE_CODES},
             "existing": False,
             "cost_cny": costs.to_numpy(dtype=float),
         },
@@ -122,3 +110,34 @@ def add_candidate_sites(
         crs=communities.crs,
     )
     return gpd.GeoDataFrame(pd.concat([sites, extra], ignore_index=True), crs=sites.crs)
+
+
+def add_located_homes(
+    sites: gpd.GeoDataFrame, homes: pd.DataFrame, *, communities: gpd.GeoDataFrame
+) -> gpd.GeoDataFrame:
+    """Existing homes given by their own location (``site_id``, ``x``, ``y`` in the working CRS) as sites.
+
+    A home at a community seat's id is moved to its real location; any other id becomes a
+    new site. Each takes the codes of the community it stands in; a home outside every
+    community is an error that names it.
+    """
+    points = gpd.GeoDataFrame(
+        {"site_id": homes["site_id"].astype(str).to_numpy()},
+        geometry=gpd.points_from_xy(homes["x"], homes["y"]),
+        crs=communities.crs,
+    )
+    joined = gpd.sjoin(points, communities[[*SITE_CODES, "geometry"]], how="left", predicate="within")
+    joined = joined[~joined.index.duplicated()]
+    outside = joined["community_code"].isna()
+    if outside.any():
+        raise InputError(
+            f"existing homes {joined.loc[outside, 'site_id'].tolist()[:10]} lie outside every community of the study "
+            "area; check their lon/lat (WGS-84 degrees) or drop homes of other areas"
+        )
+    located = gpd.GeoDataFrame(
+        {"site_id": joined["site_id"].to_numpy(), **{c: joined[c].to_numpy() for c in SITE_CODES}},
+        geometry=joined.geometry.to_numpy(),
+        crs=communities.crs,
+    ).assign(existing=True, cost_cny=0.0)
+    kept = sites[~sites["site_id"].isin(set(located["site_id"]))]
+    return gpd.GeoDataFrame(pd.concat([kept, located], ignore_index=True), crs=sites.crs)

@@ -1,7 +1,14 @@
-"""The ``siting`` command line."""
+"""The ``siting`` command line.
+
+Arguments are checked before the heavy libraries are imported, so a mistyped
+option answers at once. Errors caused by input are printed as one line with exit
+code 2; ``--verbose`` shows one log line per stage with its seconds and size.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -14,7 +21,9 @@ from siting.errors import SitingError
 
 __all__ = ["main"]
 
-DEFAULT_TARGETS = Path(__file__).resolve().parents[1] / "targets" / "yunnan_full_coverage.toml"
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_SCENARIO = ROOT / "scenarios" / "demo.toml"
+DEFAULT_TARGETS = ROOT / "targets" / "yunnan_full_coverage.toml"
 
 
 class _Group(click.Group):
@@ -28,10 +37,57 @@ class _Group(click.Group):
             sys.exit(2)
 
 
+def _configure_logging(verbose: bool) -> None:
+    level = logging.INFO if verbose else logging.WARNING
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s" if verbose else "%(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("siting")
+    logger.handlers = [h for h in logger.handlers if isinstance(h, logging.NullHandler)] + [handler]
+    logger.setLevel(level)
+
+
+def _bar_wanted(quiet: bool) -> bool:
+    return not quiet and sys.stderr.isatty() and os.environ.get("CI") != "true"
+
+
+def _existing(path: Path | None, what: str) -> None:
+    from siting.errors import InputError
+
+    if path is not None and not path.exists():
+        raise InputError(f"{what} {path} does not exist")
+
+
+def _summary(result: Any, *, started: float) -> None:
+    """The lines every run prints: homes, children covered, money, status with gap and limit, outputs."""
+    province = result.tables["province"].iloc[0]
+    plan = result.plan
+    click.echo(f"{result.scenario.name} — {result.map_title[0]} {result.map_title[1]}".rstrip())
+    if result.scenario.sample:
+        click.echo("  data                      : Yunnan sample (modelled data / 模拟数据)")
+    click.echo(f"  homes existing / new      : {len(plan.existing_ids):,} / {plan.n_new:,}")
+    click.echo(
+        f"  children covered          : {province['children_covered']:,.0f} of {province['children']:,.0f} "
+        f"({province['children_covered_pct']:.1f}%) within {result.access.standard_text()}"
+    )
+    click.echo(f"  build cost                : {province['build_cost_cny']:,.0f} CNY")
+    click.echo(f"  model                     : {plan.model}, {plan.status_text()}, {plan.solver}")
+    if result.target_results is not None:
+        failed = result.target_results[~result.target_results["passed"]]
+        click.echo(
+            f"  targets                   : {len(result.target_results) - len(failed):,} of "
+            f"{len(result.target_results):,} unit checks met"
+        )
+    click.echo(f"  outputs                   : {result.output_dir}")
+    if result.map_path is not None:
+        click.echo(f"  map                       : {result.map_path}")
+    seconds = ", ".join(f"{k} {v:.1f}" for k, v in result.timings_s.items())
+    click.echo(f"  seconds                   : {time.perf_counter() - started:.1f} ({seconds})")
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="siting")
 def main() -> None:
-    """Plan Yunnan's children's homes (儿童之家): where they go, whom they serve, what is covered."""
+    """Plan children's homes (儿童之家): where they go, whom they serve, what is covered."""
 
 
 @main.command()
@@ -45,9 +101,9 @@ def main() -> None:
     "--outputs",
     "outputs_dir",
     type=click.Path(path_type=Path),
-    default=Path("outputs/demo"),
+    default=Path("outputs"),
     show_default=True,
-    help="Each run writes a new timestamped folder here.",
+    help="Each run writes outputs/demo/<timestamp>/ here.",
 )
 @click.option(
     "--map",
@@ -57,13 +113,11 @@ def main() -> None:
     show_default=True,
     help="Also write the map here.",
 )
-@click.option("--radius-m", type=float, default=5000.0, show_default=True, help="Service standard (metres).")
-@click.option("--budget-cny", type=float, default=13_200_000.0, show_default=True, help="Budget for new homes (CNY).")
-@click.option(
-    "--cost-per-home-cny", type=float, default=30_000.0, show_default=True, help="Build cost of one home (CNY)."
-)
-@click.option("--solver", type=click.Choice(["cbc", "highs"]), default="cbc", show_default=True)
-@click.option("--time-limit-s", type=float, default=120.0, show_default=True)
+@click.option("--radius-m", type=float, default=None, help="Service standard in metres (demo.toml: 5000).")
+@click.option("--budget-cny", type=float, default=None, help="Budget for new homes in CNY (demo.toml: 13,200,000).")
+@click.option("--cost-per-home-cny", type=float, default=None, help="Build cost of one home (demo.toml: 30,000).")
+@click.option("--solver", type=click.Choice(["cbc", "highs"]), default=None)
+@click.option("--time-limit-s", type=float, default=None)
 @click.option(
     "--targets",
     "targets_path",
@@ -71,61 +125,51 @@ def main() -> None:
     default=None,
     help="Targets TOML checked in the report (default: targets/yunnan_full_coverage.toml).",
 )
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--verbose", is_flag=True, help="One log line per stage.")
 def demo(
     data_dir: Path | None,
     outputs_dir: Path,
     map_path: Path,
-    radius_m: float,
-    budget_cny: float,
-    cost_per_home_cny: float,
-    solver: str,
-    time_limit_s: float,
+    radius_m: float | None,
+    budget_cny: float | None,
+    cost_per_home_cny: float | None,
+    solver: str | None,
+    time_limit_s: float | None,
     targets_path: Path | None,
+    quiet: bool,
+    verbose: bool,
 ) -> None:
-    """Plan the 2019 round on the Yunnan sample and write the map and tables.
+    """Plan the 2019 round on the Yunnan sample: scenarios/demo.toml with these overrides.
 
     Builds the modelled sample first if it is not there yet.
     """
-    from siting.pipeline import SampleRunSettings, run_sample
+    _existing(targets_path, "targets file")
+    _configure_logging(verbose)
+    started = time.perf_counter()
+    from siting.pipeline import run
     from siting.sample.build import build_sample
     from siting.sample.paths import sample_paths
+    from siting.scenario import load_scenario
 
-    started = time.perf_counter()
     paths = sample_paths(data_dir)
     if not paths.is_built():
         click.echo("building the Yunnan sample (modelled parts) ...")
         build_sample(paths)
-    if targets_path is None and DEFAULT_TARGETS.exists():
-        targets_path = DEFAULT_TARGETS
-    settings = SampleRunSettings(
-        targets_path=targets_path,
-        radius_m=radius_m,
-        budget_cny=budget_cny,
-        cost_per_home_cny=cost_per_home_cny,
-        solver=solver,
-        time_limit_s=time_limit_s,
-    )
-    run = run_sample(settings, paths=paths, outputs_dir=outputs_dir, map_path=map_path)
-    province = run.summary.iloc[-1]
-    plan = run.plan
-    click.echo("siting demo — Yunnan sample (modelled data / 模拟数据)")
-    click.echo(f"  homes existing / proposed : {len(plan.existing_ids):,} / {plan.n_new:,}")
-    click.echo(
-        f"  children covered ({radius_m / 1000:g} km)  : {province['children_covered']:,.0f} of "
-        f"{province['children']:,.0f} ({province['children_covered_pct']:.1f}%)"
-    )
-    click.echo(f"  budget used               : {province['build_cost_cny']:,.0f} of {budget_cny:,.0f} CNY")
-    gap = "n/a" if plan.gap is None else f"{plan.gap:.2%}"
-    click.echo(f"  model                     : MCLP, {plan.status}, gap {gap}, {plan.solver}")
-    if run.target_results is not None:
-        failed = run.target_results[~run.target_results["passed"]]
-        click.echo(
-            f"  targets                   : {len(run.target_results) - len(failed):,} of "
-            f"{len(run.target_results):,} unit checks met ({targets_path})"
-        )
-    click.echo(f"  outputs                   : {run.output_dir}")
-    click.echo(f"  map                       : {run.map_path}")
-    click.echo(f"  seconds taken             : {time.perf_counter() - started:.1f}")
+    overrides: dict[str, Any] = {"outputs_dir": outputs_dir.resolve(), "data_dir": paths.root.parent}
+    for key, value in (
+        ("standard_m", radius_m),
+        ("budget_cny", budget_cny),
+        ("cost_per_home_cny", cost_per_home_cny),
+        ("solver", solver),
+        ("time_limit_s", time_limit_s),
+    ):
+        if value is not None:
+            overrides[key] = value
+    if targets_path is not None:
+        overrides["targets_file"] = targets_path.resolve()
+    scenario = load_scenario(DEMO_SCENARIO).with_changes(**overrides)
+    _summary(run(scenario, map_path=map_path, progress=_bar_wanted(quiet)), started=started)
 
 
 @main.group()
@@ -181,80 +225,72 @@ def sample_prepare(reference: Path, data_dir: Path | None) -> None:
     help="Targets TOML ([[target]] metric, min/max, level, units).",
 )
 def check_targets_command(run_dir: Path, targets_path: Path) -> None:
-    """Check a finished run against targets: exit 0 when all are met, 1 when one is not, 2 on bad input."""
+    """Check a finished run (or a scenario's newest run) against targets.
+
+    Exit 0 when all targets are met, 1 when one is not, 2 on bad input.
+    """
     import pandas as pd
 
-    from siting.errors import InputError
-    from siting.report_files import read_report_json
+    from siting.report_files import target_table
+    from siting.rundir import open_run
     from siting.targets import check_targets, read_targets
 
-    if not (run_dir / "report.json").exists():
-        raise InputError(f"{run_dir} is not a finished run (no report.json); pass a folder written by siting")
-    tables = read_report_json(run_dir)
+    finished = open_run(run_dir)
+    tables = finished.report_tables()
     results = check_targets(tables, read_targets(targets_path, metrics=list(tables["county"].columns)))
-    failed = results[~results["passed"]]
-    rows: list[dict[str, Any]] = failed.to_dict("records")  # type: ignore[assignment]
-    for row in rows:
-        bounds = [
-            f">= {row['min']:g}" if pd.notna(row["min"]) else "",
-            f"<= {row['max']:g}" if pd.notna(row["max"]) else "",
-        ]
-        need = " and ".join(b for b in bounds if b)
-        name = row["unit_name_zh"] if isinstance(row["unit_name_zh"], str) else ""
-        click.echo(
-            f"FAIL  {row['target']} | {row['level']} {row['unit_code']} {name} | {row['metric']} = "
-            f"{row['value']:.2f} (needs {need})"
+    click.echo(f"{finished.name} ({finished.path})")
+    for name, part in results.groupby("target", sort=False):
+        met = int(part["passed"].sum())
+        lo, hi = part["min"].iloc[0], part["max"].iloc[0]
+        need = " and ".join(
+            x for x in (f">= {lo:g}" if pd.notna(lo) else "", f"<= {hi:g}" if pd.notna(hi) else "") if x
         )
+        click.echo(
+            f"  {name}: {met} of {len(part)} {part['level'].iloc[0]} units met ({part['metric'].iloc[0]} {need})"
+        )
+    failed = results[~results["passed"]].sort_values("shortfall", ascending=False)
+    if len(failed):
+        click.echo("not met, farthest from the target first:")
+        for row in target_table(failed).to_dict("records"):
+            click.echo(
+                f"  FAIL {row['目标 target']} | {row['层级 level']} {row['unit_code']} {row['unit_name_zh']} | "
+                f"{row['指标 metric']} = {row['值 value']:.1f} (needs {row['要求 required']}, short by "
+                f"{row['差距 short by']:.1f})"
+            )
     click.echo(f"{len(results) - len(failed)} of {len(results)} checks met")
     sys.exit(0 if failed.empty else 1)
 
 
 @main.command("map")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--unit", "unit_code", required=True, help="Prefecture (e.g. 530100) or county (e.g. 530102) code.")
+@click.option("--unit", required=True, help="Prefecture or county: code (530100, 530102) or name (昆明市, 福贡县).")
 @click.option("--out", "out_path", type=click.Path(path_type=Path), required=True, help="HTML file to write.")
 @click.option("--basemap", type=click.Choice(["none", "osm", "tianditu", "gaode"]), default="none", show_default=True)
-@click.option("--tianditu-key", default=None, help="Key for the Tianditu basemap.")
-def map_command(run_dir: Path, unit_code: str, out_path: Path, basemap: str, tianditu_key: str | None) -> None:
-    """Write the map of one prefecture or county from a finished run."""
+@click.option("--tianditu-key", default=None, help="Key for the Tianditu basemap (or $SITING_TIANDITU_KEY).")
+def map_command(run_dir: Path, unit: str, out_path: Path, basemap: str, tianditu_key: str | None) -> None:
+    """Write the map of one prefecture or county from a finished run (or a scenario's newest run)."""
     from siting.unitmap import unit_map
     from siting.webmap import save_map
 
-    fmap = unit_map(run_dir, unit_code, basemap=basemap, tianditu_key=tianditu_key)
-    click.echo(f"wrote {save_map(fmap, out_path)}")
-
-
-def _configure_logging(verbose: bool) -> None:
-    import logging
-
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
+    fmap, name = unit_map(run_dir, unit, basemap=basemap, tianditu_key=tianditu_key)
+    click.echo(f"wrote {save_map(fmap, out_path)} ({name})")
 
 
 @main.command("run")
 @click.argument("scenario_path", type=click.Path(path_type=Path))
 @click.option("--map", "map_path", type=click.Path(path_type=Path), default=None, help="Also write the map here.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--verbose", is_flag=True, help="Show the log.")
+@click.option("--verbose", is_flag=True, help="One log line per stage (seconds and size).")
 def run_command(scenario_path: Path, map_path: Path | None, quiet: bool, verbose: bool) -> None:
     """Run a scenario file; writes outputs/<scenario>/<timestamp>/."""
-    import os
-
-    from siting.pipeline import run
+    _configure_logging(verbose)
+    started = time.perf_counter()
     from siting.scenario import load_scenario
 
-    _configure_logging(verbose)
     scenario = load_scenario(scenario_path)
-    show = not quiet and sys.stderr.isatty() and os.environ.get("CI") != "true"
-    result = run(scenario, map_path=map_path, progress=show)
-    province = result.tables["province"].iloc[0]
-    click.echo(
-        f"{scenario.name}: {result.plan.model} {result.plan.status}; homes {len(result.plan.existing_ids):,} "
-        f"existing + {result.plan.n_new:,} new; children covered {province['children_covered']:,.0f} "
-        f"({province['children_covered_pct']:.1f}%)"
-    )
-    click.echo(f"outputs: {result.output_dir}")
+    from siting.pipeline import run
+
+    _summary(run(scenario, map_path=map_path, progress=_bar_wanted(quiet)), started=started)
 
 
 @main.command("rerun")
@@ -274,7 +310,7 @@ def rerun_command(run_dir: Path) -> None:
 @click.argument("run_dirs", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("outputs/compare"), show_default=True)
 def compare_command(run_dirs: tuple[Path, ...], out_dir: Path) -> None:
-    """Compare finished runs: coverage, homes, cost, targets, and homes added/removed."""
+    """Compare finished runs: coverage, homes, cost, targets, status, and homes added/removed."""
     from siting.runs import compare_runs
 
     table, diff = compare_runs(list(run_dirs), out_dir)
@@ -291,15 +327,34 @@ def compare_command(run_dirs: tuple[Path, ...], out_dir: Path) -> None:
 @click.option("--budget", default=None, help="start:stop:step in CNY, e.g. 0:30000000:3000000 (stop included).")
 @click.option("--radius", default=None, help="start:stop:step in metres, or a,b,c.")
 @click.option("--workers", type=int, default=2, show_default=True, help="Worker processes.")
-def sweep_command(scenario_path: Path, budget: str | None, radius: str | None, workers: int) -> None:
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def sweep_command(scenario_path: Path, budget: str | None, radius: str | None, workers: int, quiet: bool) -> None:
     """Run budget (and/or radius) variants in parallel; write the budget–coverage curve (CSV + PNG)."""
-    from siting.runs import parse_range, sweep
+    from siting.errors import InputError
+    from siting.runs import parse_range
+
+    budgets = parse_range(budget, what="budget") if budget else None
+    radii = parse_range(radius, what="radius") if radius else None
+    if not budgets and not radii:
+        raise InputError("sweep needs --budget or --radius values")
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
+    from siting.runs import sweep
     from siting.scenario import load_scenario
 
     scenario = load_scenario(scenario_path)
-    budgets = parse_range(budget, what="budget") if budget else None
-    radii = parse_range(radius, what="radius") if radius else None
-    curve, out = sweep(scenario, budgets=budgets, radii_m=radii, workers=workers)
+
+    def report(row: dict[str, Any]) -> None:
+        budget_text = "—" if row["budget_cny"] is None else f"{row['budget_cny']:,.0f} CNY"
+        click.echo(
+            f"  done: budget {budget_text}, standard {row['standard_m']:,.0f} m -> "
+            f"{row['children_covered']:,.0f} children ({row['children_covered_pct']:.1f}%), "
+            f"+{row['homes_new']} homes, {row['status']}"
+        )
+
+    curve, out = sweep(
+        scenario, budgets=budgets, radii_m=radii, workers=workers, progress=_bar_wanted(quiet), report=report
+    )
     click.echo(curve.drop(columns="run_dir").to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
     click.echo(f"written: {out / 'curve.csv'}, {out / 'curve.png'}")
 

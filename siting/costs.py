@@ -15,7 +15,14 @@ from sklearn.neighbors import KDTree
 from siting.boundaries import require_projected
 from siting.errors import InputError
 
-__all__ = ["CostMatrix", "cost_matrix_from_array", "cost_matrix_from_table", "distance_matrix"]
+__all__ = [
+    "CostMatrix",
+    "cost_matrix_from_array",
+    "cost_matrix_from_table",
+    "distance_matrix",
+    "matrix_and_standard",
+    "restrict_to_same_unit",
+]
 
 UNITS = ("m", "min")
 
@@ -244,4 +251,41 @@ def cost_matrix_from_table(
         site_ids=s_ids.to_numpy(dtype=object),
         unit=unit,
         cutoff=largest if cutoff is None else float(cutoff),
+    )
+
+
+def matrix_and_standard(costs: Any, standard: float | None = None) -> tuple[CostMatrix, float]:
+    """The cost matrix and the service standard of a :class:`CostMatrix` or an :class:`~siting.access.Access`.
+
+    Models accept either: an ``Access`` carries its standard (and has its boundary rule
+    applied already); a bare matrix's standard defaults to its cutoff.
+    """
+    matrix = getattr(costs, "costs", costs)
+    if not isinstance(matrix, CostMatrix):
+        raise InputError(f"models take a CostMatrix or an Access, not {type(costs).__name__}")
+    default = getattr(costs, "standard", matrix.cutoff)
+    value = float(default if standard is None else standard)
+    if not np.isfinite(value) or value < 0:
+        raise InputError(f"the service standard must be a finite number ≥ 0 {matrix.unit}, got {standard!r}")
+    return matrix, value
+
+
+def restrict_to_same_unit(
+    costs: CostMatrix, *, demand_unit: np.ndarray | pd.Series, site_unit: np.ndarray | pd.Series
+) -> CostMatrix:
+    """Keep only pairs whose demand and site lie in the same administrative unit.
+
+    This is how a boundary rule (``respect="township"`` or ``"county"``) is applied: a
+    home then only serves communities of its own unit.
+    """
+    d_unit = np.asarray(demand_unit, dtype=object)
+    s_unit = np.asarray(site_unit, dtype=object)
+    if len(d_unit) != len(costs.demand_ids) or len(s_unit) != len(costs.site_ids):
+        raise InputError("unit codes must be given for every demand point and every site, in matrix order")
+    coo = costs.matrix.tocoo()
+    keep = d_unit[coo.row] == s_unit[coo.col]
+    matrix = sp.csr_array((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=costs.matrix.shape)
+    matrix.sort_indices()
+    return CostMatrix(
+        matrix=matrix, demand_ids=costs.demand_ids, site_ids=costs.site_ids, unit=costs.unit, cutoff=costs.cutoff
     )

@@ -13,6 +13,7 @@ __all__ = [
     "InfeasibleError",
     "InputError",
     "MissingDataError",
+    "OutputError",
     "SitingError",
     "SitingWarning",
     "SolverError",
@@ -45,6 +46,10 @@ class InfeasibleError(SitingError, ValueError):
 
 class SolverError(SitingError, RuntimeError):
     """The solver failed or returned no usable solution."""
+
+
+class OutputError(SitingError, OSError):
+    """An output could not be written (read-only folder, full disk); nothing half-written is left."""
 
 
 class SitingWarning(UserWarning):

@@ -1,4 +1,11 @@
-"""Load a scenario's inputs (the embedded sample or the user's files) into one prepared bundle."""
+"""The read stage: a scenario's inputs (the embedded sample or the user's files) checked and loaded once.
+
+Everything that can be checked before the expensive stages is checked here: the
+community layer (codes, names, geometry), the study-area codes, the child raster
+(readable, one band, a CRS, over the communities), the official totals, the
+registry and the homes. Names come from the data; the Yunnan title and the source
+document's staff figures only from the Yunnan sample.
+"""
 
 from __future__ import annotations
 
@@ -15,31 +22,56 @@ from pyproj import CRS
 
 from siting.boundaries import CoordinateSystem, read_communities, working_crs
 from siting.errors import InputError, MissingDataError
-from siting.population import calibrate_to_totals, sum_age_bands
+from siting.levels import LevelColumns, study_area_mask, unit_names
+from siting.population import calibrate_to_totals, check_raster
 from siting.registry import read_priority_registry
 from siting.sample.paths import sample_paths
 from siting.sample.real import load_communities_table, load_counties, load_prefectures
 from siting.scenario import Scenario
+from siting.tables import read_points, read_table
+from siting.worldpop import sum_age_bands
 
 __all__ = ["PreparedInputs", "file_sha256", "prepare_inputs"]
+
+SAMPLE_REGION = ("云南省", "Yunnan Province")
 
 
 @dataclass(frozen=True, eq=False)
 class PreparedInputs:
-    """Communities in the working CRS with seats and names, the raster, registry and existing homes."""
+    """Communities in the working CRS with codes, names and seats; the raster, registry, homes and units.
+
+    Attributes
+    ----------
+    communities
+        ``community_code``, ``community_name``, the code of every level, ``seat_x``, ``seat_y``.
+    unit_names
+        ``unit_code``, ``level``, ``unit_name_zh``, ``unit_name_en`` for every unit of every level.
+    existing_homes
+        Existing homes: ``site_id`` and, where given, their own location (``x``, ``y``).
+    region_name
+        ``(中文, English)`` name of the whole study area.
+    source_staff
+        True when the source document's staff figures (Yunnan, 2019) apply: the whole sample.
+    """
 
     crs: CRS
     communities: gpd.GeoDataFrame
     raster_path: Path
     priority: pd.DataFrame | None
-    existing_ids: tuple[str, ...]
+    existing_homes: pd.DataFrame
     counties: gpd.GeoDataFrame
     townships: gpd.GeoDataFrame
     unit_names: pd.DataFrame
     modelled: bool
+    region_name: tuple[str, str]
+    source_staff: bool = False
     input_files: tuple[Path, ...] = field(default=())
     county_seats: gpd.GeoDataFrame | None = None
     institutions: gpd.GeoDataFrame | None = None
+
+    @property
+    def existing_ids(self) -> tuple[str, ...]:
+        return tuple(self.existing_homes["site_id"])
 
 
 def file_sha256(path: Path) -> str:
@@ -51,20 +83,6 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _in_study_area(codes: pd.Series, scenario: Scenario) -> np.ndarray:
-    keep = np.ones(len(codes), dtype=bool)
-    if scenario.prefectures:
-        keep &= codes.str[:4].isin([p[:4] for p in scenario.prefectures]).to_numpy()
-    if scenario.counties:
-        keep &= codes.str[:6].isin(list(scenario.counties)).to_numpy()
-    if not keep.any():
-        raise InputError(
-            f"the study area (prefectures {list(scenario.prefectures)}, counties {list(scenario.counties)}) "
-            "holds no community of the inputs; check the codes"
-        )
-    return keep
-
-
 def _sample_inputs(scenario: Scenario) -> PreparedInputs:
     paths = sample_paths(scenario.data_dir)
     if not paths.is_built():
@@ -73,21 +91,24 @@ def _sample_inputs(scenario: Scenario) -> PreparedInputs:
     crs = working_crs(tuple(counties.total_bounds))
     communities = gpd.read_file(paths.communities_gpkg, layer="communities").to_crs(crs)
     communities = communities.sort_values("community_code").reset_index(drop=True)
-    keep = _in_study_area(communities["community_code"], scenario)
+    communities["province_code"] = "530000"
+    keep = study_area_mask(communities, prefectures=scenario.prefectures, counties=scenario.counties)
     communities = communities[keep].reset_index(drop=True)
     seats = gpd.GeoSeries.from_xy(communities["seat_lon"], communities["seat_lat"], crs="EPSG:4326").to_crs(crs)
     communities["seat_x"] = seats.x.to_numpy()
     communities["seat_y"] = seats.y.to_numpy()
     priority = pd.read_csv(paths.priority_csv, dtype={"community_code": str})
-    existing = pd.read_csv(paths.existing_homes_csv, dtype={"site_id": str})["site_id"]
-    existing = existing[existing.isin(set(communities["community_code"]))]
+    existing = pd.read_csv(paths.existing_homes_csv, dtype={"site_id": str})[["site_id"]]
+    existing = existing[existing["site_id"].isin(set(communities["community_code"]))].reset_index(drop=True)
     county_codes = set(communities["county_code"])
     townships = gpd.read_file(paths.communities_gpkg, layer="townships").to_crs(crs)
     towns = load_communities_table(paths).drop_duplicates("township_code")
     prefectures = load_prefectures(paths)
-    names = pd.concat(
+    known = pd.concat(
         [
-            pd.DataFrame({"unit_code": ["530000"], "unit_name_zh": ["云南省"], "unit_name_en": ["Yunnan Province"]}),
+            pd.DataFrame(
+                {"unit_code": ["530000"], "unit_name_zh": [SAMPLE_REGION[0]], "unit_name_en": [SAMPLE_REGION[1]]}
+            ),
             prefectures.rename(
                 columns={
                     "prefecture_code": "unit_code",
@@ -113,6 +134,7 @@ def _sample_inputs(scenario: Scenario) -> PreparedInputs:
         institution_table = gpd.GeoDataFrame(
             table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326"
         ).to_crs(crs)
+    whole = not scenario.prefectures and not scenario.counties
     return PreparedInputs(
         county_seats=seats_layer[["county_code", "geometry"]],
         institutions=institution_table,
@@ -120,11 +142,13 @@ def _sample_inputs(scenario: Scenario) -> PreparedInputs:
         communities=communities,
         raster_path=paths.children_tif,
         priority=priority,
-        existing_ids=tuple(existing),
+        existing_homes=existing,
         counties=counties[counties["county_code"].isin(county_codes)].to_crs(crs).reset_index(drop=True),
         townships=townships[townships["county_code"].isin(county_codes)].reset_index(drop=True),
-        unit_names=names,
+        unit_names=unit_names(communities, names=known),
         modelled=True,
+        region_name=SAMPLE_REGION,
+        source_staff=whole,
         input_files=(
             paths.communities_gpkg,
             paths.children_tif,
@@ -135,20 +159,95 @@ def _sample_inputs(scenario: Scenario) -> PreparedInputs:
     )
 
 
+def _level_columns(scenario: Scenario) -> LevelColumns:
+    return LevelColumns(
+        id=scenario.code_column,
+        name=scenario.name_column,
+        township_code=scenario.township_code_column,
+        county_code=scenario.county_code_column,
+        prefecture_code=scenario.prefecture_code_column,
+        township_name=scenario.township_name_column,
+        county_name=scenario.county_name_column,
+        prefecture_name=scenario.prefecture_name_column,
+    )
+
+
+def _names_from_data(communities: pd.DataFrame) -> pd.DataFrame:
+    """Unit names given in the community layer's name columns."""
+    parts = []
+    for level in ("township", "county", "prefecture"):
+        column = f"{level}_name"
+        if column in communities.columns:
+            named = communities[[f"{level}_code", column]].dropna().drop_duplicates(f"{level}_code")
+            parts.append(named.rename(columns={f"{level}_code": "unit_code", column: "unit_name_zh"}))
+    if not parts:
+        return pd.DataFrame({"unit_code": [], "unit_name_zh": [], "unit_name_en": []})
+    return pd.concat(parts, ignore_index=True).assign(unit_name_en="")
+
+
+def _official_totals(scenario: Scenario, counties: pd.Series) -> pd.Series:
+    """County totals from ``inputs.official_totals``; every county of the study area needs one."""
+    assert scenario.official_totals is not None
+    table = read_table(scenario.official_totals, what="official totals", text_columns=("county_code",))
+    if "county_code" not in table.columns or scenario.totals_column not in table.columns:
+        raise InputError(
+            f"official totals {scenario.official_totals} need columns county_code and {scenario.totals_column}; "
+            f"columns are {list(table.columns)}"
+        )
+    totals = pd.to_numeric(table[scenario.totals_column], errors="coerce")
+    bad = totals.isna() | ~np.isfinite(totals) | (totals < 0)
+    if bad.any():
+        raise InputError(
+            f"official totals {scenario.official_totals}: rows {(np.flatnonzero(bad.to_numpy()) + 2).tolist()[:10]} "
+            f"have no valid {scenario.totals_column} (a finite number ≥ 0)"
+        )
+    by_county = pd.Series(totals.to_numpy(), index=table["county_code"].astype(str))
+    missing = sorted(set(counties) - set(by_county.index))
+    if missing:
+        raise InputError(
+            f"official totals {scenario.official_totals} have no row for counties {missing[:10]} "
+            f"({len(missing)} of {counties.nunique()}); give every county of the study area a total"
+        )
+    return by_county.reindex(sorted(set(counties)))
+
+
+def _existing_homes(scenario: Scenario, communities: gpd.GeoDataFrame, crs: CRS) -> pd.DataFrame:
+    """Existing homes by community code (``site_id``), or at their own lon/lat."""
+    if scenario.existing_homes is None:
+        return pd.DataFrame({"site_id": pd.Series([], dtype=object)})
+    path = scenario.existing_homes
+    table = read_table(path, what="existing homes", text_columns=("site_id",))
+    if "lon" in table.columns or "lat" in table.columns:
+        points = read_points(path, what="existing homes", crs=crs)
+        return pd.DataFrame({"site_id": points["site_id"].to_numpy(), "x": points.geometry.x, "y": points.geometry.y})
+    if "site_id" not in table.columns:
+        raise InputError(
+            f"existing homes {path} need a site_id column (the community code of each home) or lon and lat columns; "
+            f"columns are {list(table.columns)}"
+        )
+    ids = table["site_id"].astype(str).str.strip()
+    unknown = sorted(set(ids) - set(communities["community_code"]))
+    if unknown:
+        raise InputError(
+            f"existing homes {path}: {len(unknown)} site ids are not communities of the study area, e.g. "
+            f"{unknown[:5]}; give each home's community code, or its lon and lat"
+        )
+    return pd.DataFrame({"site_id": ids.drop_duplicates().to_numpy()})
+
+
 def _user_inputs(scenario: Scenario, work_dir: Path) -> PreparedInputs:
     assert scenario.communities is not None
     raw = read_communities(
         scenario.communities,
         layer=scenario.communities_layer,
-        code_column=scenario.code_column,
+        encoding=scenario.encoding,
+        columns=_level_columns(scenario),
         coordinates=cast(CoordinateSystem, scenario.coordinates),
     )
-    keep = _in_study_area(raw["community_code"], scenario)
+    keep = study_area_mask(raw, prefectures=scenario.prefectures, counties=scenario.counties)
     raw = raw[keep].reset_index(drop=True)
     crs = working_crs(tuple(raw.to_crs("EPSG:4326").total_bounds))
     communities = raw.to_crs(crs).sort_values("community_code").reset_index(drop=True)
-    if "community_name" not in communities.columns:
-        communities["community_name"] = communities["community_code"]
     seats = communities.geometry.representative_point()
     communities["seat_x"] = seats.x.to_numpy()
     communities["seat_y"] = seats.y.to_numpy()
@@ -161,38 +260,37 @@ def _user_inputs(scenario: Scenario, work_dir: Path) -> PreparedInputs:
         raster = sum_age_bands(
             scenario.worldpop_dir, work_dir / "children.tif", age_min=scenario.age_min, age_max=scenario.age_max
         ).path
+    check_raster(raster, communities, id_column="community_code")
+    counties = communities.dissolve(by="county_code", as_index=False)[["county_code", "prefecture_code", "geometry"]]
     if scenario.official_totals is not None:
-        totals = pd.read_csv(scenario.official_totals, dtype={"county_code": str})
-        if "county_code" not in totals or scenario.totals_column not in totals:
-            raise InputError(f"{scenario.official_totals} needs columns county_code and {scenario.totals_column}")
-        counties_m = communities.dissolve(by="county_code", as_index=False)[["county_code", "geometry"]]
+        totals = _official_totals(scenario, communities["county_code"])
         calibrate_to_totals(
             raster,
-            counties_m,
+            counties[["county_code", "geometry"]],
             id_column="county_code",
-            totals=totals.set_index("county_code")[scenario.totals_column].reindex(counties_m["county_code"]),
+            totals=totals.reindex(counties["county_code"]),
             out_path=work_dir / "children_calibrated.tif",
         )
         raster = work_dir / "children_calibrated.tif"
         files.append(scenario.official_totals)
     priority = None
     if scenario.priority_registry is not None:
-        children = pd.Series(np.inf, index=communities["community_code"])
-        priority = read_priority_registry(scenario.priority_registry, children=children)
+        priority = read_priority_registry(
+            scenario.priority_registry, children=pd.Series(np.inf, index=communities["community_code"])
+        )
         files.append(scenario.priority_registry)
-    existing: tuple[str, ...] = ()
+    existing = _existing_homes(scenario, communities, crs)
     if scenario.existing_homes is not None:
-        table = pd.read_csv(scenario.existing_homes, dtype={"site_id": str})
-        if "site_id" not in table:
-            raise InputError(f"{scenario.existing_homes} needs a site_id column (the community code of each home)")
-        existing = tuple(table["site_id"])
         files.append(scenario.existing_homes)
-    counties = communities.dissolve(by="county_code", as_index=False)[["county_code", "geometry"]]
-    counties["county_name_zh"] = counties["county_code"]
-    counties["county_name_en"] = ""
-    townships = communities.dissolve(by="township_code", as_index=False)[["township_code", "geometry"]]
-    townships["township_name"] = townships["township_code"]
-    names = pd.DataFrame({"unit_code": [], "unit_name_zh": [], "unit_name_en": []})
+    region = (scenario.region_name or "", scenario.region_name_en or "")
+    names = unit_names(
+        communities, names=_names_from_data(communities), region_name_zh=region[0], region_name_en=region[1]
+    )
+    by_code = names.drop_duplicates("unit_code").set_index("unit_code")
+    counties["county_name_zh"] = counties["county_code"].map(by_code["unit_name_zh"])
+    counties["county_name_en"] = counties["county_code"].map(by_code["unit_name_en"])
+    townships = communities.dissolve(by="township_code", as_index=False)[["township_code", "county_code", "geometry"]]
+    townships["township_name"] = townships["township_code"].map(by_code["unit_name_zh"])
     seats_user = gpd.GeoDataFrame(
         {"county_code": counties["county_code"]}, geometry=counties.geometry.representative_point(), crs=crs
     )
@@ -202,11 +300,12 @@ def _user_inputs(scenario: Scenario, work_dir: Path) -> PreparedInputs:
         communities=communities,
         raster_path=Path(raster),
         priority=priority,
-        existing_ids=existing,
+        existing_homes=existing,
         counties=counties,
         townships=townships,
         unit_names=names,
         modelled=False,
+        region_name=region,
         input_files=tuple(Path(f) for f in files),
     )
 

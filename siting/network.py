@@ -23,7 +23,7 @@ import shapely
 
 from siting.errors import InputError
 
-__all__ = ["SOURCE_STAFF", "Network", "StaffRules", "plan_network"]
+__all__ = ["SOURCE_STAFF", "Network", "StaffRules", "plan_network", "sites_beyond_stations", "staff_table"]
 
 #: Staff in the 2019 source document, for comparison.
 SOURCE_STAFF = {"directors": 14_619, "supervisors": 1_786}
@@ -31,7 +31,12 @@ SOURCE_STAFF = {"directors": 14_619, "supervisors": 1_786}
 
 @dataclass(frozen=True)
 class StaffRules:
-    """Staffing and pay. Supervisor pay is not in the source document: the default is an assumption."""
+    """Staffing and pay, the one place they are set.
+
+    One child director per community at 1,500 CNY a month plus up to 400 CNY performance
+    bonus (source document); supervisors by a span of communities. Supervisor pay is not in
+    the source document: the default is an assumption.
+    """
 
     communities_per_supervisor: int = 10
     director_cny_per_month: float = 1_500.0
@@ -41,6 +46,15 @@ class StaffRules:
     def __post_init__(self) -> None:
         if self.communities_per_supervisor < 1:
             raise InputError(f"communities_per_supervisor must be ≥ 1, got {self.communities_per_supervisor}")
+
+    @property
+    def director_cny_per_year(self) -> float:
+        """A director's yearly pay with the full bonus."""
+        return 12 * (self.director_cny_per_month + self.director_bonus_cny_per_month)
+
+    @property
+    def supervisor_cny_per_year(self) -> float:
+        return 12 * self.supervisor_cny_per_month
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,25 +155,28 @@ def plan_network(
     )
     station_rows = []
     towns = communities[["township_code", "county_code"]].drop_duplicates().sort_values("township_code")
+    homes_of = homes.groupby("township_code").indices if len(homes) else {}
+    communities_of = communities.groupby("township_code").indices
+    home_ids = homes["site_id"].to_numpy()
+    home_children = homes["children_served"].to_numpy(dtype=float) if len(homes) else np.zeros(0)
+    com_codes = communities["community_code"].to_numpy()
+    com_children = communities["children"].to_numpy(dtype=float)
     for town, county in zip(towns["township_code"], towns["county_code"], strict=True):
-        in_town = (homes["township_code"] == town).to_numpy() if len(homes) else np.zeros(0, dtype=bool)
+        in_town = homes_of.get(town, np.zeros(0, dtype=np.int64))
         if town in fixed:
             match = homes[homes["site_id"] == fixed[town]]
             if match.empty:
                 raise InputError(f"fixed station for township {town}: {fixed[town]!r} is not an open home")
             geom, placed = match.geometry.iloc[0], f"fixed:{fixed[town]}"
-        elif in_town.any():
+        elif len(in_town):
             xy = home_xy[in_town]
-            weights = homes.loc[in_town, "children_served"].to_numpy(dtype=float) + 1e-9
-            best = _best_location(xy, xy, weights)
-            geom, placed = shapely.Point(xy[best]), f"home:{homes.loc[in_town, 'site_id'].iloc[best]}"
+            best = _best_location(xy, xy, home_children[in_town] + 1e-9)
+            geom, placed = shapely.Point(xy[best]), f"home:{home_ids[in_town[best]]}"
         else:
-            members = (communities["township_code"] == town).to_numpy()
+            members = communities_of[town]
             xy = com_xy[members]
-            weights = communities.loc[members, "children"].to_numpy(dtype=float) + 1e-9
-            best = _best_location(xy, xy, weights)
-            code = communities.loc[members, "community_code"].iloc[best]
-            geom, placed = shapely.Point(xy[best]), f"community:{code}"
+            best = _best_location(xy, xy, com_children[members] + 1e-9)
+            geom, placed = shapely.Point(xy[best]), f"community:{com_codes[members[best]]}"
         station_rows.append({"township_code": town, "county_code": county, "placed_at": placed, "geometry": geom})
     stations = gpd.GeoDataFrame(station_rows, geometry="geometry", crs=crs)
 
@@ -192,7 +209,6 @@ def plan_network(
     )
     per_town["supervisors"] = [math.ceil(n / rules.communities_per_supervisor) for n in per_town["communities"]]
     per_town["directors"] = per_town["communities"]
-    director_year = 12 * (rules.director_cny_per_month + rules.director_bonus_cny_per_month)
     staff = {}
     for level, key in (
         ("township", None),
@@ -204,12 +220,56 @@ def plan_network(
             table = per_town[["directors", "supervisors"]].copy()
         elif key == "province":
             table = per_town[["directors", "supervisors"]].sum().to_frame().T
-            table.index = pd.Index(["province"], name="unit_code")
+            provinces = communities["province_code"].unique() if "province_code" in communities else []
+            table.index = pd.Index([provinces[0] if len(provinces) == 1 else "total"], name="unit_code")
         else:
             table = per_town.groupby(key)[["directors", "supervisors"]].sum()
-        table["director_cost_cny_per_year"] = table["directors"] * director_year
-        table["supervisor_cost_cny_per_year"] = table["supervisors"] * 12 * rules.supervisor_cny_per_month
-        table["staff_cost_cny_per_year"] = table["director_cost_cny_per_year"] + table["supervisor_cost_cny_per_year"]
+        table["director_pay_cny_per_year"] = table["directors"] * rules.director_cny_per_year
+        table["supervisor_pay_cny_per_year"] = table["supervisors"] * rules.supervisor_cny_per_year
+        table["staff_pay_cny_per_year"] = table["director_pay_cny_per_year"] + table["supervisor_pay_cny_per_year"]
         table.index.name = "unit_code"
         staff[level] = table.reset_index()
     return Network(centres=centres, stations=stations, links=links, staff=staff)
+
+
+def staff_table(network: Network, *, source_figures: bool, names: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Staff and pay per province, prefecture and county, named; the source document's 2019 totals beside the
+    province row only when they describe the same area (the whole Yunnan sample)."""
+    words = {"province": "省 province", "prefecture": "州市 prefecture", "county": "县 county"}
+    out = pd.concat([network.staff[level].assign(level=level) for level in ("province", "prefecture", "county")])
+    out = out.reset_index(drop=True)
+    is_province = (out["level"] == "province").to_numpy()
+    out["level"] = out["level"].map(words)
+    for column in ("directors", "supervisors"):
+        out[column] = out[column].astype(np.int64)
+    if names is not None:
+        lookup = names.drop_duplicates("unit_code").set_index("unit_code")["unit_name_zh"]
+        out.insert(1, "unit_name_zh", out["unit_code"].map(lookup).fillna(out["unit_code"]))
+    if source_figures:
+        out["source_directors_2019"] = np.where(is_province, SOURCE_STAFF["directors"], np.nan)
+        out["source_supervisors_2019"] = np.where(is_province, SOURCE_STAFF["supervisors"], np.nan)
+    return out
+
+
+def sites_beyond_stations(
+    sites: gpd.GeoDataFrame,
+    communities: gpd.GeoDataFrame,
+    *,
+    county_seats: gpd.GeoDataFrame,
+    max_home_station_m: float,
+    keep: set[str],
+) -> list[str]:
+    """Candidate sites farther than ``max_home_station_m`` from their township's station.
+
+    Stations are placed from the existing homes (or, where a township has none, its
+    community seats), as :func:`plan_network` does; new homes may then only go within
+    reach of them. Existing sites and the ids in ``keep`` (locked in) are never listed.
+    """
+    existing = sites[sites["existing"]].assign(children_served=1.0)
+    stations = plan_network(existing, communities, county_seats=county_seats).stations.set_index("township_code")
+    where = gpd.GeoSeries(
+        stations.geometry.reindex(sites["township_code"]).to_numpy(), index=sites.index, crs=sites.crs
+    )
+    far = sites.loc[sites.geometry.distance(where) > max_home_station_m, "site_id"]
+    protected = keep | set(sites.loc[sites["existing"], "site_id"])
+    return [s for s in far if s not in protected]

@@ -1,4 +1,4 @@
-"""Child-population rasters: WorldPop age bands, calibration, zonal sums per community.
+"""Child-population rasters: checks, calibration to official totals, zonal sums per community.
 
 The zonal sum assigns every raster cell to the community that contains the
 cell centre (one rasterization per block of rows, then a weighted
@@ -15,7 +15,6 @@ is never resampled.
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -30,27 +29,17 @@ import rasterio.windows
 import shapely
 from pyproj import Transformer
 
-from siting.agegroups import sprague_weights
 from siting.errors import CRSError, InputError
 from siting.geometry import move_inside
 from siting.parallel import default_workers, map_parts
 
-__all__ = [
-    "AgeBandRaster",
-    "ZonalResult",
-    "calibrate_to_totals",
-    "cells_in_zone",
-    "find_worldpop_bands",
-    "sum_age_bands",
-    "zonal_children",
-]
+__all__ = ["ZonalResult", "calibrate_to_totals", "cells_in_zone", "check_raster", "zonal_children"]
 
 # Rasterizing thin strips is faster than thick ones (GDAL's polygon fill cost grows with the strip
 # height; measured on 10,000-column rasters: 1,024 rows 6.1 s, 256 rows 3.4 s, 64 rows 2.8 s, 16 rows 4.8 s).
 BLOCK_ROWS = 64
 PARALLEL_MIN_CELLS = 20_000_000
 GDAL_CACHE_MB = 64
-WORLDPOP_NAME = re.compile(r"^(?P<iso>[a-z]{3})_(?P<sex>[fm])_(?P<age>\d{1,2})_(?P<year>\d{4})(?P<rest>[^.]*)\.tif$")
 
 
 @dataclass(frozen=True)
@@ -90,16 +79,31 @@ def _apply(transform: rasterio.Affine, x: np.ndarray, y: np.ndarray) -> tuple[np
 
 
 def _open_checked(path: Path) -> rasterio.DatasetReader:
+    """Open a child raster, refusing what cannot be one: missing, a folder, empty, unreadable, several bands, no CRS."""
     if not path.exists():
         raise InputError(f"population raster {path} does not exist")
-    src = rasterio.open(path)
+    if path.is_dir():
+        raise InputError(f"population raster {path} is a folder; give the raster file (.tif)")
+    if path.stat().st_size == 0:
+        raise InputError(f"population raster {path} is empty (0 bytes)")
+    try:
+        src = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as error:
+        raise InputError(f"population raster {path} is not a raster GDAL can read: {error}") from None
+    if src.count != 1:
+        count = src.count
+        src.close()
+        raise InputError(
+            f"population raster {path} has {count} bands; give a single band of children per cell "
+            f"(e.g. gdal_translate -b 1 {path} children.tif)"
+        )
     if src.crs is None:
         src.close()
         raise CRSError(f"population raster {path} has no CRS; assign one (gdal_edit.py -a_srs EPSG:4326 {path})")
     return src
 
 
-def _blocks(src: rasterio.DatasetReader, block_rows: int) -> Iterator[rasterio.windows.Window]:
+def row_blocks(src: rasterio.DatasetReader, block_rows: int) -> Iterator[rasterio.windows.Window]:
     for row_off in range(0, src.height, block_rows):
         yield rasterio.windows.Window(0, row_off, src.width, min(block_rows, src.height - row_off))
 
@@ -116,7 +120,13 @@ def _read_counts(src: rasterio.DatasetReader, window: rasterio.windows.Window, p
         return values
     if nodata is not None and not np.isnan(nodata) and nodata < 0:
         values[values == np.float32(nodata)] = 0.0
-    values[~np.isfinite(values)] = 0.0
+    if np.isinf(values).any():
+        raise InputError(
+            f"population raster {path} has {int(np.isinf(values).sum())} infinite cells in rows "
+            f"{window.row_off}-{window.row_off + window.height}; a cell holds a count of children: fix them or "
+            "set them to the raster's nodata value"
+        )
+    values[np.isnan(values)] = 0.0
     if values.min() < 0:
         raise InputError(
             f"population raster {path} has negative cell values (min {values.min()}) that are not nodata; "
@@ -198,6 +208,33 @@ def _sum_strips(job: tuple[Path, np.ndarray, list[rasterio.windows.Window], bool
     return sums, sum_col, sum_row, cells
 
 
+def check_raster(raster_path: Path | str, zones: gpd.GeoDataFrame, *, id_column: str) -> None:
+    """Refuse a child raster that cannot serve the zones: unreadable, several bands, no CRS, not over them.
+
+    Raises
+    ------
+    InputError
+        Naming the zones that lie wholly outside the raster, or saying that none overlaps it.
+    """
+    path = Path(raster_path)
+    with _open_checked(path) as src:
+        left, bottom, right, top = src.bounds
+        footprint = shapely.box(min(left, right), min(bottom, top), max(left, right), max(bottom, top))
+        in_raster_crs = zones.geometry.to_crs(src.crs)
+    outside = ~in_raster_crs.intersects(footprint).to_numpy()
+    if outside.all():
+        raise InputError(
+            f"population raster {path} does not overlap the communities (raster bounds {src.bounds}, in {src.crs}); "
+            "give the raster of the study area"
+        )
+    if outside.any():
+        ids = zones[id_column].to_numpy()[outside]
+        raise InputError(
+            f"{int(outside.sum())} communities lie wholly outside population raster {path}, e.g. "
+            f"{ids[:10].tolist()}; give a raster that covers the whole study area"
+        )
+
+
 def zonal_children(
     raster_path: Path | str,
     zones: gpd.GeoDataFrame,
@@ -239,7 +276,7 @@ def zonal_children(
         raise InputError(f"zones have no column {id_column!r}")
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), _open_checked(path) as src:
         in_raster_crs = zones.geometry.to_crs(src.crs)
-        windows = list(_blocks(src, block_rows))
+        windows = list(row_blocks(src, block_rows))
         tile_rows = max(src.block_shapes[0][0], block_rows) if src.block_shapes else block_rows
         n_cells = src.width * src.height
         # Strips go to workers in runs that match the file's tiles (each tile is decoded once), round-robin.
@@ -254,6 +291,11 @@ def zonal_children(
         totals = map_parts(_sum_strips, jobs, workers=n_workers)
         sums, sum_col, sum_row, cells = (np.sum(column, axis=0) for column in zip(*totals, strict=True))
         raster_total = float(sums.sum())
+        if raster_total <= 0 and len(zones):
+            raise InputError(
+                f"population raster {path} holds no children inside the communities (every cell there is 0 or "
+                "nodata); check the raster and its nodata value"
+            )
         raster_total += _share_cells_with_small_zones(src, path, in_raster_crs, cells, sums, sum_col, sum_row)
         cell_size = _cell_size_in(src, zones.crs)
 
@@ -336,209 +378,6 @@ def _share_cells_with_small_zones(
     return extra
 
 
-@dataclass(frozen=True)
-class AgeBandRaster:
-    """A child-count raster summed from WorldPop age/sex bands."""
-
-    path: Path
-    age_min: int
-    age_max: int
-    weights: Mapping[str, float]
-    cut_group_method: str
-
-
-def find_worldpop_bands(folder: Path, *, iso: str | None = None, year: int | None = None) -> pd.DataFrame:
-    """WorldPop age/sex structure files in ``folder``: ``{iso}_{f|m}_{age}_{year}.tif``.
-
-    Returns a table with ``path``, ``iso``, ``sex``, ``age`` (band start) and ``year``.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"WorldPop folder {folder} does not exist or is not a folder")
-    rows = []
-    for path in sorted(folder.iterdir()):
-        match = WORLDPOP_NAME.match(path.name.lower())
-        if match:
-            rows.append(
-                {
-                    "path": path,
-                    "iso": match["iso"],
-                    "sex": match["sex"],
-                    "age": int(match["age"]),
-                    "year": int(match["year"]),
-                }
-            )
-    table = pd.DataFrame(rows, columns=["path", "iso", "sex", "age", "year"])
-    if iso is not None:
-        table = table[table["iso"] == iso.lower()]
-    if year is not None:
-        table = table[table["year"] == year]
-    if table.empty:
-        raise InputError(
-            f"no WorldPop age/sex rasters named like 'chn_f_0_2020.tif' in {folder}"
-            + (f" for iso={iso!r}" if iso else "")
-            + (f" year={year}" if year else "")
-        )
-    combos = table[["iso", "year"]].drop_duplicates()
-    if len(combos) > 1:
-        raise InputError(
-            f"{folder} mixes countries/years {combos.to_dict('records')}; pass iso= and year= to choose one"
-        )
-    return table.sort_values(["age", "sex"]).reset_index(drop=True)
-
-
-def _group_coefficients(age_min: int, age_max: int, n_groups: int) -> tuple[np.ndarray, np.ndarray, dict[int, float]]:
-    """Coefficients per 5-year group: (Sprague, flat fallback, flat share of the cut groups)."""
-    sprague = np.zeros(n_groups)
-    flat = np.zeros(n_groups)
-    cut_shares: dict[int, float] = {}
-    weights = sprague_weights(n_groups)
-    for group in range(n_groups):
-        first, last = 5 * group, 5 * group + 4
-        lo, hi = max(first, age_min), min(last, age_max)
-        if lo > hi:
-            continue
-        if lo == first and hi == last:
-            sprague[group] += 1.0
-            flat[group] += 1.0
-            continue
-        sprague += weights[lo : hi + 1].sum(axis=0)
-        flat[group] += (hi - lo + 1) / 5.0
-        cut_shares[group] = (hi - lo + 1) / 5.0
-    return sprague, flat, cut_shares
-
-
-def sum_age_bands(
-    folder: Path | str,
-    out_path: Path | str,
-    *,
-    age_min: int = 0,
-    age_max: int = 17,
-    iso: str | None = None,
-    year: int | None = None,
-    block_rows: int = BLOCK_ROWS,
-) -> AgeBandRaster:
-    """Sum WorldPop age/sex rasters into one raster of children aged ``age_min``–``age_max``.
-
-    WorldPop's bands start at ages 0, 1, 5, 10, 15, …; bands 0 and 1 form the
-    0–4 group. Groups wholly inside the range are added. A group the range cuts
-    (15–19 for 0–17) is split into single years with Sprague multipliers
-    (:mod:`siting.agegroups`), which use the two groups on each side; in a cell
-    where that split comes out negative (irregular, near-empty cells) the flat
-    share (3/5 for 15–17) is used instead.
-
-    Parameters
-    ----------
-    folder
-        Folder with ``{iso}_{f|m}_{age}_{year}.tif`` files on one grid.
-    out_path
-        GeoTIFF to write (float32, same grid and CRS).
-    age_min, age_max
-        Inclusive age range.
-    iso, year
-        Which files to use when the folder holds several.
-    block_rows
-        Rows processed at a time.
-    """
-    if not (0 <= age_min <= age_max <= 79):
-        raise InputError(f"age range {age_min}-{age_max} is not within 0-79 with age_min <= age_max")
-    if 0 < age_min < 5 or age_max < 4:
-        raise InputError(
-            f"age range {age_min}-{age_max} cuts the 0-4 group, which Sprague splitting cannot use here; "
-            "start at 0 or at 5 or above, and end at 4 or above"
-        )
-    bands = find_worldpop_bands(Path(folder), iso=iso, year=year)
-    needs_neighbours = (age_max + 1) % 5 != 0 or age_min % 5 != 0
-    # A cut group needs two 5-year groups beyond it (and Sprague at least five groups).
-    n_groups = max(age_max // 5 + 3, 5) if needs_neighbours else age_max // 5 + 1
-    wanted_ages = [0, 1] + [5 * g for g in range(1, n_groups)]
-    missing = [
-        f"{sex}_{age}"
-        for age in wanted_ages
-        for sex in ("f", "m")
-        if bands[(bands["age"] == age) & (bands["sex"] == sex)].empty
-    ]
-    if missing:
-        raise InputError(
-            f"WorldPop folder {folder} lacks the bands {missing} needed for ages {age_min}-{age_max}"
-            + (" (Sprague splitting of a cut 5-year group uses two groups on each side)" if needs_neighbours else "")
-        )
-    if needs_neighbours:
-        sprague, flat, cut_shares = _group_coefficients(age_min, age_max, n_groups)
-    else:
-        sprague = np.array([1.0 if age_min <= 5 * g and 5 * g + 4 <= age_max else 0.0 for g in range(n_groups)])
-        flat, cut_shares = sprague, {}
-    paths_by_group: list[list[Path]] = [[] for _ in range(n_groups)]
-    for age, band_path in zip(bands["age"].tolist(), bands["path"].tolist(), strict=True):
-        index = 0 if age < 5 else age // 5
-        if index < n_groups:
-            paths_by_group[index].append(Path(band_path))
-
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    sources = [[rasterio.open(p) for p in group] for group in paths_by_group]
-    try:
-        reference = sources[0][0]
-        for band_group in sources:
-            for src in band_group:
-                if (src.shape, src.transform, src.crs) != (reference.shape, reference.transform, reference.crs):
-                    raise InputError(
-                        f"{src.name} is not on the grid of {reference.name} (shape {src.shape} vs "
-                        f"{reference.shape}); all bands must share one grid"
-                    )
-        if reference.crs is None:
-            raise CRSError(f"{reference.name} has no CRS")
-        profile = {
-            "driver": "GTiff",
-            "width": reference.width,
-            "height": reference.height,
-            "count": 1,
-            "dtype": "float32",
-            "crs": reference.crs,
-            "transform": reference.transform,
-            "nodata": -99999.0,
-            "tiled": True,
-            "blockxsize": 256,
-            "blockysize": 256,
-            "compress": "deflate",
-            "predictor": 3,
-            "BIGTIFF": "IF_SAFER",
-        }
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tif", dir=out_path.parent)
-        os.close(fd)
-        try:
-            with rasterio.open(tmp_name, "w", **profile) as dst:
-                for window in _blocks(reference, block_rows):
-                    groups = np.zeros((n_groups, int(window.height), int(window.width)))
-                    valid = np.zeros((int(window.height), int(window.width)), dtype=bool)
-                    for g, band_group in enumerate(sources):
-                        for src in band_group:
-                            data = src.read(1, window=window, masked=True)
-                            valid |= ~np.ma.getmaskarray(data)
-                            groups[g] += np.clip(data.astype(np.float64).filled(0.0), 0, None)
-                    with_sprague = np.tensordot(sprague, groups, axes=(0, 0))
-                    with_flat = np.tensordot(flat, groups, axes=(0, 0))
-                    total = np.where(with_sprague >= 0, with_sprague, with_flat)
-                    dst.write(np.where(valid, total, -99999.0).astype(np.float32), 1, window=window)
-                dst.update_tags(AGES=f"{age_min}-{age_max}", METHOD="sum of WorldPop bands; Sprague split of cut group")
-            Path(tmp_name).replace(out_path)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
-    finally:
-        for band_group in sources:
-            for src in band_group:
-                src.close()
-    labels = {g: f"{5 * g}-{5 * g + 4}" for g in range(n_groups)}
-    return AgeBandRaster(
-        path=out_path,
-        age_min=age_min,
-        age_max=age_max,
-        weights={labels[g]: float(sprague[g]) for g in range(n_groups) if sprague[g] != 0},
-        cut_group_method="sprague" if cut_shares else "none",
-    )
-
-
 def calibrate_to_totals(
     raster_path: Path | str,
     units: gpd.GeoDataFrame,
@@ -598,7 +437,7 @@ def calibrate_to_totals(
         os.close(fd)
         try:
             with rasterio.open(tmp_name, "w", **profile) as dst:
-                for window in _blocks(src, block_rows):
+                for window in row_blocks(src, block_rows):
                     data = src.read(1, window=window, masked=True)
                     values = data.astype(np.float64).filled(0.0)
                     left, bottom, right, top = rasterio.windows.bounds(window, src.transform)
@@ -659,3 +498,12 @@ def cells_in_zone(
             zx, zy = to_zone.transform(x, y)
             out[int(position)] = (np.asarray(zx), np.asarray(zy), values[rows, cols])
     return out
+
+
+def __getattr__(name: str) -> object:
+    """``AgeBandRaster``, ``find_worldpop_bands`` and ``sum_age_bands`` moved to :mod:`siting.worldpop`."""
+    if name in ("AgeBandRaster", "find_worldpop_bands", "sum_age_bands"):
+        from siting import worldpop
+
+        return getattr(worldpop, name)
+    raise AttributeError(f"module 'siting.population' has no attribute {name!r}")

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from siting.errors import InputError
+from siting.tables import read_table
 
 __all__ = ["read_priority_registry"]
 
@@ -50,18 +51,7 @@ def read_priority_registry(
         counts larger than the community's children.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"priority registry {path} does not exist")
-    suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        table = pd.read_excel(path, sheet_name=sheet, dtype={"community_code": str})
-    elif suffix in (".csv", ".txt"):
-        try:
-            table = pd.read_csv(path, dtype={"community_code": str}, encoding="utf-8-sig")
-        except UnicodeDecodeError:
-            table = pd.read_csv(path, dtype={"community_code": str}, encoding="gb18030")
-    else:
-        raise InputError(f"priority registry {path} must be .csv or .xlsx, not {suffix!r}")
+    table = read_table(path, what="priority registry", text_columns=("community_code",), sheet=sheet)
     if "community_code" not in table.columns:
         raise InputError(f"{path} has no 'community_code' column (columns: {list(table.columns)})")
     groups = groups or [c for c in table.columns if c != "community_code"]

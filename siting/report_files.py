@@ -1,68 +1,236 @@
-"""Write the coverage report as CSV, JSON, Markdown and an Excel workbook for the office.
+"""The coverage report as shared files: CSV per level, JSON, Markdown and the office's Excel workbook.
 
-Priority-group counts identify vulnerable children: in every file written
-here a count from 1 to ``threshold - 1`` is shown as ``"<threshold"``, and no
-file contains a registry row (only sums per unit).
+Every file here is for sharing, so every table passes :func:`siting.sharing.suppress_counts`
+(small priority counts hidden by its documented rules) and every text cell is
+formula-safe. Markdown escapes names (no raw HTML or Markdown from the data).
 """
 
 from __future__ import annotations
 
+import html
 import json
 import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
+from openpyxl import Workbook
 
-from siting.report import BILINGUAL_HEADERS, LEVELS, suppress_small_counts
+from siting.headers import rename_bilingual
+from siting.levels import LEVELS
+from siting.report import PARENT_LEVEL
+from siting.sharing import SECONDARY_MARK, suppress_counts, write_csv
+from siting.workbook import write_notes_sheet, write_table_sheet
 
-__all__ = ["PRIORITY_COUNT_COLUMNS", "read_report_json", "write_report_files"]
+__all__ = ["ReportContext", "md_text", "shared_levels", "target_table", "write_report_files"]
 
-PRIORITY_COUNT_COLUMNS = ["priority_children", "priority_covered"]
-LEVEL_NAMES = {
-    "province": "全省 province",
-    "prefecture": "州市 prefecture",
-    "county": "县 county",
-    "township": "乡镇 township",
+LEVEL_SHEETS = {
+    "province": ("全省 province", "全省儿童之家覆盖情况 coverage, province"),
+    "prefecture": ("州市 prefecture", "各州市儿童之家覆盖情况 coverage by prefecture"),
+    "county": ("县 county", "各县儿童之家覆盖情况 coverage by county"),
+    "township": ("乡镇 township", "各乡镇儿童之家覆盖情况 coverage by township"),
 }
-FAIL_FILL = PatternFill("solid", fgColor="F4CCCC")
-HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+LEVEL_ZH = {"province": "省", "prefecture": "州市", "county": "县", "township": "乡镇"}
+#: Characters that make Markdown markup wherever they stand (HTML's < > & are escaped as entities first).
+MD_SPECIAL = re.compile(r"([\\`*_\[\]|#~])")
 
 
-def _shareable(table: pd.DataFrame, threshold: int) -> pd.DataFrame:
-    columns = [c for c in PRIORITY_COUNT_COLUMNS if c in table.columns]
-    return suppress_small_counts(table, columns, threshold=threshold)
+@dataclass(frozen=True)
+class ReportContext:
+    """What the report says about the run: title, scenario, standard, money, solver, data notice."""
+
+    title_zh: str
+    title_en: str
+    scenario: str
+    description: str = ""
+    standard: str = ""
+    budget: str = ""
+    model: str = ""
+    status: str = ""
+    date: str = ""
+    modelled: bool = False
+    sources: tuple[str, ...] = ()
+    small_count_threshold: int = 5
+    extra: Mapping[str, str] = field(default_factory=dict)
 
 
-def _json_value(value: object) -> object:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "item"):
-        return value.item()
-    return value
+def md_text(value: object) -> str:
+    """Text from data made safe for Markdown and the HTML it becomes (no tags, no Markdown syntax)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    text = html.escape(str(value), quote=False).replace("\n", " ").replace("\r", " ")
+    return MD_SPECIAL.sub(r"\\\1", text)
 
 
-def _cell(value: object) -> str:
-    if isinstance(value, float):
-        return "" if not math.isfinite(value) else f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
-    return str(value)
+def _md_number(value: object, digits: int = 0) -> str:
+    if isinstance(value, str):
+        return md_text(value)
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    number = float(value)  # type: ignore[arg-type]
+    return f"{number:,.0f}" if number == round(number) else f"{number:,.{digits}f}"
+
+
+def shared_levels(tables: Mapping[str, pd.DataFrame], *, threshold: int) -> dict[str, pd.DataFrame]:
+    """The level tables as they may be shared (small priority counts suppressed, with the parent rule)."""
+    return {
+        level: suppress_counts(
+            tables[level], threshold=threshold, parent="parent_code" if level in PARENT_LEVEL else None
+        )
+        for level in LEVELS
+    }
 
 
 def _records(table: pd.DataFrame) -> list[dict[str, object]]:
-    return [{str(k): _json_value(v) for k, v in row.items()} for row in table.to_dict("records")]
+    out = []
+    for row in table.to_dict("records"):
+        clean: dict[str, object] = {}
+        for key, value in row.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                value = None
+            elif hasattr(value, "item"):
+                value = value.item()
+            clean[str(key)] = value
+        out.append(clean)
+    return out
+
+
+def target_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Target results as the office reads them: Chinese first, values rounded, 达标 / 未达标."""
+    if results.empty:
+        return results
+    need = [
+        " 且 ".join(x for x in (f"≥ {lo:g}" if pd.notna(lo) else "", f"≤ {hi:g}" if pd.notna(hi) else "") if x)
+        for lo, hi in zip(results["min"], results["max"], strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "目标 target": results["target"],
+            "层级 level": [f"{LEVEL_ZH.get(level, level)} {level}" for level in results["level"]],
+            "unit_name_zh": results["unit_name_zh"].fillna(results["unit_code"]),
+            "unit_code": results["unit_code"],
+            "指标 metric": results["metric"],
+            "值 value": results["value"].round(1),
+            "要求 required": need,
+            "结果 result": ["达标 met" if ok else "未达标 not met" for ok in results["passed"]],
+            "差距 short by": results["shortfall"].round(1) if "shortfall" in results else None,
+        }
+    )
+
+
+def _markdown(
+    tables: Mapping[str, pd.DataFrame],
+    shared: Mapping[str, pd.DataFrame],
+    context: ReportContext,
+    target_results: pd.DataFrame | None,
+    extra_tables: Mapping[str, pd.DataFrame],
+) -> str:
+    province = tables["province"].iloc[0]
+    lines = [
+        f"# {md_text(context.title_zh)} {md_text(context.title_en)}",
+        "",
+        f"- 方案 scenario: {md_text(context.scenario)}",
+        f"- 服务标准 access standard: {md_text(context.standard)}",
+        f"- 模型 model: {md_text(context.model)}, {md_text(context.status)}",
+        f"- 儿童 children: {province['children']:,.0f}; 覆盖 covered: {province['children_covered']:,.0f} "
+        f"({province['children_covered_pct']:.1f}%)",
+        f"- 儿童之家 homes: {int(province['homes_existing']):,} 已有 existing + "
+        f"{int(province['homes_new']):,} 新建 new",
+        f"- 有儿童之家的乡镇 townships with a home: {int(province['townships_with_home']):,} / "
+        f"{int(province['townships']):,}",
+        f"- 建设资金 build cost: {province['build_cost_cny']:,.0f} CNY; 儿童主任年报酬 directors' pay: "
+        f"{province['director_pay_cny_per_year']:,.0f} CNY/year",
+    ]
+    if context.modelled:
+        lines.append(
+            "- **模拟数据 / modelled data**: 村界、儿童分布与已有儿童之家为模拟 (simulated boundaries, children, homes)"
+        )
+    lines.append("")
+    if target_results is not None and len(target_results):
+        bad = target_results[~target_results["passed"]]
+        lines += [f"## 未达标 Targets not met: {len(bad)} of {len(target_results)} checks", ""]
+        if len(bad):
+            lines += [
+                "| 目标 target | 层级 level | 名称 name | 代码 code | 值 value | 要求 required |",
+                "|---|---|---|---|---|---|",
+            ]
+            for row in target_table(bad).head(60).to_dict("records"):
+                lines.append(
+                    f"| {md_text(row['目标 target'])} | {md_text(row['层级 level'])} | "
+                    f"{md_text(row['unit_name_zh'])} | {md_text(row['unit_code'])} | "
+                    f"{_md_number(row['值 value'], 1)} | {md_text(row['要求 required'])} |"
+                )
+        lines.append("")
+    lines += [
+        "## 州市 Prefectures",
+        "",
+        "| 名称 name | 代码 code | 儿童 children | 覆盖率 covered % | 重点儿童覆盖 priority covered | 新建 new homes |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in shared["prefecture"].to_dict("records"):
+        lines.append(
+            f"| {md_text(row.get('unit_name_zh'))} | {md_text(row['unit_code'])} | {row['children']:,.0f} | "
+            f"{row['children_covered_pct']:.1f} | {_md_number(row['priority_covered'])} | {row['homes_new']} |"
+        )
+    for heading, extra in extra_tables.items():
+        lines += ["", f"## {md_text(heading)}", "", "| " + " | ".join(md_text(c) for c in extra.columns) + " |"]
+        lines.append("|" + "---|" * len(extra.columns))
+        for record in extra.head(40).to_dict("records"):
+            lines.append(
+                "| "
+                + " | ".join(_md_number(v, 1) if not isinstance(v, str) else md_text(v) for v in record.values())
+                + " |"
+            )
+    lines += [
+        "",
+        f"说明 note: 重点儿童 1–{context.small_count_threshold - 1} 人显示为 <{context.small_count_threshold}; "
+        f"{SECONDARY_MARK} 为防止推算而隐藏 (hidden so that a small count cannot be worked out).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _notes(context: ReportContext) -> dict[str, str]:
+    items = {
+        "方案 scenario": f"{context.scenario} — {context.description}".strip(" —"),
+        "日期 date": context.date,
+        "服务标准 access standard": context.standard,
+        "资金 budget": context.budget,
+        "模型 model": context.model,
+        "求解状态 solver status": context.status,
+        "数据来源 data sources": "; ".join(context.sources),
+        "模拟数据 modelled data": (
+            "村界、儿童分布、重点儿童与已有儿童之家为模拟数据，仅供演示 (village boundaries, children, priority "
+            "children and existing homes are modelled, for demonstration)"
+            if context.modelled
+            else "全部为用户提供的数据 (all data provided by the user)"
+        ),
+        "红色 highlighting": "红色行为未达标的单位 (red rows: units that miss a coverage target)",
+        "小数保护 small counts": (
+            f"重点儿童 1–{context.small_count_threshold - 1} 人显示为 <{context.small_count_threshold}；"
+            "同一上级单位中仅一个被隐藏时，"
+            f"另隐藏一个最小值，标为 {SECONDARY_MARK}；由被隐藏数算出的百分比不显示。Counts of priority children "
+            f"from 1 to {context.small_count_threshold - 1} show as <{context.small_count_threshold}; where only one "
+            f"unit of a parent is hidden, the next smallest is hidden too ({SECONDARY_MARK}); percentages made from "
+            "hidden counts are left empty."
+        ),
+        "单位 units": "人 persons; 个 count; 万元 10,000 CNY; 公里 km; 分钟 minutes; 百分比 percent",
+    }
+    items.update(context.extra)
+    return items
 
 
 def write_report_files(
-    tables: dict[str, pd.DataFrame],
+    tables: Mapping[str, pd.DataFrame],
     out_dir: Path,
     *,
+    context: ReportContext,
     target_results: pd.DataFrame | None = None,
     uncovered: pd.DataFrame | None = None,
-    small_count_threshold: int = 5,
-    title: str = "儿童之家覆盖报告 Children's homes coverage report",
-    extra_tables: dict[str, pd.DataFrame] | None = None,
+    extra_tables: Mapping[str, pd.DataFrame] | None = None,
+    extra_columns: Sequence[str] = (),
 ) -> list[Path]:
     """Write ``coverage_<level>.csv``, ``report.json``, ``report.md`` and ``report.xlsx`` into ``out_dir``.
 
@@ -72,32 +240,28 @@ def write_report_files(
         Level → table from :func:`siting.report.coverage_report`.
     out_dir
         Existing folder.
+    context
+        Title, scenario, standard, money and solver lines for the report header and 说明 sheet.
     target_results
         Output of :func:`siting.targets.check_targets` (failing units are highlighted).
     uncovered
-        Communities beyond the standard: code, name, unit codes, nearest home, distance.
-    small_count_threshold
-        Priority counts below it (and above 0) are shown as ``"<threshold"``.
+        Communities beyond the standard: code, name, unit codes, nearest home and its cost.
+    extra_tables
+        Sheet name → table for further sheets (staff, build years).
     """
+    extra_tables = dict(extra_tables or {})
+    threshold = context.small_count_threshold
     written: list[Path] = []
-    shared = {level: _shareable(tables[level], small_count_threshold) for level in LEVELS}
+    shared = shared_levels(tables, threshold=threshold)
     for level in LEVELS:
-        path = out_dir / f"coverage_{level}.csv"
-        labelled = shared[level].rename(columns={c: BILINGUAL_HEADERS.get(c, c) for c in shared[level].columns})
-        labelled.to_csv(path, index=False, encoding="utf-8-sig", float_format="%.2f")
-        written.append(path)
-
-    failing = set()
+        written.append(write_csv(rename_bilingual(shared[level]), out_dir / f"coverage_{level}.csv"))
+    failing: set[tuple[str, str]] = set()
     if target_results is not None and len(target_results):
-        failing = set(
-            zip(
-                target_results.loc[~target_results["passed"], "level"],
-                target_results.loc[~target_results["passed"], "unit_code"],
-                strict=True,
-            )
-        )
+        bad = target_results[~target_results["passed"]]
+        failing = set(zip(bad["level"], bad["unit_code"].astype(str), strict=True))
     document = {
-        "small_count_threshold": small_count_threshold,
+        "title": f"{context.title_zh} {context.title_en}",
+        "small_count_threshold": threshold,
         "levels": {level: _records(shared[level]) for level in LEVELS},
         "targets": [] if target_results is None else _records(target_results),
         "all_targets_met": None if target_results is None else bool(target_results["passed"].all()),
@@ -106,108 +270,93 @@ def write_report_files(
     json_path = out_dir / "report.json"
     json_path.write_text(json.dumps(document, ensure_ascii=False, indent=1), encoding="utf-8")
     written.append(json_path)
-
-    province = tables["province"].iloc[0]
-    lines = [
-        f"# {title}",
-        "",
-        f"- 儿童 children: {province['children']:,.0f}; 覆盖 covered: {province['children_covered']:,.0f} "
-        f"({province['children_covered_pct']:.1f}%)",
-        f"- 儿童之家 homes: {int(province['homes_existing']):,} 已有 existing + "
-        f"{int(province['homes_new']):,} 新建 new",
-        f"- 有儿童之家的乡镇 townships with a home: {int(province['townships_with_home']):,} / "
-        f"{int(province['townships']):,}",
-        f"- 建设资金 build cost: {province['build_cost_cny']:,.0f} CNY; 儿童主任年经费 directors' pay: "
-        f"{province['staff_cost_cny_per_year']:,.0f} CNY/year",
-        "",
-    ]
-    if target_results is not None and len(target_results):
-        bad = target_results[~target_results["passed"]]
-        lines += [f"## 未达标 Targets not met: {len(bad)} of {len(target_results)} checks", ""]
-        if len(bad):
-            lines += [
-                "| 目标 target | 层级 level | 代码 code | 名称 name | 值 value | 要求 required |",
-                "|---|---|---|---|---|---|",
-            ]
-            bad_rows: list[dict[str, Any]] = bad.to_dict("records")  # type: ignore[assignment]
-            for item in bad_rows:
-                need = " ".join(
-                    x
-                    for x in (
-                        f"≥ {item['min']:g}" if pd.notna(item["min"]) else "",
-                        f"≤ {item['max']:g}" if pd.notna(item["max"]) else "",
-                    )
-                    if x
-                )
-                lines.append(
-                    f"| {item['target']} | {item['level']} | {item['unit_code']} | {item['unit_name_zh'] or ''} | "
-                    f"{item['value']:.1f} | {need} |"
-                )
-        lines.append("")
-    pref = shared["prefecture"]
-    lines += [
-        "## 州市 Prefectures",
-        "",
-        "| 代码 code | 名称 name | 儿童 children | 覆盖率 covered % | 重点儿童覆盖 priority covered | 新建 new homes |",
-        "|---|---|---|---|---|---|",
-    ]
-    pref_rows: list[dict[str, Any]] = pref.to_dict("records")  # type: ignore[assignment]
-    for row in pref_rows:
-        lines.append(
-            f"| {row['unit_code']} | {row.get('unit_name_zh') or ''} | {row['children']:,.0f} | "
-            f"{row['children_covered_pct']:.1f} | {row['priority_covered']} | {row['homes_new']} |"
-        )
-    for heading, extra in (extra_tables or {}).items():
-        lines += [
-            "",
-            f"## {heading}",
-            "",
-            "| " + " | ".join(str(c) for c in extra.columns) + " |",
-            "|" + "---|" * len(extra.columns),
-        ]
-        for record in extra.head(40).to_dict("records"):
-            lines.append("| " + " | ".join(_cell(v) for v in record.values()) + " |")
     md_path = out_dir / "report.md"
-    md_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    md_path.write_text(_markdown(tables, shared, context, target_results, extra_tables), encoding="utf-8")
     written.append(md_path)
 
+    book = Workbook()
+    book.remove(book.active)
+    write_notes_sheet(book, "说明 notes", f"{context.title_zh} {context.title_en}", _notes(context))
+    columns = [
+        "children",
+        "children_covered",
+        "children_covered_pct",
+        "priority_children",
+        "priority_covered",
+        "priority_covered_pct",
+        "communities",
+        "communities_uncovered",
+        "homes_existing",
+        "homes_new",
+        "homes_total",
+        "townships",
+        "townships_with_home",
+        "townships_with_home_pct",
+        *extra_columns,
+        "build_cost_cny",
+        "directors",
+        "director_pay_cny_per_year",
+    ]
+    for level in LEVELS:
+        sheet, title = LEVEL_SHEETS[level]
+        table = shared[level]
+        write_table_sheet(
+            book,
+            sheet,
+            table,
+            title=f"{title} — {context.scenario}",
+            columns=columns,
+            total_label=None if level == "province" else "合计 total",
+            highlight=[(level, str(code)) in failing for code in table["unit_code"]],
+        )
+    if uncovered is not None:
+        write_table_sheet(
+            book,
+            "未覆盖村 uncovered",
+            uncovered,
+            title=f"服务标准外的村(社区) communities beyond the standard — {context.scenario}",
+            columns=[c for c in uncovered.columns if c not in ("community_name", "community_code")],
+            name_column="community_name",
+            code_column="community_code",
+            total_label=None,
+        )
+    if target_results is not None and len(target_results):
+        write_table_sheet(
+            book,
+            "目标 targets",
+            target_table(target_results),
+            title=f"目标检查 target checks — {context.scenario}",
+            columns=[
+                "目标 target",
+                "层级 level",
+                "指标 metric",
+                "值 value",
+                "要求 required",
+                "结果 result",
+                "差距 short by",
+            ],
+            total_label=None,
+            highlight=[not ok for ok in target_results["passed"]],
+        )
+    for heading, extra in extra_tables.items():
+        name_column = "unit_name_zh" if "unit_name_zh" in extra.columns else None
+        code_column = "unit_code" if "unit_code" in extra.columns else None
+        write_table_sheet(
+            book,
+            heading,
+            extra,
+            title=f"{heading} — {context.scenario}",
+            columns=[c for c in extra.columns if c not in (name_column, code_column)],
+            name_column=name_column,
+            code_column=code_column,
+            total_label=None,
+        )
     xlsx_path = out_dir / "report.xlsx"
-    with pd.ExcelWriter(xlsx_path, engine="openpyxl") as writer:
-        for level in LEVELS:
-            table = shared[level]
-            labelled = table.rename(columns={c: BILINGUAL_HEADERS.get(c, c) for c in table.columns})
-            sheet = LEVEL_NAMES[level]
-            labelled.to_excel(writer, sheet_name=sheet, index=False)
-            ws = writer.sheets[sheet]
-            ws.freeze_panes = "A2"
-            for k, column in enumerate(table.columns, start=1):
-                cell = ws.cell(row=1, column=k)
-                cell.font = Font(bold=True)
-                cell.fill = HEADER_FILL
-                cell.alignment = Alignment(wrap_text=True, vertical="top")
-                ws.column_dimensions[get_column_letter(k)].width = 16
-                fmt = "0.0" if column.endswith("_pct") else "#,##0" if column not in ("level", "unit_code") else None
-                if fmt and column not in PRIORITY_COUNT_COLUMNS and not column.startswith("unit_name"):
-                    for r in range(2, len(table) + 2):
-                        ws.cell(row=r, column=k).number_format = fmt
-            for r, code in enumerate(table["unit_code"], start=2):
-                if (level, code) in failing:
-                    for k in range(1, len(table.columns) + 1):
-                        ws.cell(row=r, column=k).fill = FAIL_FILL
-        if uncovered is not None:
-            labelled = uncovered.rename(columns={c: BILINGUAL_HEADERS.get(c, c) for c in uncovered.columns})
-            labelled.to_excel(writer, sheet_name="未覆盖村 uncovered", index=False)
-            writer.sheets["未覆盖村 uncovered"].freeze_panes = "A2"
-        if target_results is not None:
-            target_results.to_excel(writer, sheet_name="目标 targets", index=False)
-        for heading, extra in (extra_tables or {}).items():
-            extra.to_excel(writer, sheet_name=heading[:31], index=False)
-            writer.sheets[heading[:31]].freeze_panes = "A2"
+    book.save(xlsx_path)
     written.append(xlsx_path)
     return written
 
 
-def read_report_json(run_dir: Path) -> dict[str, pd.DataFrame]:
-    """Level tables from a run's ``report.json`` (priority counts as written, possibly ``"<5"``)."""
-    document = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
-    return {level: pd.DataFrame(records) for level, records in document["levels"].items()}
+def report_json_tables(path: Path) -> dict[str, Any]:
+    """The raw ``report.json`` document of a run folder."""
+    return dict(json.loads((path / "report.json").read_text(encoding="utf-8")))

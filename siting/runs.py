@@ -2,47 +2,35 @@
 
 from __future__ import annotations
 
-import json
+import math
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from siting.charts import budget_curve_chart, compare_chart
 from siting.errors import InputError
 from siting.inputs import file_sha256
+from siting.rundir import open_run
 from siting.scenario import Scenario
+from siting.sharing import write_csv
 
 __all__ = ["compare_runs", "parse_range", "read_run", "rerun", "scenario_from_run", "sweep"]
 
 
 def read_run(run_dir: Path) -> dict[str, Any]:
-    """The ``run.json`` of a finished run."""
-    path = Path(run_dir) / "run.json"
-    if not path.exists():
-        raise InputError(f"{run_dir} is not a finished run (no run.json)")
-    return dict(json.loads(path.read_text(encoding="utf-8")))
+    """The ``run.json`` of a finished run (or of the newest run in a scenario's folder)."""
+    return open_run(run_dir).record
 
 
 def scenario_from_run(run_dir: Path) -> Scenario:
-    """The resolved scenario recorded in a run."""
-    recorded = read_run(run_dir)["scenario"]
-    values: dict[str, Any] = {}
-    for f in fields(Scenario):
-        if f.name not in recorded:
-            continue
-        value = recorded[f.name]
-        if isinstance(value, list):
-            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
-        elif isinstance(value, str) and ("Path" in str(f.type)):
-            value = Path(value)
-        values[f.name] = value
-    return Scenario(**values)
+    """The scenario recorded in a run, validated again by the scenario loader."""
+    return open_run(run_dir).scenario()
 
 
 def rerun(run_dir: Path) -> tuple[bool, list[str]]:
@@ -56,14 +44,15 @@ def rerun(run_dir: Path) -> tuple[bool, list[str]]:
     """
     from siting.pipeline import run
 
-    record = read_run(run_dir)
+    finished = open_run(run_dir)
+    record = finished.record
     differences = []
     for path, digest in record.get("inputs", {}).items():
         if not Path(path).exists():
             differences.append(f"input {path} is gone")
         elif file_sha256(Path(path)) != digest:
             differences.append(f"input {path} changed since the run")
-    scenario = scenario_from_run(run_dir).with_changes(write_map=False)
+    scenario = finished.scenario().with_changes(write_map=False)
     with tempfile.TemporaryDirectory(prefix="siting-rerun-") as tmp:
         again = run(scenario, run_dir=Path(tmp) / "run")
     before = set(record["plan"]["new_ids"])
@@ -87,11 +76,12 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> tuple[pd.DataFrame, pd.
     rows, sites = [], []
     first_ids: set[str] = set()
     for k, run_dir in enumerate(run_dirs):
-        record = read_run(run_dir)
+        finished = open_run(run_dir)
+        record = finished.record
         new_ids = set(record["plan"]["new_ids"])
         rows.append(
             {
-                "run": f"{record['scenario']['name']} ({Path(run_dir).name[:15]})",
+                "run": f"{finished.name} ({finished.path.name[:15]})",
                 "children": record["children_total"],
                 "children_covered": record["children_covered"],
                 "children_covered_pct": 100 * record["children_covered"] / max(record["children_total"], 1e-9),
@@ -99,7 +89,7 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> tuple[pd.DataFrame, pd.
                 "homes_new": record["plan"]["homes_new"],
                 "build_cost_cny": record["build_cost_cny"],
                 "targets_met": record.get("all_targets_met"),
-                "status": record["plan"]["status"],
+                "status": record["plan"].get("status_text", record["plan"]["status"]),
             }
         )
         if k == 0:
@@ -110,23 +100,30 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> tuple[pd.DataFrame, pd.
     table = pd.DataFrame(rows)
     diff = pd.DataFrame(sites, columns=["run", "site_id", "change"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out_dir / "compare.csv", index=False, encoding="utf-8-sig")
-    diff.to_csv(out_dir / "compare_sites.csv", index=False, encoding="utf-8-sig")
+    write_csv(table, out_dir / "compare.csv")
+    write_csv(diff, out_dir / "compare_sites.csv")
     compare_chart(table, out_dir / "compare.png")
     return table, diff
 
 
 def parse_range(text: str, *, what: str) -> list[float]:
-    """``"start:stop:step"`` (stop included) or ``"a,b,c"`` → values."""
+    """``"start:stop:step"`` (stop included) or ``"a,b,c"`` → finite values ≥ 0 (at most 200)."""
     try:
         if ":" in text:
             start, stop, step = (float(v) for v in text.split(":"))
-            if step <= 0 or stop < start:
+            if step <= 0 or stop < start or not all(math.isfinite(v) for v in (start, stop, step)):
                 raise ValueError
-            return [float(v) for v in np.arange(start, stop + step / 2, step)]
-        return [float(v) for v in text.split(",")]
+            values = [float(v) for v in np.arange(start, stop + step / 2, step)]
+        else:
+            values = [float(v) for v in text.split(",")]
+        if not values or any(not math.isfinite(v) or v < 0 for v in values) or len(values) > 200:
+            raise ValueError
+        return values
     except ValueError:
-        raise InputError(f"--{what} {text!r} is not start:stop:step (e.g. 0:30000000:3000000) or a,b,c") from None
+        raise InputError(
+            f"--{what} {text!r} is not start:stop:step (e.g. 0:30000000:3000000) or a,b,c of finite numbers ≥ 0 "
+            "(at most 200 values)"
+        ) from None
 
 
 def _sweep_one(args: tuple[Scenario, Path]) -> dict[str, Any]:
@@ -138,8 +135,9 @@ def _sweep_one(args: tuple[Scenario, Path]) -> dict[str, Any]:
         "budget_cny": scenario.budget_cny,
         "standard_m": scenario.standard_m,
         "children_covered": result.children_covered,
+        "children_covered_pct": 100 * result.children_covered / max(result.children_total, 1e-9),
         "homes_new": result.plan.n_new,
-        "status": result.plan.status,
+        "status": result.plan.status_text(),
         "run_dir": str(run_dir),
     }
 
@@ -150,12 +148,17 @@ def sweep(
     budgets: list[float] | None = None,
     radii_m: list[float] | None = None,
     workers: int = 2,
+    progress: bool = False,
+    report: Any = None,
 ) -> tuple[pd.DataFrame, Path]:
     """Run variants of a scenario in worker processes and write the budget–coverage curve.
 
     Returns the curve table and the folder holding ``curve.csv``, ``curve.png``
-    and one run folder per variant.
+    and one run folder per variant. ``progress`` shows a bar; ``report`` (a callable)
+    is called with each finished variant's row as it comes in.
     """
+    if isinstance(workers, bool) or workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
     if not budgets and not radii_m:
         raise InputError("sweep needs --budget or --radius values")
     out = scenario.outputs_dir / scenario.name / f"sweep-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
@@ -172,16 +175,29 @@ def sweep(
             label = "none" if budget is None else f"{budget:.0f}"
             variants.append((changed, out / f"budget_{label}_radius_{radius:.0f}"))
     out.mkdir(parents=True)
-    if workers > 1 and len(variants) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            rows = list(pool.map(_sweep_one, variants))
-    else:
-        rows = [_sweep_one(v) for v in variants]
+    rows = []
+    bar = tqdm(total=len(variants), desc=f"sweep {scenario.name}", disable=not progress)
+    try:
+        if workers > 1 and len(variants) > 1:
+            with ProcessPoolExecutor(max_workers=min(workers, len(variants))) as pool:
+                for row in pool.map(_sweep_one, variants):
+                    rows.append(row)
+                    bar.update(1)
+                    if report is not None:
+                        report(row)
+        else:
+            for variant in variants:
+                rows.append(_sweep_one(variant))
+                bar.update(1)
+                if report is not None:
+                    report(rows[-1])
+    finally:
+        bar.close()
     curve = pd.DataFrame(rows).sort_values(["standard_m", "budget_cny"]).reset_index(drop=True)
     gained = curve.groupby("standard_m")["children_covered"].diff()
     spent = curve.groupby("standard_m")["budget_cny"].diff()
     curve["marginal_children_per_10k_cny"] = (gained / spent * 10_000).fillna(0.0)
-    curve.to_csv(out / "curve.csv", index=False)
+    write_csv(curve, out / "curve.csv")
     budget_curve_chart(
         curve[curve["standard_m"] == curve["standard_m"].iloc[0]],
         out / "curve.png",

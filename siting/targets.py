@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from siting.errors import InputError
-from siting.report import LEVELS
+from siting.levels import LEVELS
+from siting.scenario import read_text_file
 
 __all__ = ["Target", "check_targets", "read_targets"]
 
@@ -48,10 +50,9 @@ def read_targets(path: Path | str, *, metrics: list[str] | None = None) -> list[
         units = ["530100", "530300"]  # only these units
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"targets file {path} does not exist")
+    text = read_text_file(path, what="targets file")
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise InputError(f"targets file {path} is not valid TOML: {error}") from None
     unknown_top = sorted(set(document) - {"target"})
@@ -63,6 +64,9 @@ def read_targets(path: Path | str, *, metrics: list[str] | None = None) -> list[
     targets = []
     for k, entry in enumerate(entries, start=1):
         where = f"target {k}"
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: must be a [[target]] table, got {entry!r}")
+            continue
         extra = sorted(set(entry) - TARGET_KEYS)
         if extra:
             problems.append(f"{where}: unknown keys {extra} (valid: {sorted(TARGET_KEYS)})")
@@ -77,10 +81,12 @@ def read_targets(path: Path | str, *, metrics: list[str] | None = None) -> list[
             problems.append(f"{where}: level {level!r} is not one of {list(LEVELS)}")
         low, high = entry.get("min"), entry.get("max")
         for key, value in (("min", low), ("max", high)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-                problems.append(f"{where}: {key} must be a number, got {value!r}")
-        low = low if isinstance(low, int | float) and not isinstance(low, bool) else None
-        high = high if isinstance(high, int | float) and not isinstance(high, bool) else None
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+            ):
+                problems.append(f"{where}: {key} must be a finite number, got {value!r}")
+        low = low if isinstance(low, int | float) and not isinstance(low, bool) and math.isfinite(low) else None
+        high = high if isinstance(high, int | float) and not isinstance(high, bool) and math.isfinite(high) else None
         if entry.get("min") is None and entry.get("max") is None:
             problems.append(f"{where}: give min and/or max")
         units = entry.get("units")
@@ -108,8 +114,9 @@ def check_targets(tables: dict[str, pd.DataFrame], targets: list[Target]) -> pd.
     -------
     pandas.DataFrame
         ``target``, ``metric``, ``level``, ``unit_code``, ``unit_name_zh`` (if
-        known), ``value``, ``min``, ``max``, ``passed``. A unit named in a target
-        but absent from the report fails with value NaN.
+        known), ``value``, ``min``, ``max``, ``passed`` and ``shortfall`` (how far
+        the value is from the target, 0 when met). A unit named in a target but
+        absent from the report fails with value NaN.
     """
     rows = []
     for target in targets:
@@ -126,6 +133,11 @@ def check_targets(tables: dict[str, pd.DataFrame], targets: list[Target]) -> pd.
             if target.maximum is not None:
                 passed &= value <= target.maximum + 1e-9
             name = table.at[code, "unit_name_zh"] if code in table.index and "unit_name_zh" in table else None
+            shortfall = 0.0 if passed else float("inf")
+            if np.isfinite(value):
+                low = 0.0 if target.minimum is None else max(target.minimum - value, 0.0)
+                high = 0.0 if target.maximum is None else max(value - target.maximum, 0.0)
+                shortfall = max(low, high)
             rows.append(
                 {
                     "target": target.name,
@@ -137,6 +149,7 @@ def check_targets(tables: dict[str, pd.DataFrame], targets: list[Target]) -> pd.
                     "min": target.minimum,
                     "max": target.maximum,
                     "passed": passed,
+                    "shortfall": shortfall,
                 }
             )
     return pd.DataFrame(rows)

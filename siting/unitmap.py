@@ -2,70 +2,116 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import folium
 import geopandas as gpd
-import pyogrio
+import pandas as pd
 
 from siting.errors import InputError
+from siting.rundir import FinishedRun, open_run
 from siting.webmap import MapLayers, plan_map
 
-__all__ = ["unit_map"]
+__all__ = ["resolve_unit", "unit_map"]
 
 
-def _prefix(unit_code: str) -> str:
-    if len(unit_code) != 6 or not unit_code.isdigit():
-        raise InputError(f"unit code {unit_code!r} is not a 6-digit prefecture or county code (e.g. 530100, 530102)")
-    return unit_code[:4] if unit_code.endswith("00") else unit_code
+def resolve_unit(finished: FinishedRun, unit: str) -> tuple[str, str, str]:
+    """``(level, code, name)`` of a prefecture or county given by code (530100) or name (昆明市, 福贡县).
+
+    Raises
+    ------
+    InputError
+        The unit is in no level of the run, with the closest names.
+    """
+    import difflib
+    import re
+
+    counties = finished.layer("counties")
+    communities = finished.layer("communities")
+    names = finished.report_tables()
+    options: list[tuple[str, str, str]] = []
+    for level in ("prefecture", "county"):
+        table = names.get(level, pd.DataFrame())
+        for code, name in zip(table.get("unit_code", []), table.get("unit_name_zh", []), strict=True):
+            options.append((level, str(code), str(name)))
+    if not options:  # older runs: fall back to the layers
+        options = [
+            ("county", str(c), str(n)) for c, n in zip(counties["county_code"], counties["county_name_zh"], strict=True)
+        ]
+        options += [("prefecture", str(c), str(c)) for c in communities["prefecture_code"].unique()]
+    for level, code, name in options:
+        if unit in (code, name):
+            return level, code, name
+
+    def stem(text: str) -> str:  # 五华区 / 五华县 / 五华: the name without its kind of unit
+        return re.sub(r"(自治州|自治县|特区|林区|区|县|市|州|盟|旗)$", "", text)
+
+    same_stem = [name for _, _, name in options if stem(name) == stem(unit)]
+    close = same_stem or difflib.get_close_matches(
+        unit, [name for _, _, name in options] + [code for _, code, _ in options], n=3
+    )
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise InputError(f"no prefecture or county of the run is called or coded {unit!r}{hint}")
 
 
-def unit_map(run_dir: Path, unit_code: str, *, basemap: str = "none", tianditu_key: str | None = None) -> folium.Map:
+def unit_map(
+    run_dir: Path, unit: str, *, basemap: str = "none", tianditu_key: str | None = None
+) -> tuple[folium.Map, str]:
     """Map the homes, communities and catchments of one unit of a finished run.
 
     Parameters
     ----------
     run_dir
-        A folder written by ``siting demo`` / ``siting run`` (holds ``plan.gpkg``).
-    unit_code
-        Prefecture (``530100``) or county (``530102``) code.
+        A run folder, or a scenario's output folder (its newest run is used).
+    unit
+        Prefecture or county, by code (``530100``, ``530102``) or by name (``昆明市``, ``福贡县``).
+
+    Returns
+    -------
+    tuple
+        The map and the unit's name (it titles the map).
     """
-    gpkg = Path(run_dir) / "plan.gpkg"
-    if not gpkg.exists():
-        raise InputError(f"{run_dir} is not a finished run (no plan.gpkg)")
-    layers = {name for name, _ in pyogrio.list_layers(gpkg)}
-    missing = {"homes", "communities", "catchments", "counties"} - layers
-    if missing:
-        raise InputError(f"{gpkg} lacks layers {sorted(missing)}; rerun the scenario with this siting version")
-    prefix = _prefix(unit_code)
-    communities = gpd.read_file(gpkg, layer="communities")
-    communities = communities[communities["community_code"].str.startswith(prefix)]
+    finished = open_run(run_dir)
+    level, code, name = resolve_unit(finished, unit)
+    column = f"{level}_code"
+    communities = finished.layer("communities")
+    communities = communities[communities[column].astype(str) == code]
     if communities.empty:
-        raise InputError(f"no community of the run lies in unit {unit_code}")
-    homes = gpd.read_file(gpkg, layer="homes")
-    homes = homes[homes["county_code"].str.startswith(prefix)]
-    counties = gpd.read_file(gpkg, layer="counties")
-    counties = counties[counties["county_code"].str.startswith(prefix)]
-    catchments = gpd.read_file(gpkg, layer="catchments")
+        raise InputError(f"no community of the run lies in {name} ({code})")
+    homes = finished.layer("homes")
+    homes = homes[homes[column].astype(str) == code]
+    counties = finished.layer("counties")
+    counties = counties[counties["county_code"].isin(set(communities["county_code"]))]
+    catchments = finished.layer("catchments")
     catchments = catchments[catchments["site_id"].isin(set(homes["site_id"]))]
-    record = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8"))
+    unit_of_cost = str(finished.record.get("access", {}).get("unit", "m"))
+    if "served_names" in homes:
+        homes = homes.assign(
+            served_names=homes["served_names"].fillna("").map(lambda t: [n for n in t.split("、") if n])
+        )
+    if "priority_served" in homes:
+        homes = homes.assign(priority_served=pd.to_numeric(homes["priority_served"], errors="coerce").fillna(0))
     covered = communities.loc[communities["covered"].astype(bool), "children"].sum()
     total = communities["children"].sum()
-    names = counties["county_name_zh"].tolist()
-    title = names[0] if len(names) == 1 else f"{unit_code} ({len(names)} 县 counties)"
     lines = [
-        f"儿童之家 homes: 已有 existing {int(homes['existing'].sum()):,} + "
-        f"新建 new {int((~homes['existing']).sum()):,}",
+        f"儿童之家 homes: 已有 existing {int(homes['existing'].astype(bool).sum()):,} + "
+        f"新建 new {int((~homes['existing'].astype(bool)).sum()):,}",
         f"覆盖儿童 children covered: {covered:,.0f} / {total:,.0f} ({100 * covered / max(total, 1):.1f}%)",
-        f"运行 run: {Path(run_dir).name}",
+        f"方案 scenario: {finished.name} · 运行 run: {finished.path.name}",
     ]
-    return plan_map(
-        MapLayers(counties=counties, communities=communities, homes=homes, catchments=catchments),
-        title_zh=f"{title} 儿童之家布局方案",
-        title_en=f"Children's homes plan, unit {unit_code}",
+    fmap = plan_map(
+        MapLayers(
+            counties=counties,
+            communities=gpd.GeoDataFrame(communities),
+            homes=gpd.GeoDataFrame(homes),
+            unit=unit_of_cost,
+            catchments=gpd.GeoDataFrame(catchments),
+        ),
+        title_zh=f"{name} 儿童之家布局方案",
+        title_en=f"Children's homes plan, {name} ({code})",
         summary_lines=lines,
-        modelled=bool(record.get("modelled_data", False)),
+        modelled=finished.modelled,
         basemap=basemap,
         tianditu_key=tianditu_key,
     )
+    return fmap, name

@@ -68,7 +68,7 @@ def test_missing_crs_says_how_to_set_it(tmp_path: Path) -> None:
 
 
 def test_self_intersecting_polygon_is_repaired_with_warning(tmp_path: Path) -> None:
-    bowtie = shapely.Polygon([(102.70, 25.04), (102.71, 25.05), (102.71, 25.04), (102.70, 25.05)])
+    bowtie = shapely.Polygon([(102.71, 25.04), (102.72, 25.05), (102.72, 25.04), (102.71, 25.05)])
     gdf = frame()
     gdf.loc[1, "geometry"] = bowtie
     path = tmp_path / "v.gpkg"
@@ -92,8 +92,9 @@ def test_all_problems_reported_at_once(tmp_path: Path) -> None:
     with pytest.raises(InputError) as error:
         read_communities(path)
     message = str(error.value)
-    assert "1 community codes are not 12 digits (rows [2], values ['53010200'])" in message
-    assert "duplicate community codes: ['530102001001'] (2 rows)" in message
+    assert "the ids in 'community_code' (e.g. ['530102001001', '530102001001', '53010200']) are not 12-digit" in message
+    assert "give township_code_column, county_code_column, prefecture_code_column" in message
+    assert "duplicate community ids: ['530102001001'] (2 rows)" in message
     assert "communities with empty geometry: ['53010200'] (1 in all)" in message
 
 
@@ -116,15 +117,15 @@ def test_code_column_rename_and_missing(tmp_path: Path) -> None:
 
 def test_gcj02_layer_is_converted(tmp_path: Path) -> None:
     truth = frame()
-    corners = np.array(shapely.box(102.70, 25.04, 102.71, 25.05).exterior.coords)
-    lon, lat = wgs84_to_gcj02(corners[:, 0], corners[:, 1])
     shifted = truth.copy()
-    shifted["geometry"] = [shapely.Polygon(np.column_stack([lon, lat]))] * 3
+    shifted["geometry"] = [
+        shapely.Polygon(np.column_stack(wgs84_to_gcj02(*np.array(sq.exterior.coords).T))) for sq in squares()
+    ]
     path = tmp_path / "gaode.geojson"
     shifted.to_file(path)
     out = read_communities(path, coordinates="gcj02")
     assert out.geometry.iloc[0].bounds == pytest.approx((102.70, 25.04, 102.71, 25.05), abs=1e-9)
-    projected = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 1, 1)], crs="EPSG:32648")
+    projected = gpd.GeoDataFrame(geometry=[shapely.box(270_000, 2_770_000, 271_000, 2_771_000)], crs="EPSG:32648")
     projected["community_code"] = CODES[0]
     projected.to_file(tmp_path / "utm.gpkg")
     with pytest.raises(CRSError, match="GCJ-02 and BD-09 exist only as degrees"):
@@ -145,5 +146,65 @@ def test_admin_codes() -> None:
 
     out = admin_codes_from_community(pd.Series(["533421101203"]))
     assert out.iloc[0].tolist() == ["533421101", "533421", "533400"]
-    with pytest.raises(InputError, match="not 12 digits"):
+    with pytest.raises(InputError, match=r"not 12-digit NBS statistical codes .* give the columns township_code"):
         admin_codes_from_community(pd.Series(["5334"]))
+
+
+def test_degrees_labelled_as_metres_are_refused(tmp_path: Path) -> None:
+    frame().set_crs("EPSG:32648", allow_override=True).to_file(tmp_path / "v.gpkg")
+    with pytest.raises(CRSError, match=r"look like longitude/latitude in degrees, but the layer says 'WGS 84 / UTM"):
+        read_communities(tmp_path / "v.gpkg")
+
+
+def test_points_and_mixed_geometry_are_refused(tmp_path: Path) -> None:
+    gdf = frame()
+    gdf.loc[0, "geometry"] = shapely.Point(102.705, 25.045)
+    gdf.loc[2, "geometry"] = shapely.LineString([(102.72, 25.04), (102.73, 25.05)])
+    gdf.to_file(tmp_path / "v.gpkg")
+    with pytest.raises(InputError, match=r"2 communities are \['LineString', 'Point'\], not polygons"):
+        read_communities(tmp_path / "v.gpkg")
+
+
+def test_overlapping_communities_are_refused(tmp_path: Path) -> None:
+    gdf = frame()
+    gdf.loc[1, "geometry"] = shapely.box(102.705, 25.04, 102.72, 25.05)  # covers half of the first square
+    gdf.to_file(tmp_path / "v.gpkg")
+    with pytest.raises(InputError, match=r"1 pairs of communities overlap: 530102001001 and 530102001002 \(50%\)"):
+        read_communities(tmp_path / "v.gpkg")
+
+
+def test_own_ids_with_explicit_level_columns_and_names(tmp_path: Path) -> None:
+    from siting.levels import LevelColumns
+
+    gdf = frame()
+    gdf["VID"] = ["v1", "v2", "v3"]
+    gdf["TOWN"] = ["t1", "t1", "t2"]
+    gdf["TOWN_NM"] = ["甲镇", "甲镇", None]
+    gdf["CNTY"] = ["c1", "c1", "c1"]
+    gdf["PREF"] = ["p1", "p1", "p1"]
+    gdf.loc[1, "name"] = None
+    path = tmp_path / "villages.shp"  # dBASE field names stop at 10 characters
+    gdf.drop(columns="community_code").to_file(path, engine="pyogrio", encoding="UTF-8")
+    columns = LevelColumns(
+        id="VID", name="name", township_code="TOWN", county_code="CNTY", prefecture_code="PREF", township_name="TOWN_NM"
+    )
+    out = read_communities(path, columns=columns)
+    assert out["community_code"].tolist() == ["v1", "v2", "v3"]
+    assert out["community_name"].tolist() == [NAMES[0], "v2", NAMES[2]]  # a missing name shows the id, never nan
+    assert out["township_code"].tolist() == ["t1", "t1", "t2"]
+    assert out["province_code"].tolist() == ["000000"] * 3  # not NBS codes: the study area is one unit
+    assert out["township_name"].tolist() == ["甲镇", "甲镇", None]
+    with pytest.raises(InputError, match=r"not 12-digit NBS codes, so the township, county, prefecture"):
+        read_communities(path, code_column="VID")
+    with pytest.raises(InputError, match=r"has no column county_code='COUNTY'"):
+        read_communities(path, columns=LevelColumns(id="VID", county_code="COUNTY"))
+
+
+def test_a_township_in_two_counties_is_refused(tmp_path: Path) -> None:
+    from siting.levels import LevelColumns
+
+    gdf = frame(TOWN=["t1", "t1", "t1"], CNTY=["c1", "c1", "c2"], PREF=["p", "p", "p"])
+    gdf.to_file(tmp_path / "v.gpkg")
+    columns = LevelColumns(township_code="TOWN", county_code="CNTY", prefecture_code="PREF")
+    with pytest.raises(InputError, match=r"1 township codes lie in several counties \{'t1': \['c1', 'c2'\]\}"):
+        read_communities(tmp_path / "v.gpkg", columns=columns)

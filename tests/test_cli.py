@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from siting.cli import main
@@ -25,6 +27,7 @@ def test_python_dash_m() -> None:
     assert "siting" in result.stdout
 
 
+@pytest.mark.slow
 def test_demo_builds_the_sample_and_prints_a_summary(tmp_path: Path) -> None:
     copy_real_parts(tmp_path / "data")
     result = CliRunner().invoke(
@@ -42,10 +45,15 @@ def test_demo_builds_the_sample_and_prints_a_summary(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "homes existing / proposed : 1,194 / 100" in result.output
-    assert "budget used               : 3,000,000 of 3,000,000 CNY" in result.output
+    assert "homes existing / new      : 1,194 / 100" in result.output
+    assert "build cost                : 3,000,000 CNY" in result.output
+    assert "mclp, optimal (gap 0.00 %)" in result.output
     assert (tmp_path / "maps" / "demo.html").exists()
     assert (tmp_path / "data" / "yunnan" / "modelled" / "metadata.json").exists()
+    # siting demo is the demo scenario with its overrides, nothing else.
+    record = json.loads(next((tmp_path / "out" / "demo").glob("*/run.json")).read_text(encoding="utf-8"))
+    assert record["scenario"]["model"]["budget_cny"] == 3_000_000
+    assert record["scenario"]["access"]["standard_m"] == 5000
 
 
 def test_missing_data_is_a_one_line_error(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import shapely
 from affine import Affine
 
 from siting.demand import build_demand, split_integer
-from siting.errors import InputError
+from siting.errors import InputError, SitingWarning
 from siting.population import zonal_children
 from siting.registry import read_priority_registry
 
@@ -120,4 +120,5 @@ def test_registry_xlsx_and_gbk(tmp_path: Path) -> None:
     out = read_priority_registry(tmp_path / "r.xlsx", children=children)
     assert out.to_dict("records") == [{"community_code": "530102001001", "left_behind": 3, "dibao": 4}]
     (tmp_path / "r.csv").write_bytes("community_code,留守儿童\n530102001001,2\n".encode("gbk"))
-    assert read_priority_registry(tmp_path / "r.csv", children=children)["留守儿童"].tolist() == [2]
+    with pytest.warns(SitingWarning, match=r"is not UTF-8; read it as GBK"):
+        assert read_priority_registry(tmp_path / "r.csv", children=children)["留守儿童"].tolist() == [2]

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from siting.costs import CostMatrix, distance_matrix
 from siting.errors import InfeasibleError, InputError
-from siting.models import solve_mclp
+from siting.models import SiteOptions, SolverOptions, solve_mclp
 
 # A line of demand points 0..6 km; sites at 0, 3 and 6 km; standard 1.5 km.
 #   demand x (km): 0    1    2    3    4    5    6
@@ -38,7 +38,7 @@ def line_instance() -> CostMatrix:
 
 @pytest.mark.parametrize("solver", ["cbc", "highs"])
 def test_one_home_takes_the_heaviest_cover(solver: str) -> None:
-    plan = solve_mclp(line_instance(), WEIGHTS, n_homes=1, solver=solver)
+    plan = solve_mclp(line_instance(), WEIGHTS, n_homes=1, solver=SolverOptions(name=solver))
     assert plan.new_ids == ("B",)
     assert plan.objective == pytest.approx(22.0)
     assert plan.status == "optimal"
@@ -52,7 +52,7 @@ def test_two_homes() -> None:
 
 
 def test_existing_home_is_kept_and_counted() -> None:
-    plan = solve_mclp(line_instance(), WEIGHTS, n_homes=1, existing=["B"])
+    plan = solve_mclp(line_instance(), WEIGHTS, n_homes=1, sites=SiteOptions(existing=("B",)))
     assert plan.existing_ids == ("B",)
     assert plan.new_ids == ("C",)
     assert set(plan.site_ids) == {"B", "C"}
@@ -68,15 +68,15 @@ def test_budget_with_site_costs() -> None:
 
 
 def test_forced_and_excluded() -> None:
-    plan = solve_mclp(line_instance(), WEIGHTS, n_homes=2, forced=["A"], excluded=["B"])
+    plan = solve_mclp(line_instance(), WEIGHTS, n_homes=2, sites=SiteOptions(forced=("A",), excluded=("B",)))
     assert set(plan.new_ids) == {"A", "C"}
     assert plan.objective == pytest.approx(27.0)
     with pytest.raises(InputError, match="both excluded"):
-        solve_mclp(line_instance(), WEIGHTS, n_homes=1, forced=["A"], excluded=["A"])
+        SiteOptions(forced=("A",), excluded=("A",))
     with pytest.raises(InfeasibleError, match="forced"):
-        solve_mclp(line_instance(), WEIGHTS, n_homes=1, forced=["A", "B"])
+        solve_mclp(line_instance(), WEIGHTS, n_homes=1, sites=SiteOptions(forced=("A", "B")))
     with pytest.raises(InputError, match="not in the cost matrix"):
-        solve_mclp(line_instance(), WEIGHTS, n_homes=1, existing=["Z"])
+        solve_mclp(line_instance(), WEIGHTS, n_homes=1, sites=SiteOptions(existing=("Z",)))
 
 
 def test_needs_a_limit() -> None:

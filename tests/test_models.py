@@ -11,9 +11,10 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from siting.costs import CostMatrix, distance_matrix
+from siting.access import Access
+from siting.costs import CostMatrix, distance_matrix, restrict_to_same_unit
 from siting.errors import InfeasibleError
-from siting.models import greedy_mclp, solve_lscp, solve_mclp, solve_partial_cover, solve_pmedian
+from siting.models import SiteOptions, greedy_mclp, solve_lscp, solve_mclp, solve_partial_cover, solve_pmedian
 
 # Demand on a line at 0..6 km (weights 10 1 1 20 1 1 15) plus one point at 50 km no site reaches.
 # Sites A 0 km, B 3 km, C 6 km, D 1 km; standard 1.5 km.
@@ -49,7 +50,7 @@ def test_lscp_least_cost_and_existing() -> None:
     plan = solve_lscp(instance(), site_cost_cny=cost)
     assert set(plan.new_ids) == {"B", "C", "D"}
     assert plan.objective == 90_000
-    plan = solve_lscp(instance(), existing=["B"])
+    plan = solve_lscp(instance(), sites=SiteOptions(existing=("B",)))
     assert plan.objective == 2 and "B" in plan.existing_ids
 
 
@@ -86,15 +87,16 @@ def test_capacitated_pmedian_single_source() -> None:
 
 
 def test_respect_boundaries_and_township_minimum() -> None:
-    demand_codes = pd.DataFrame({"township_code": ["t1"] * 3 + ["t2"] * 5, "county_code": ["c"] * 8}, index=DEMAND_IDS)
-    site_codes = pd.DataFrame({"township_code": ["t1", "t2", "t2", "t1"], "county_code": ["c"] * 4}, index=SITE_IDS)
+    demand_town = np.array(["t1"] * 3 + ["t2"] * 5, dtype=object)
+    site_town = np.array(["t1", "t2", "t2", "t1"], dtype=object)
     # B (township t2) may not cover d2 (t1) any more: B covers d3, d4 = 21.
-    plan = solve_mclp(
-        instance(), WEIGHTS, n_homes=1, respect="township", demand_codes=demand_codes, site_codes=site_codes
-    )
+    within = restrict_to_same_unit(instance(), demand_unit=demand_town, site_unit=site_town)
+    access = Access(costs=within, standard=1500.0, mode="distance", respect="township")
+    plan = solve_mclp(access, WEIGHTS, n_homes=1)
     assert plan.new_ids == ("B",) and plan.objective == pytest.approx(21.0)
     # Each township at least one home: with 2 homes, B (t2) + A or D (t1).
-    plan = solve_mclp(instance(), WEIGHTS, n_homes=2, min_per_township=1, site_codes=site_codes)
+    towns = dict(zip(SITE_IDS, site_town, strict=True))
+    plan = solve_mclp(instance(), WEIGHTS, n_homes=2, sites=SiteOptions(min_per_township=1, township_of_site=towns))
     assert "B" in plan.new_ids and ({"A", "D"} & set(plan.new_ids))
 
 

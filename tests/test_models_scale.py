@@ -11,11 +11,12 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from siting.costs import CostMatrix, distance_matrix
+from siting.access import Access
+from siting.costs import CostMatrix, distance_matrix, restrict_to_same_unit
 from siting.errors import InputError
-from siting.models import solve_mclp, solve_pmedian
+from siting.models import SiteOptions, SolverOptions, solve_mclp, solve_pmedian
 from siting.models.knapsack import combine_parts
-from siting.models.matrix import MatrixModel, solve_matrix_model
+from siting.models.solver import MatrixModel, solve_matrix_model
 
 
 def test_knapsack_hand_checked() -> None:
@@ -58,8 +59,8 @@ def test_decomposed_mclp_equals_monolithic(seed: int, homes: int, with_existing:
     xy, w, ids = clustered(seed)
     costs = distance_matrix(xy, xy, demand_ids=ids, site_ids=ids, cutoff_m=2_500.0, crs="EPSG:32648")
     existing = ids[:3] if with_existing else []
-    whole = solve_mclp(costs, w, n_homes=homes, existing=existing)
-    parts = solve_mclp(costs, w, n_homes=homes, existing=existing, decompose=True, workers=1)
+    whole = solve_mclp(costs, w, n_homes=homes, sites=SiteOptions(existing=tuple(existing)))
+    parts = solve_mclp(costs, w, n_homes=homes, sites=SiteOptions(existing=tuple(existing)), decompose=True, workers=1)
     assert parts.objective == pytest.approx(whole.objective, rel=1e-9)
     assert parts.status == "optimal" and parts.bound == pytest.approx(parts.objective, rel=1e-9)
     assert len(parts.new_ids) <= homes
@@ -109,12 +110,12 @@ def test_pmedian_rounds_match_brute_force(seed: int, p: int, solver: str) -> Non
         crs="EPSG:32648",
     )
     best = brute_force_pmedian(costs, w, p)
-    plan = solve_pmedian(costs, w, p=p, k_nearest=1, solver=solver)
+    plan = solve_pmedian(costs, w, p=p, k_nearest=1, solver=SolverOptions(name=solver))
     assert plan.objective == pytest.approx(best, rel=1e-9)
     assert plan.status == "optimal"
     assert plan.bound == pytest.approx(best, rel=1e-6)
     assert plan.parameters["rounds"] >= 1
-    whole = solve_pmedian(costs, w, p=p, k_nearest=None, solver=solver)
+    whole = solve_pmedian(costs, w, p=p, k_nearest=None, solver=SolverOptions(name=solver))
     assert whole.objective == pytest.approx(best, rel=1e-9)
 
 
@@ -128,8 +129,9 @@ def test_pmedian_restricted_pairs_keep_existing_and_township_minimum() -> None:
     costs = distance_matrix(xy, xy, demand_ids=ids, site_ids=ids, cutoff_m=50_000.0, crs="EPSG:32648")
     codes = pd.DataFrame({"township_code": ["t1", "t1", "t2", "t2"], "county_code": ["k"] * 4}, index=ids)
     w = np.array([1.0, 1.0, 1.0, 1.0])
+    towns = codes["township_code"].to_dict()
     plan = solve_pmedian(
-        costs, w, p=2, existing=["a"], min_per_township=1, site_codes=codes, demand_codes=codes, k_nearest=1
+        costs, w, p=2, sites=SiteOptions(existing=("a",), min_per_township=1, township_of_site=towns), k_nearest=1
     )
     assert set(plan.site_ids) in ({"a", "c"}, {"a", "d"})
     assert plan.objective == pytest.approx(2_000.0)
@@ -193,12 +195,15 @@ def test_township_parts_pmedian_equals_one_model(seed: int, extra: int, with_exi
     costs = distance_matrix(xy, xy, demand_ids=ids, site_ids=ids, cutoff_m=100_000.0, crs="EPSG:32648")
     existing = ids[:2] if with_existing else []
     p = len(set(townships)) + extra + len(existing)  # enough for a home in every township
-    options = {"respect": "township", "demand_codes": codes, "site_codes": codes, "existing": existing}
-    whole = solve_pmedian(costs, w, p=p, decompose=False, k_nearest=None, solver="highs", **options)
+    town = codes["township_code"].to_numpy(dtype=object)
+    within = restrict_to_same_unit(costs, demand_unit=town, site_unit=town)
+    access = Access(costs=within, standard=100_000.0, mode="distance", respect="township")
+    options = {"sites": SiteOptions(existing=tuple(existing)), "solver": SolverOptions(name="highs")}
+    whole = solve_pmedian(access, w, p=p, decompose=False, k_nearest=None, **options)
     saved = parts.EXHAUSTIVE_SITES
     parts.EXHAUSTIVE_SITES = 64 if enumerate_ else 0  # both ways of drawing a part's curve
     try:
-        split = solve_pmedian(costs, w, p=p, solver="highs", **options)
+        split = solve_pmedian(access, w, p=p, **options)
     finally:
         parts.EXHAUSTIVE_SITES = saved
     assert "knapsack" in split.solver
@@ -213,7 +218,7 @@ def test_township_parts_pmedian_equals_one_model(seed: int, extra: int, with_exi
 @settings(max_examples=30, deadline=None)
 @given(st.integers(0, 2**31 - 1), st.booleans())
 def test_set_cover_reductions_keep_the_optimum(seed: int, unit_cost: bool) -> None:
-    from siting.models.common import reduce_set_cover
+    from siting.models.reductions import reduce_set_cover
 
     rng = np.random.default_rng(seed)
     n_rows, n_cols = 9, 7
@@ -247,12 +252,14 @@ def test_capacitated_mclp_hand_checked() -> None:
     plan = solve_mclp(costs, w, n_homes=1, capacity=20.0)
     assert plan.objective == 20.0 and plan.new_ids == ("A",) and plan.status == "optimal"
     assert sorted(plan.assignment.values()) == ["A", "A"]
-    plan = solve_mclp(costs, w, n_homes=2, capacity=np.array([30.0, 30.0]), solver="highs")
+    plan = solve_mclp(costs, w, n_homes=2, capacity=np.array([30.0, 30.0]), solver=SolverOptions(name="highs"))
     assert plan.objective == 60.0 and plan.assignment["d3"] == "B"
     # An existing home is capacitated too; no new home allowed.
-    plan = solve_mclp(costs, w, n_homes=0, capacity=20.0, existing=["B"])
+    plan = solve_mclp(costs, w, n_homes=0, capacity=20.0, sites=SiteOptions(existing=("B",)))
     assert plan.objective == 0.0 and plan.site_ids == ("B",)
-    plan = solve_mclp(costs, w, budget_cny=30_000, site_cost_cny=30_000.0, capacity=25.0, existing=["A"])
+    plan = solve_mclp(
+        costs, w, budget_cny=30_000, site_cost_cny=30_000.0, capacity=25.0, sites=SiteOptions(existing=("A",))
+    )
     assert plan.objective == 20.0  # A serves two; B (30,000 CNY) cannot take d3's 30 children
 
 

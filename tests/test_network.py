@@ -65,7 +65,8 @@ def test_stations_centres_links_and_staff() -> None:
     county = network.staff["county"].iloc[0]
     # 12 communities -> 2 supervisors, 3 -> 1; 15 directors.
     assert (county["directors"], county["supervisors"]) == (15, 3)
-    assert county["staff_cost_cny_per_year"] == 15 * 12 * 1900 + 3 * 12 * 2000
+    assert county["staff_pay_cny_per_year"] == 15 * 12 * 1900 + 3 * 12 * 2000
+    assert county["director_pay_cny_per_year"] == 15 * 12 * 1900
     assert network.staff["province"]["supervisors"].iloc[0] == 3
 
 

@@ -8,7 +8,8 @@ import scipy.sparse as sp
 
 from siting.costs import CostMatrix
 from siting.errors import InputError
-from siting.phasing import homes_per_year, phase_homes
+from siting.models import SiteOptions
+from siting.phasing import homes_per_year, phase_homes, years_table
 
 
 def cover_matrix(columns: list[list[int]], n_rows: int) -> CostMatrix:
@@ -35,10 +36,10 @@ def test_three_year_known_order(method: str) -> None:
         THREE, THREE_W, years=[2018, 2019, 2020], budgets_cny=[1, 1, 1], site_cost_cny=1.0, method=method
     )
     assert plan.build_year == {"s1": 2018, "s2": 2019, "s0": 2020}
-    assert plan.covered_by_year == (30.0, 50.0, 60.0)
-    assert plan.bound_by_year == (30.0, 50.0, 60.0)
-    assert plan.gap_by_year == (0.0, 0.0, 0.0)
-    assert plan.table()["homes_built"].tolist() == [1, 1, 1]
+    assert tuple(y.covered for y in plan.years) == (30.0, 50.0, 60.0)
+    assert tuple(y.bound for y in plan.years) == (30.0, 50.0, 60.0)
+    assert [y.gap for y in plan.years] == [0.0, 0.0, 0.0]
+    assert years_table(plan)["homes_built"].tolist() == [1, 1, 1]
 
 
 def test_carry_over_only_when_asked() -> None:
@@ -48,7 +49,7 @@ def test_carry_over_only_when_asked() -> None:
         THREE, THREE_W, years=[1, 2], budgets_cny=[0.5, 1.5], site_cost_cny=1.0, method="mip", carry_over=True
     )
     assert carried.build_year == {"s1": 2, "s2": 2}
-    assert carried.spent_by_year == (0.0, 2.0)
+    assert [y.spent_cny for y in carried.years] == [0.0, 2.0]
 
 
 def test_mip_beats_greedy_where_ratios_mislead() -> None:
@@ -58,14 +59,16 @@ def test_mip_beats_greedy_where_ratios_mislead() -> None:
     prices = np.array([2.0, 1.0, 1.0])
     greedy = phase_homes(costs, w, years=[2019], budgets_cny=[2], site_cost_cny=prices, method="greedy")
     exact = phase_homes(costs, w, years=[2019], budgets_cny=[2], site_cost_cny=prices, method="mip")
-    assert greedy.covered_by_year == (26.0,) and exact.covered_by_year == (30.0,)
+    assert greedy.years[0].covered == 26.0 and exact.years[0].covered == 30.0
     # LP bound: Y whole (16) and half of X (15) = 31 ≥ the optimum 30.
-    assert greedy.bound_by_year == (31.0,) and greedy.gap_by_year[0] == pytest.approx(5 / 31)
+    assert greedy.years[0].bound == 31.0 and greedy.years[0].gap == pytest.approx(5 / 26)
 
 
 def test_existing_homes_and_the_source_rounds() -> None:
-    plan = phase_homes(THREE, THREE_W, years=[2019], budgets_cny=[1], site_cost_cny=1.0, existing=["s1"])
-    assert plan.build_year == {"s2": 2019} and plan.covered_by_year == (50.0,)
+    plan = phase_homes(
+        THREE, THREE_W, years=[2019], budgets_cny=[1], site_cost_cny=1.0, sites=SiteOptions(existing=("s1",))
+    )
+    assert plan.build_year == {"s2": 2019} and plan.years[0].covered == 50.0
     assert homes_per_year([16_000_000, 13_200_000], 30_000) == [533, 440]
     with pytest.raises(InputError, match="one budget per year"):
         phase_homes(THREE, THREE_W, years=[2018, 2019], budgets_cny=[1], site_cost_cny=1.0)

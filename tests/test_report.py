@@ -1,4 +1,4 @@
-"""Allocation, catchments, the coverage report, targets, small-count suppression — on a toy province."""
+"""Allocation, catchments, the coverage report, targets, shared-file rules — on a toy province checked by hand."""
 
 from __future__ import annotations
 
@@ -12,14 +12,13 @@ import openpyxl
 import pandas as pd
 import pytest
 import shapely
-from click.testing import CliRunner
 
-from siting.allocation import assign_to_nearest_home, catchments
-from siting.cli import main
-from siting.costs import distance_matrix
+from siting.access import access_from_points
+from siting.allocation import allocate, catchments
 from siting.models.plan import Plan
 from siting.report import COUNT_COLUMNS, coverage_report
-from siting.report_files import write_report_files
+from siting.report_files import ReportContext, md_text, write_report_files
+from siting.sharing import suppress_counts, write_csv
 from siting.targets import check_targets, read_targets
 
 CRS = "EPSG:32648"
@@ -29,7 +28,7 @@ CHILDREN = [100.0, 50.0, 30.0, 20.0, 200.0, 10.0]
 LEFT_BEHIND = [3, 0, 10, 2, 6, 0]
 
 
-def toy() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame, Plan, pd.DataFrame]:
+def toy(standard_m: float = 2000.0):  # type: ignore[no-untyped-def]
     codes = pd.Series(CODES)
     admin = pd.DataFrame(
         {
@@ -37,6 +36,7 @@ def toy() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame, Plan, p
             "township_code": codes.str[:9],
             "county_code": codes.str[:6],
             "prefecture_code": codes.str[:4] + "00",
+            "province_code": "530000",
         }
     )
     points = gpd.points_from_xy(X, [0.0] * 6)
@@ -44,7 +44,6 @@ def toy() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame, Plan, p
         admin.assign(demand_id=codes, children=CHILDREN, left_behind=LEFT_BEHIND), geometry=points, crs=CRS
     )
     sites = gpd.GeoDataFrame(admin.assign(site_id=codes, cost_cny=30_000.0), geometry=points, crs=CRS)
-    # Communities tile a strip: each spans half-way to its neighbours.
     edges = [-500.0] + [(a + b) / 2 for a, b in itertools.pairwise(X)] + [50_500.0]
     polygons = [shapely.box(edges[k], -5000, edges[k + 1], 5000) for k in range(6)]
     communities = gpd.GeoDataFrame(
@@ -58,33 +57,35 @@ def toy() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame, Plan, p
         new_ids=(CODES[4],),
         objective=350.0,
         bound=350.0,
-        gap=0.0,
         status="optimal",
         solver="test",
     )
-    costs = distance_matrix(
-        np.column_stack([X, np.zeros(6)]),
-        np.column_stack([X, np.zeros(6)]),
-        demand_ids=CODES,
-        site_ids=CODES,
-        cutoff_m=50_000,
-        crs=CRS,
-    )
-    allocation = assign_to_nearest_home(costs, plan.site_ids, standard=2000.0, demand=demand, sites=sites)
-    return demand, sites, communities, plan, allocation
+    access = access_from_points(demand, sites, standard_m=standard_m)
+    return demand, sites, communities, plan, access, allocate(access, plan)
 
 
 def test_allocation_and_uncovered_nearest_home() -> None:
-    _, _, _, _, allocation = toy()
+    *_, allocation = toy()
     assert allocation["covered"].tolist() == [True, True, False, False, True, False]
     assert allocation["site_id"].tolist()[:2] == [CODES[0], CODES[0]]
     assert allocation["nearest_site_id"].tolist() == [CODES[0], CODES[0], CODES[0], CODES[4], CODES[4], CODES[4]]
-    assert allocation["distance_m"].tolist() == [0.0, 1000.0, 10_000.0, 10_000.0, 0.0, 20_000.0]
+    assert allocation["distance_m"].tolist()[:2] == [0.0, 1000.0]  # the cost of the home it is assigned to
+    assert np.isnan(allocation["distance_m"].tolist()[2])  # uncovered: no home, no cost
+    assert allocation["nearest_distance_m"].tolist() == [0.0, 1000.0, 10_000.0, 10_000.0, 0.0, 20_000.0]
+
+
+def test_allocation_follows_the_boundary_rule() -> None:
+    demand, sites, *_ = toy(standard_m=15_000.0)
+    plan = Plan("mclp", {}, (CODES[0],), (CODES[0],), (), 0.0, None, "optimal", "test")
+    free = allocate(access_from_points(demand, sites, standard_m=15_000.0), plan)
+    bounded = allocate(access_from_points(demand, sites, standard_m=15_000.0, respect="township"), plan)
+    assert free["covered"].tolist()[:3] == [True, True, True]  # 530101002001 is 10 km from the home
+    assert bounded["covered"].tolist()[:3] == [True, True, False]  # ... but in another township
 
 
 def test_every_column_of_the_toy_province() -> None:
-    demand, sites, _, plan, allocation = toy()
-    tables = coverage_report(demand, allocation, sites, plan, priority_groups=["left_behind"])
+    demand, sites, _, plan, access, allocation = toy()
+    tables = coverage_report(demand, allocation, sites, plan, access, priority_groups=["left_behind"])
     province = tables["province"].iloc[0]
     expected = {
         "unit_code": "530000",
@@ -101,14 +102,15 @@ def test_every_column_of_the_toy_province() -> None:
         "communities_uncovered": 3,
         "build_cost_cny": 30_000.0,
         "directors": 6,
-        "staff_cost_cny_per_year": 6 * 12 * 1900.0,
+        "director_pay_cny_per_year": 6 * 12 * 1900.0,
         "distance_p90_m": 10_000.0,
     }
     for column, value in expected.items():
         assert province[column] == value, column
     assert province["children_covered_pct"] == pytest.approx(100 * 350 / 410)
     assert province["priority_covered_pct"] == pytest.approx(100 * 9 / 21)
-    assert province["distance_mean_m"] == pytest.approx(750_000 / 410)
+    # Mean distance borne by a child: to its home, or the nearest home when uncovered.
+    assert province["distance_mean_m"] == pytest.approx((50 * 1000 + 30 * 10_000 + 20 * 10_000 + 10 * 20_000) / 410)
     pref = tables["prefecture"].set_index("unit_code")
     assert pref.loc[
         "530100",
@@ -123,42 +125,66 @@ def test_every_column_of_the_toy_province() -> None:
         ],
     ].tolist() == [4, 150.0, 3.0, 1, 3, 1, 2]
     assert pref.loc["530300", "children_covered_pct"] == pytest.approx(100 * 200 / 210)
-    # Levels add up for every count column.
     for level in ("prefecture", "county", "township"):
         for column in COUNT_COLUMNS:
             assert tables[level][column].sum() == pytest.approx(province[column]), (level, column)
 
 
+def test_report_columns_follow_the_unit() -> None:
+    from siting.access import Access
+    from siting.costs import CostMatrix
+
+    demand, sites, _, plan, access, _ = toy()
+    minutes = Access(
+        costs=CostMatrix(access.costs.matrix * 0.01, access.demand_ids, access.site_ids, "min", 500.0),
+        standard=20.0,
+        mode="table",
+    )
+    allocation = allocate(minutes, plan)
+    assert "time_min" in allocation and "nearest_time_min" in allocation and "distance_m" not in allocation
+    tables = coverage_report(demand, allocation, sites, plan, minutes)
+    assert "time_mean_min" in tables["county"] and "distance_mean_m" not in tables["county"]
+    # Uncovered children with no stored pair have no known cost: the statistics leave them out.
+    assert tables["province"]["time_p90_min"].iloc[0] == 10.0
+
+
 def test_catchments_tile_the_area() -> None:
-    demand, _, communities, _, allocation = toy()
-    areas = catchments(communities, demand, allocation, priority_groups=["left_behind"])
+    demand, _, communities, _, access, allocation = toy()
+    areas = catchments(communities, demand, allocation, access, priority_groups=["left_behind"])
     by_site = areas.set_index(areas["site_id"].fillna("uncovered"))
     assert by_site.loc[CODES[0], "communities"] == 2 and by_site.loc[CODES[0], "children"] == 150.0
     assert by_site.loc[CODES[4], "community_codes"] == CODES[4]
     assert by_site.loc["uncovered", "communities"] == 3
     assert by_site.loc[CODES[0], "distance_max_m"] == 1000.0
+    assert by_site.loc[CODES[0], "distance_p90_m"] == 1000.0  # 50 of 150 children at 1 km: the top 10 % is there
     union = shapely.union_all(areas.geometry.to_numpy())
     assert union.area == pytest.approx(communities.union_all().area)
     assert areas.geometry.area.sum() == pytest.approx(union.area)  # no overlaps
 
 
-def write_run(tmp_path: Path) -> Path:
-    demand, sites, _, plan, allocation = toy()
-    tables = coverage_report(demand, allocation, sites, plan, priority_groups=["left_behind"])
-    run = tmp_path / "run"
-    run.mkdir()
+def context(name: str = "toy") -> ReportContext:
+    return ReportContext(
+        title_zh="测试省儿童之家布局方案", title_en="Test plan", scenario=name, small_count_threshold=5
+    )
+
+
+def write_toy_report(tmp_path: Path) -> tuple[Path, dict[str, pd.DataFrame]]:
+    demand, sites, _, plan, access, allocation = toy()
+    tables = coverage_report(demand, allocation, sites, plan, access, priority_groups=["left_behind"])
     targets_path = tmp_path / "targets.toml"
     targets_path.write_text(
         '[[target]]\nmetric = "children_covered_pct"\nmin = 80\nlevel = "prefecture"\n', encoding="utf-8"
     )
     results = check_targets(tables, read_targets(targets_path))
-    write_report_files(tables, run, target_results=results)
-    return run
+    run = tmp_path / "run"
+    run.mkdir()
+    write_report_files(tables, run, context=context(), target_results=results)
+    return run, tables
 
 
 def test_targets_fail_for_exactly_the_named_units(tmp_path: Path) -> None:
-    demand, sites, _, plan, allocation = toy()
-    tables = coverage_report(demand, allocation, sites, plan, priority_groups=["left_behind"])
+    demand, sites, _, plan, access, allocation = toy()
+    tables = coverage_report(demand, allocation, sites, plan, access, priority_groups=["left_behind"])
     path = tmp_path / "t.toml"
     path.write_text(
         '[[target]]\nmetric = "children_covered_pct"\nmin = 80\nlevel = "prefecture"\n'
@@ -166,53 +192,107 @@ def test_targets_fail_for_exactly_the_named_units(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     results = check_targets(tables, read_targets(path))
-    failed = results[~results["passed"]][["metric", "unit_code"]].values.tolist()
-    assert failed == [["children_covered_pct", "530100"], ["townships_with_home_pct", "530101"]]
+    failed = results[~results["passed"]]
+    assert failed[["metric", "unit_code"]].values.tolist() == [
+        ["children_covered_pct", "530100"],
+        ["townships_with_home_pct", "530101"],
+    ]
+    assert failed["shortfall"].tolist() == pytest.approx([80 - 100 * 150 / 200, 50.0])
 
 
 def test_bad_targets_file_lists_every_problem(tmp_path: Path) -> None:
+    from siting.errors import InputError
+
     path = tmp_path / "t.toml"
-    path.write_text('[[target]]\nmetric = "nope"\nlevel = "village"\nmin = "ninety"\ncolour = 1\n', encoding="utf-8")
-    with pytest.raises(Exception) as error:
+    path.write_text(
+        '[[target]]\nmetric = "nope"\nlevel = "village"\nmin = "ninety"\ncolour = 1\n[[target]]\nmetric = '
+        '"children_covered_pct"\nmax = nan\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError) as error:
         read_targets(path, metrics=["children_covered_pct"])
     message = str(error.value)
-    for part in ("unknown keys ['colour']", "unknown metric 'nope'", "level 'village'", "min must be a number"):
+    for part in (
+        "unknown keys ['colour']",
+        "unknown metric 'nope'",
+        "level 'village'",
+        "min must be a finite number",
+        "max must be a finite number, got nan",
+    ):
         assert part in message
 
 
-def test_check_targets_exit_codes(tmp_path: Path) -> None:
-    run = write_run(tmp_path)
-    runner = CliRunner()
-    failing = runner.invoke(main, ["check-targets", str(run), "--targets", str(tmp_path / "targets.toml")])
-    assert failing.exit_code == 1
-    assert "FAIL" in failing.output and "530100" in failing.output and "1 of 2 checks met" in failing.output
-    easy = tmp_path / "easy.toml"
-    easy.write_text('[[target]]\nmetric = "children_covered_pct"\nmin = 50\nlevel = "province"\n', encoding="utf-8")
-    assert runner.invoke(main, ["check-targets", str(run), "--targets", str(easy)]).exit_code == 0
-    bad = runner.invoke(main, ["check-targets", str(tmp_path / "nowhere"), "--targets", str(easy)])
-    assert bad.exit_code == 2 and bad.output.startswith("error:")
-    broken = tmp_path / "broken.toml"
-    broken.write_text("[[target]\n", encoding="utf-8")
-    assert runner.invoke(main, ["check-targets", str(run), "--targets", str(broken)]).exit_code == 2
-
-
-def test_small_counts_are_suppressed_in_shared_outputs(tmp_path: Path) -> None:
-    run = write_run(tmp_path)
+def test_small_counts_are_suppressed_and_numbers_stay_numbers(tmp_path: Path) -> None:
+    run, _ = write_toy_report(tmp_path)
     prefecture = pd.read_csv(run / "coverage_prefecture.csv", encoding="utf-8-sig", dtype=str)
-    column = "覆盖重点儿童 priority children covered"
-    assert prefecture[column].tolist() == ["<5", "6"]
+    column = "覆盖重点儿童(人) priority children covered"
+    # 530100 covers 3 (hidden); it is the only hidden one of its province, so 530300's 6 is hidden too.
+    assert prefecture[column].tolist() == ["<5", "*"]
+    assert prefecture["重点儿童覆盖率 priority covered %"].isna().all()  # a % made from a hidden count is not shown
+    children = pd.read_csv(run / "coverage_prefecture.csv", encoding="utf-8-sig")["儿童数(人) children"]
+    assert children.dtype.kind == "f"  # numbers, not text
     document = json.loads((run / "report.json").read_text(encoding="utf-8"))
     assert document["levels"]["prefecture"][0]["priority_covered"] == "<5"
-    assert document["levels"]["province"][0]["priority_covered"] == "9"
+    assert document["levels"]["province"][0]["priority_covered"] == 9  # a number where shown
     assert "<5" in (run / "report.md").read_text(encoding="utf-8")
+    assert "left_behind" not in (run / "report.json").read_text(encoding="utf-8")  # only sums per unit
+
+
+def test_secondary_suppression_by_parent() -> None:
+    table = pd.DataFrame(
+        {"unit_code": ["a", "b", "c", "d"], "parent_code": ["p", "p", "p", "q"], "priority_children": [3, 40, 12, 2]}
+    )
+    shown = suppress_counts(table, threshold=5, parent="parent_code")["priority_children"].tolist()
+    # a (3) is hidden; p's smallest other count, c (12), is hidden too; d is alone in q, so nothing to add.
+    assert shown == ["<5", 40, "*", "<5"]
+
+
+def test_workbook_an_office_can_file(tmp_path: Path) -> None:
+    run, tables = write_toy_report(tmp_path)
     book = openpyxl.load_workbook(run / "report.xlsx")
+    assert book.sheetnames[0] == "说明 notes"
     sheet = book["州市 prefecture"]
-    headers = [c.value for c in sheet[1]]
-    assert headers[1] == "区划代码 code"
-    assert sheet.cell(row=2, column=headers.index(column) + 1).value == "<5"
-    assert sheet.freeze_panes == "A2"
+    assert "各州市儿童之家覆盖情况" in sheet.cell(row=1, column=1).value
+    headers = [c.value for c in sheet[2]]
+    assert headers[:3] == ["序号 no.", "名称 name", "代码 code"]
+    assert "儿童数(人) children" in headers and "建设资金(万元) build cost 10k CNY" in headers
+    assert sheet.cell(row=3, column=3).value == "530100" and sheet.cell(row=3, column=3).data_type == "s"
+    pct = headers.index("儿童覆盖率 children covered (%)") + 1
+    assert sheet.cell(row=3, column=pct).number_format == "0.0%"
+    assert sheet.cell(row=3, column=pct).value == pytest.approx(0.75)
+    total_row = 3 + len(tables["prefecture"])
+    assert sheet.cell(row=total_row, column=2).value == "合计 total"
+    children_col = headers.index("儿童数(人) children") + 1
+    assert sheet.cell(row=total_row, column=children_col).value == pytest.approx(410.0)
+    assert sheet.cell(row=total_row, column=pct).value == pytest.approx(350 / 410)
+    money = headers.index("建设资金(万元) build cost 10k CNY") + 1
+    assert sheet.cell(row=total_row, column=money).value == pytest.approx(3.0)  # 30,000 CNY = 3 万元
+    assert sheet.freeze_panes == "C3"
+    assert sheet.page_setup.orientation == "landscape" and sheet.page_setup.fitToWidth == 1
+    assert sheet.print_title_rows == "$1:$2"
     # The failing prefecture (530100) is highlighted, the passing one is not.
-    assert sheet.cell(row=2, column=1).fill.fgColor.rgb.endswith("F4CCCC")
-    assert not sheet.cell(row=3, column=1).fill.fgColor.rgb.endswith("F4CCCC")
-    # Registry rows never appear: only per-unit sums.
-    assert "left_behind" not in (run / "report.json").read_text(encoding="utf-8")
+    assert sheet.cell(row=3, column=1).fill.fgColor.rgb.endswith("F4CCCC")
+    assert not sheet.cell(row=4, column=1).fill.fgColor.rgb.endswith("F4CCCC")
+    targets = book["目标 targets"]
+    assert [c.value for c in targets[2]][:3] == ["序号 no.", "名称 name", "代码 code"]
+    assert {targets.cell(row=r, column=9).value for r in (3, 4)} == {"达标 met", "未达标 not met"}
+
+
+def test_hostile_names_are_neutralised_in_every_shared_file(tmp_path: Path) -> None:
+    names = ['=HYPERLINK("http://x")', "+1+1", "-2", "@SUM(A1)", "\tTAB", "<img src=x onerror=alert(1)>*bold*|"]
+    table = pd.DataFrame({"community_name": names, "children": [1.0] * 6})
+    path = write_csv(table, tmp_path / "names.csv")
+    back = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)["community_name"].tolist()
+    assert back[:5] == [f"'{name}" for name in names[:5]] and back[5] == names[5]
+    from openpyxl import Workbook
+
+    from siting.workbook import write_table_sheet
+
+    book = Workbook()
+    write_table_sheet(book, "t", table, title="t", columns=["children"], name_column="community_name", code_column=None)
+    book.save(tmp_path / "t.xlsx")
+    sheet = openpyxl.load_workbook(tmp_path / "t.xlsx")["t"]
+    cell = sheet.cell(row=3, column=2)
+    assert cell.value == names[0] and cell.data_type == "s"  # text, not a formula
+    escaped = md_text(names[5])
+    assert "<img" not in escaped and "\\*bold\\*" in escaped and "\\|" in escaped

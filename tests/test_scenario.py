@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -258,8 +259,12 @@ def test_homes_only_within_reach_of_their_station(tmp_path: Path, built_sample: 
     links = pd.read_csv(result.output_dir / "links.csv", dtype={"site_id": str})
     # Sites beyond 3 km of the stations placed before siting were locked out, and none was chosen.
     # (Stations are placed again once the new homes exist, so links.csv may differ.)
-    far = set(result.scenario.locked_out)
+    far = set(result.site_options.excluded)
     assert len(far) > 10 and not far & set(result.plan.new_ids)
+    assert result.scenario.locked_out == ()  # the scenario is not rewritten
+    record = json.loads((result.output_dir / "run.json").read_text(encoding="utf-8"))
+    assert "locked_out" not in record["scenario"].get("model", {})
+    assert set(record["sites"]["excluded"]) == far
     assert result.plan.n_new >= 1
     free = run(county_scenario(tmp_path, built_sample, name="free"))
     assert result.plan.objective <= free.plan.objective + 1e-6  # a restriction can only cost coverage
@@ -276,7 +281,7 @@ def test_homes_only_within_reach_of_their_station(tmp_path: Path, built_sample: 
 
 def test_capacity_only_where_a_model_uses_it(tmp_path: Path) -> None:
     path = write(tmp_path / "s.toml", 'name = "s"\n[model]\ntype = "lscp"\ncapacity = 60\n')
-    with pytest.raises(InputError, match=r"model\.capacity applies to 'mclp' and 'pmedian', not 'lscp'"):
+    with pytest.raises(InputError, match=r"model 'lscp' does not take capacity; remove it"):
         load_scenario(path)
     path.write_text('name = "s"\n[model]\ntype = "mclp"\nn_homes = 3\ncapacity = 60\n', encoding="utf-8")
     assert load_scenario(path).capacity == 60.0

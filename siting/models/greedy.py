@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from siting.costs import CostMatrix
+from siting.costs import matrix_and_standard
 from siting.errors import InputError
-from siting.models.common import checked_weights, resolve_sites
+from siting.models.options import SiteOptions
 from siting.models.plan import Plan, frozen_mapping
+from siting.models.sites import checked_weights, resolve_sites
 
 __all__ = ["greedy_mclp"]
 
@@ -31,16 +32,14 @@ def _knapsack_bound(gains: np.ndarray, costs: np.ndarray, budget: float) -> floa
 
 
 def greedy_mclp(
-    costs: CostMatrix,
+    costs: Any,
     weights: pd.Series | np.ndarray,
     *,
     standard: float | None = None,
     n_homes: int | None = None,
     budget_cny: float | None = None,
     site_cost_cny: pd.Series | np.ndarray | float = 0.0,
-    existing: Iterable[str] = (),
-    forced: Iterable[str] = (),
-    excluded: Iterable[str] = (),
+    sites: SiteOptions | None = None,
 ) -> Plan:
     r"""Add homes one at a time, each time the one that covers the most new weight (per yuan).
 
@@ -65,9 +64,9 @@ def greedy_mclp(
     started = time.perf_counter()
     if n_homes is None and budget_cny is None:
         raise InputError("greedy MCLP needs n_homes or budget_cny")
-    standard = costs.cutoff if standard is None else float(standard)
+    costs, standard = matrix_and_standard(costs, standard)
     w = checked_weights(weights, costs.demand_ids)
-    rules = resolve_sites(costs, existing=existing, forced=forced, excluded=excluded, site_cost_cny=site_cost_cny)
+    rules = resolve_sites(costs, sites or SiteOptions(), site_cost_cny=site_cost_cny)
     k = rules.cost_cny
     cover_csc = costs.within(standard).tocsc()
     covered = np.zeros(cover_csc.shape[0], dtype=bool)
@@ -152,8 +151,7 @@ def greedy_mclp(
         existing_ids=tuple(costs.site_ids[rules.existing].tolist()),
         new_ids=tuple(costs.site_ids[new_pos].tolist()),
         objective=value,
-        bound=bound,
-        gap=abs(bound - value) / max(value, 1e-9),
+        bound=max(bound, value),
         status="heuristic",
         solver="lazy greedy",
         timings_s=frozen_mapping({"build": 0.0, "solve": time.perf_counter() - started}),

@@ -21,6 +21,7 @@ four before a MIP solver sees the model.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,6 +99,7 @@ def pmedian_lagrangian(
     start: np.ndarray | None = None,
     max_iterations: int = 3000,
     tolerance: float = 1e-7,
+    deadline: float | None = None,
 ) -> LagrangianBound:
     """Subgradient search for the Lagrangian bound of a p-median.
 
@@ -119,6 +121,8 @@ def pmedian_lagrangian(
         Multipliers to start from (a previous round's).
     max_iterations, tolerance
         Stop after this many steps, or when the relative gap to the best plan is below ``tolerance``.
+    deadline
+        Stop at this ``time.perf_counter()`` value too.
     """
     n = len(beyond)
     starts = np.concatenate([[0], np.flatnonzero(np.diff(rows)) + 1, [len(rows)]])
@@ -157,6 +161,8 @@ def pmedian_lagrangian(
             best_bound, best_u, upper, best_open, proven = bound, u.copy(), value, chosen, True
             break
         if upper - best_bound <= tolerance * abs(upper) or step_scale < 1e-5:
+            break
+        if deadline is not None and iteration % 10 == 0 and time.perf_counter() > deadline:
             break
         u = u + step_scale * max(upper - bound, 1e-9 * abs(upper)) / norm * subgradient
     reduced = np.minimum(0.0, cost - best_u[rows])

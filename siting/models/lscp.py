@@ -2,65 +2,60 @@
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pulp
 import scipy.sparse as sp
 
-from siting.costs import CostMatrix
-from siting.errors import InfeasibleError, InputError
-from siting.models.common import (
-    SiteRules,
-    checked_weights,
-    covered_by,
-    plan_from_choice,
-    prepare_sites,
-    reduce_set_cover,
-)
+from siting.costs import CostMatrix, matrix_and_standard
+from siting.errors import InfeasibleError, InputError, SolverError
 from siting.models.decompose import coverage_components, map_parts
-from siting.models.matrix import MatrixModel, solve_matrix_model
+from siting.models.options import SiteOptions, SolverOptions
 from siting.models.plan import Plan, frozen_mapping
-from siting.models.solve import solve_problem
+from siting.models.reductions import covered_by, reduce_set_cover
+from siting.models.sites import SiteRules, checked_weights, plan_from_choice, resolve_sites
+from siting.models.solver import MatrixModel, solve_matrix_model, solve_problem
 
-__all__ = ["solve_lscp", "solve_partial_cover"]
+__all__ = ["greedy_set_cover", "solve_lscp", "solve_partial_cover"]
 
 
 def _setup(
-    costs: CostMatrix,
+    costs: Any,
     weights: pd.Series | np.ndarray | None,
     standard: float | None,
     *,
-    existing: Iterable[str],
-    forced: Iterable[str],
-    excluded: Iterable[str],
+    sites: SiteOptions,
     site_cost_cny: pd.Series | np.ndarray | float,
-    min_per_township: int,
-    respect: str | None,
-    demand_codes: pd.DataFrame | None,
-    site_codes: pd.DataFrame | None,
 ) -> tuple[CostMatrix, float, np.ndarray, SiteRules, np.ndarray]:
-    """Shared checks: weights, boundary rule, site options, and which demand is reachable."""
-    standard_value = costs.cutoff if standard is None else float(standard)
-    w = np.ones(len(costs.demand_ids)) if weights is None else checked_weights(weights, costs.demand_ids)
-    costs, rules = prepare_sites(
-        costs,
-        respect=respect,
-        demand_codes=demand_codes,
-        site_codes=site_codes,
-        existing=existing,
-        forced=forced,
-        excluded=excluded,
-        site_cost_cny=site_cost_cny,
-        min_per_township=min_per_township,
-    )
-    cover = costs.within(standard_value).tocsr()
+    """Shared checks: weights, site options, and which demand is reachable."""
+    matrix, standard_value = matrix_and_standard(costs, standard)
+    w = np.ones(len(matrix.demand_ids)) if weights is None else checked_weights(weights, matrix.demand_ids)
+    rules = resolve_sites(matrix, sites, site_cost_cny=site_cost_cny)
+    cover = matrix.within(standard_value).tocsr()
     reach = cover[:, np.flatnonzero(rules.allowed(cover.shape[1]))].tocsr()
     reachable = np.diff(reach.indptr) > 0
-    return costs, standard_value, w, rules, reachable
+    return matrix, standard_value, w, rules, reachable
+
+
+def greedy_set_cover(cover: sp.csr_array, cost: np.ndarray) -> np.ndarray:
+    """Columns chosen by the classic greedy (most newly covered rows per yuan) until every coverable row is covered."""
+    csc = cover.tocsc()
+    uncovered = np.diff(cover.tocsr().indptr) > 0
+    chosen: list[int] = []
+    while uncovered.any():
+        gain = csc.T @ uncovered.astype(float)
+        ratio = np.where(gain > 0, gain / np.maximum(cost, 1e-12), -np.inf)
+        j = int(np.argmax(ratio))
+        if not np.isfinite(ratio[j]):
+            break
+        chosen.append(j)
+        uncovered[csc.indices[csc.indptr[j] : csc.indptr[j + 1]]] = False
+    return np.array(sorted(chosen), dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -70,10 +65,8 @@ class _CoverPart:
     cover: sp.csr_array
     columns: np.ndarray
     cost: np.ndarray
-    solver: str
-    time_limit_s: float | None
-    gap: float
-    seed: int
+    solver: SolverOptions
+    deadline_epoch: float | None
 
 
 @dataclass(frozen=True)
@@ -119,33 +112,36 @@ def _solve_cover_part(part: _CoverPart, rules: SiteRules | None = None) -> _Part
         row_lower=np.concatenate(needs),
         row_upper=np.full(matrix.shape[0], np.inf),
     )
-    solved, values = solve_matrix_model(
-        model, solver=part.solver, time_limit_s=part.time_limit_s, gap=part.gap, seed=part.seed
-    )
+    start = None
+    if rules is None or rules.min_per_township == 0:
+        start = np.zeros(n_cols)
+        start[greedy_set_cover(part.cover, part.cost)] = 1.0
+    left = None if part.deadline_epoch is None else max(part.deadline_epoch - time.time(), 0.05)
+    try:
+        kwargs = replace(part.solver, time_limit_s=left).solve_kwargs()
+        solved, values = solve_matrix_model(model, **kwargs, start=start)
+    except SolverError:
+        if start is None:
+            raise
+        value = float(part.cost[start > 0.5].sum())
+        return _PartResult(tuple(int(c) for c in part.columns[start > 0.5]), value, None, "feasible", "greedy")
     chosen = tuple(int(c) for c in part.columns[values > 0.5])
     objective = float(part.cost[values > 0.5].sum())
     bound = None if solved.bound is None else min(solved.bound * scale, objective)
+    if bound is not None and np.allclose(part.cost, np.round(part.cost)):
+        bound = float(math.ceil(bound - 1e-6))  # whole costs (counting homes): so is the optimum
     result = replace(solved, objective=objective, bound=bound)
     return _PartResult(chosen, result.objective, result.bound, result.status, result.solver)
 
 
 def solve_lscp(
-    costs: CostMatrix,
+    costs: Any,
     *,
     weights: pd.Series | np.ndarray | None = None,
     standard: float | None = None,
     site_cost_cny: pd.Series | np.ndarray | float | None = None,
-    existing: Iterable[str] = (),
-    forced: Iterable[str] = (),
-    excluded: Iterable[str] = (),
-    min_per_township: int = 0,
-    respect: str | None = None,
-    demand_codes: pd.DataFrame | None = None,
-    site_codes: pd.DataFrame | None = None,
-    solver: str = "cbc",
-    time_limit_s: float | None = 60.0,
-    gap: float = 0.0,
-    seed: int = 0,
+    sites: SiteOptions | None = None,
+    solver: SolverOptions | None = None,
     decompose: bool = True,
     workers: int | None = None,
 ) -> Plan:
@@ -166,17 +162,15 @@ def solve_lscp(
     Parameters
     ----------
     costs
-        Demand × site costs within the cutoff.
+        A :class:`~siting.access.Access` or a :class:`~siting.costs.CostMatrix`.
     weights
         Demand with weight 0 need not be covered (default: all demand counts).
     standard
-        Service standard in ``costs.unit`` (default the matrix cutoff).
+        Service standard in the costs' unit (default: the access standard or the matrix cutoff).
     site_cost_cny
         Minimise build cost instead of the number of homes.
-    existing, forced, excluded, min_per_township, respect, demand_codes, site_codes
-        As in :func:`siting.models.solve_mclp`.
-    solver, time_limit_s, gap, seed
-        See :func:`siting.models.solve.solve_problem`; the time limit applies to each part.
+    sites, solver
+        As in :func:`siting.models.solve_mclp`; the time limit covers every part.
     decompose
         Solve the connected components of the coverage graph separately, in
         ``workers`` processes (default: the CPUs available). Before that,
@@ -186,21 +180,14 @@ def solve_lscp(
     Returns
     -------
     Plan
-        ``objective`` is the number (or cost) of new homes.
+        ``objective`` is the number (or cost) of new homes. A part stopped by the time
+        limit keeps its greedy cover, so the plan always covers every coverable point.
     """
     started = time.perf_counter()
+    sites = sites or SiteOptions()
+    solver = solver or SolverOptions()
     costs, standard_value, w, rules, reachable = _setup(
-        costs,
-        weights,
-        standard,
-        existing=existing,
-        forced=forced,
-        excluded=excluded,
-        site_cost_cny=1.0 if site_cost_cny is None else site_cost_cny,
-        min_per_township=min_per_township,
-        respect=respect,
-        demand_codes=demand_codes,
-        site_codes=site_codes,
+        costs, weights, standard, sites=sites, site_cost_cny=1.0 if site_cost_cny is None else site_cost_cny
     )
     cover = costs.within(standard_value).tocsr()
     fixed = rules.fixed
@@ -218,8 +205,10 @@ def solve_lscp(
     forced_value = float(rules.cost_cny[reduced_forced].sum())
     part_cover = cover[need_rows][:, np.flatnonzero(allowed)].tocsr()
     columns = np.flatnonzero(allowed)
+    left = None if solver.time_limit_s is None else solver.time_limit_s - (built - started)
+    deadline_epoch = None if left is None else time.time() + left
     if rules.min_per_township > 0 or not decompose:
-        parts = [_CoverPart(part_cover, columns, rules.cost_cny[columns], solver, time_limit_s, gap, seed)]
+        parts = [_CoverPart(part_cover, columns, rules.cost_cny[columns], solver, deadline_epoch)]
     else:
         n_parts, row_label, col_label = coverage_components(part_cover)
         parts = []
@@ -234,9 +223,7 @@ def solve_lscp(
                     columns[cols_l],
                     rules.cost_cny[columns[cols_l]],
                     solver,
-                    time_limit_s,
-                    gap,
-                    seed,
+                    deadline_epoch,
                 )
             )
     if rules.min_per_township > 0:
@@ -251,48 +238,57 @@ def solve_lscp(
     bound = None if any(b is None for b in bounds) else forced_value + sum(b for b in bounds if b is not None)
     statuses = {r.status for r in results}
     solver_names = sorted({r.solver for r in results}) or ["none (solved by reductions)"]
+    status = "optimal" if statuses <= {"optimal"} else "feasible"
     fields: dict[str, object] = {
         "objective": objective,
         "bound": bound,
-        "gap": None if bound is None else abs(objective - bound) / max(abs(objective), 1e-9),
-        "status": "optimal" if statuses <= {"optimal"} else "feasible",
+        "status": status,
         "solver": ", ".join(solver_names),
+        "stopped_by": None if status == "optimal" else f"time limit {solver.time_limit_s:g} s",
+        "timings_s": frozen_mapping({"build": built - started, "solve": time.perf_counter() - built}),
     }
-    solve_s = time.perf_counter() - built
-    fields["timings_s"] = frozen_mapping({"build": built - started, "solve": solve_s})
     unreachable = np.flatnonzero(~reachable & (w > 0))
     parameters = {
         "standard": standard_value,
         "unit": costs.unit,
         "objective": "cost" if site_cost_cny is not None else "homes",
-        "respect": respect,
-        "min_per_township": min_per_township,
+        "min_per_township": sites.min_per_township,
         "unreachable_weight": float(w[unreachable].sum()),
-        "time_limit_s": time_limit_s,
-        "gap": gap,
-        "seed": seed,
+        "time_limit_s": solver.time_limit_s,
+        "gap": solver.gap,
+        "seed": solver.seed,
     }
     return plan_from_choice("lscp", costs, rules, chosen, fields, parameters, unreachable)
 
 
+def _greedy_share(cover: sp.csr_array, w: np.ndarray, cost: np.ndarray, need: float) -> np.ndarray:
+    """Columns by most newly covered weight per yuan until ``need`` weight is covered."""
+    csc = cover.tocsc()
+    open_rows = np.ones(cover.shape[0], dtype=bool)
+    chosen: list[int] = []
+    gained = 0.0
+    while gained < need - 1e-9:
+        gain = csc.T @ (w * open_rows)
+        ratio = np.where(gain > 0, gain / np.maximum(cost, 1e-12), -np.inf)
+        j = int(np.argmax(ratio))
+        if not np.isfinite(ratio[j]):
+            break
+        chosen.append(j)
+        hit = csc.indices[csc.indptr[j] : csc.indptr[j + 1]]
+        gained += float(w[hit][open_rows[hit]].sum())
+        open_rows[hit] = False
+    return np.array(chosen, dtype=np.int64)
+
+
 def solve_partial_cover(
-    costs: CostMatrix,
+    costs: Any,
     weights: pd.Series | np.ndarray,
     *,
     share: float,
     standard: float | None = None,
     site_cost_cny: pd.Series | np.ndarray | float | None = None,
-    existing: Iterable[str] = (),
-    forced: Iterable[str] = (),
-    excluded: Iterable[str] = (),
-    min_per_township: int = 0,
-    respect: str | None = None,
-    demand_codes: pd.DataFrame | None = None,
-    site_codes: pd.DataFrame | None = None,
-    solver: str = "cbc",
-    time_limit_s: float | None = 60.0,
-    gap: float = 0.0,
-    seed: int = 0,
+    sites: SiteOptions | None = None,
+    solver: SolverOptions | None = None,
 ) -> Plan:
     r"""Fewest new homes (or least cost) that cover at least ``share`` of the weighted children.
 
@@ -305,23 +301,16 @@ def solve_partial_cover(
 
     :math:`\alpha` = ``share`` of *all* weight (unreachable demand included).
     If even opening every allowed site cannot reach it, :class:`InfeasibleError`
-    says the largest share that can be covered.
+    says the largest share that can be covered. A solve stopped by the time limit
+    keeps the greedy plan (most weight per yuan) when the solver has none better.
     """
-    if not 0 < share <= 1:
-        raise InputError(f"share must be in (0, 1], got {share}")
+    if not isinstance(share, int | float) or not 0 < share <= 1:
+        raise InputError(f"share must be a fraction in (0, 1], e.g. 0.9; got {share!r}")
     started = time.perf_counter()
+    sites = sites or SiteOptions()
+    solver = solver or SolverOptions()
     costs, standard_value, w, rules, reachable = _setup(
-        costs,
-        weights,
-        standard,
-        existing=existing,
-        forced=forced,
-        excluded=excluded,
-        site_cost_cny=1.0 if site_cost_cny is None else site_cost_cny,
-        min_per_township=min_per_township,
-        respect=respect,
-        demand_codes=demand_codes,
-        site_codes=site_codes,
+        costs, weights, standard, sites=sites, site_cost_cny=1.0 if site_cost_cny is None else site_cost_cny
     )
     total = float(w.sum())
     best = float(w[reachable].sum())
@@ -329,18 +318,18 @@ def solve_partial_cover(
     if best < target - 1e-9 * max(total, 1):
         raise InfeasibleError(
             f"at most {best / total:.2%} of the weight can be covered within {standard_value:g} {costs.unit} "
-            f"(asked for {share:.2%}); add candidate sites or widen the standard"
+            f"(asked for {share:.2%}); add candidate sites, widen the standard or lower the share"
         )
     cover = costs.within(standard_value).tocsr()
-    fixed = rules.fixed
-    covered_fixed = covered_by(cover, fixed)
+    covered_fixed = covered_by(cover, rules.fixed)
     allowed = rules.allowed(cover.shape[1])
-    allowed[fixed] = False
+    allowed[rules.fixed] = False
     base = float(w[covered_fixed].sum())
     problem = pulp.LpProblem("partial_cover", pulp.LpMinimize)
     x: dict[int, pulp.LpVariable] = {}
     y_terms = []
-    for i in np.flatnonzero(reachable & ~covered_fixed & (w > 0)):
+    open_rows = np.flatnonzero(reachable & ~covered_fixed & (w > 0))
+    for i in open_rows:
         cols = cover.indices[cover.indptr[i] : cover.indptr[i + 1]]
         cols = cols[allowed[cols]]
         y = pulp.LpVariable(f"y_{i}", lowBound=0, upBound=1)
@@ -356,30 +345,44 @@ def solve_partial_cover(
         problem += pulp.LpAffineExpression(y_terms) >= target - base, "share"
     problem += pulp.LpAffineExpression([(v, float(rules.cost_cny[j])) for j, v in x.items()])
     built = time.perf_counter()
+    stopped = None
     if x and (base < target or rules.min_per_township > 0):
-        result = solve_problem(problem, solver=solver, time_limit_s=time_limit_s, gap=gap, seed=seed)
-        chosen = sorted(j for j, v in x.items() if (v.value() or 0) > 0.5)
-        fields: dict[str, object] = {
-            "objective": result.objective,
-            "bound": result.bound,
-            "gap": result.gap,
-            "status": result.status,
-            "solver": result.solver,
-        }
-        solve_s = result.seconds
+        try:
+            result = solve_problem(problem, **solver.solve_kwargs(solver.deadline(started)))
+            chosen = sorted(j for j, v in x.items() if (v.value() or 0) > 0.5)
+            fields: dict[str, object] = {
+                "objective": result.objective,
+                "bound": result.bound,
+                "status": result.status,
+                "solver": result.solver,
+            }
+            stopped = None if result.status == "optimal" else f"time limit {solver.time_limit_s:g} s"
+        except SolverError:
+            if rules.min_per_township > 0:
+                raise
+            columns = np.flatnonzero(allowed)
+            sub = cover[open_rows][:, columns].tocsr()
+            chosen = sorted(columns[_greedy_share(sub, w[open_rows], rules.cost_cny[columns], target - base)].tolist())
+            fields = {
+                "objective": float(rules.cost_cny[chosen].sum()),
+                "bound": None,
+                "status": "feasible",
+                "solver": "greedy (solver stopped without a plan)",
+            }
+            stopped = f"time limit {solver.time_limit_s:g} s"
     else:
-        chosen, solve_s = [], 0.0
-        fields = {"objective": 0.0, "bound": 0.0, "gap": 0.0, "status": "optimal", "solver": "none (trivial)"}
-    fields["timings_s"] = frozen_mapping({"build": built - started, "solve": solve_s})
+        chosen = []
+        fields = {"objective": 0.0, "bound": 0.0, "status": "optimal", "solver": "none (trivial)"}
+    fields["stopped_by"] = stopped
+    fields["timings_s"] = frozen_mapping({"build": built - started, "solve": time.perf_counter() - built})
     unreachable = np.flatnonzero(~reachable & (w > 0))
     parameters = {
         "share": share,
         "standard": standard_value,
         "unit": costs.unit,
-        "respect": respect,
-        "min_per_township": min_per_township,
-        "time_limit_s": time_limit_s,
-        "gap": gap,
-        "seed": seed,
+        "min_per_township": sites.min_per_township,
+        "time_limit_s": solver.time_limit_s,
+        "gap": solver.gap,
+        "seed": solver.seed,
     }
     return plan_from_choice("partial_cover", costs, rules, chosen, fields, parameters, unreachable)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,15 +24,16 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from siting.costs import CostMatrix
-from siting.errors import InfeasibleError, InputError
-from siting.models.common import SiteRules, checked_capacity, checked_weights, plan_from_choice, prepare_sites
+from siting.costs import CostMatrix, matrix_and_standard
+from siting.errors import InfeasibleError, InputError, SolverError
+from siting.models.capacitated import greedy_assignment
 from siting.models.decompose import coverage_components
 from siting.models.lagrange import cheapest_open, fixed_by_bound, pmedian_lagrangian, relaxed_cost
-from siting.models.matrix import MatrixModel, solve_matrix_model
+from siting.models.options import SiteOptions, SolverOptions
 from siting.models.plan import Plan, frozen_mapping
 from siting.models.pmedian_parts import solve_pmedian_by_parts
-from siting.models.solve import SolveResult, relative_gap
+from siting.models.sites import SiteRules, checked_capacity, checked_weights, plan_from_choice, resolve_sites
+from siting.models.solver import MatrixModel, SolveResult, solve_matrix_model
 
 __all__ = ["solve_pmedian", "solve_pmedian_nearest"]
 
@@ -119,7 +120,13 @@ def _model(
         row_upper.append(np.zeros(n_pairs))
         first += n_pairs
     else:
-        # Σ_i w_i z_ij - Q_j x_j ≤ 0, which also ties z to x
+        # z_ij - x_j ≤ 0 (tightens the relaxation), then Σ_i w_i z_ij - Q_j x_j ≤ 0
+        link = first + np.arange(n_pairs)
+        blocks.append((link, z0 + np.arange(n_pairs), np.ones(n_pairs)))
+        blocks.append((link, cols, -np.ones(n_pairs)))
+        row_lower.append(np.full(n_pairs, -np.inf))
+        row_upper.append(np.zeros(n_pairs))
+        first += n_pairs
         sites = np.unique(cols)
         site_row = first + np.searchsorted(sites, cols)
         blocks.append((site_row, z0 + np.arange(n_pairs), w[rows]))
@@ -187,6 +194,27 @@ class _Outcome:
     rounds: int
     k_final: int
     fixed_shut: int
+    stopped_by: str | None = None
+
+
+class _BestPlan:
+    """The best p sites seen so far: fewest weighted points left without an open pair, then least travel."""
+
+    def __init__(self, pairs: _Pairs, w: np.ndarray, floor: np.ndarray | None, n_sites: int) -> None:
+        self.pairs, self.w, self.floor, self.n_sites = pairs, w, floor, n_sites
+        self.sites: np.ndarray | None = None
+        self.key = (np.inf, np.inf)
+
+    def consider(self, open_sites: np.ndarray) -> None:
+        mask = np.zeros(self.n_sites, dtype=bool)
+        mask[open_sites] = True
+        nearest, _ = _nearest_open(self.pairs, mask)
+        served = np.isfinite(nearest)
+        if self.floor is not None:
+            served &= nearest <= self.floor
+        key = (float(self.w[~served].sum()), float((self.w * np.where(served, nearest, 0.0)).sum()))
+        if key < self.key:
+            self.sites, self.key = np.asarray(open_sites, dtype=np.int64), key
 
 
 def _solve_uncapacitated(
@@ -199,10 +227,8 @@ def _solve_uncapacitated(
     rules: SiteRules,
     k_nearest: int | None,
     max_rounds: int,
-    solver: str,
+    solver: SolverOptions,
     deadline: float | None,
-    gap: float,
-    seed: int,
 ) -> _Outcome:
     wr = w[pairs.demand]
     k_per = pairs.count.copy() if k_nearest is None else np.minimum(pairs.count, k_nearest)
@@ -210,7 +236,9 @@ def _solve_uncapacitated(
     free = rules.allowed(n_sites)
     free[fixed_open] = False
     multipliers, solve_s, solver_name = None, 0.0, "Lagrangian bound"
-    bound, open_sites = -np.inf, fixed_open
+    bound = -np.inf
+    best = _BestPlan(pairs, wr, None if floor is None else floor[pairs.demand], n_sites)
+    stopped = None
     for round_no in range(1, max_rounds + 1):
         keep = pairs.rank < k_per[pairs.rows]
         at_end = k_per >= pairs.count
@@ -231,8 +259,10 @@ def _solve_uncapacitated(
             fixed_open=fixed_open,
             free=free,
             start=multipliers,
+            deadline=deadline,
         )
         multipliers = lag.multipliers
+        best.consider(lag.open_sites)
         log.debug(
             "round %d: %d pairs kept, Lagrangian bound %.6g, plan %.6g after %d steps",
             round_no,
@@ -248,11 +278,13 @@ def _solve_uncapacitated(
         if not proven:
             # Reduced-cost fixing against a guessed target, checked after the solve: a plan at or
             # under the target proves the fixings were safe; otherwise fix again against that plan.
-            has_minimums = rules.min_per_township > 0
             target = lag.bound * (1 + _FIXING_GUESS) + 1e-9
-            if not has_minimums:
+            if rules.min_per_township == 0:
                 target = min(target, lag.upper)
             for attempt in range(4):
+                if deadline is not None and time.perf_counter() > deadline:
+                    stopped = f"time limit {solver.time_limit_s:g} s"
+                    break
                 shut, opened = fixed_by_bound(lag, p=p, fixed_open=fixed_open, free=free, target=target)
                 model, scale = _model(
                     pairs,
@@ -266,16 +298,16 @@ def _solve_uncapacitated(
                     opened=opened,
                     capacity=None,
                 )
-                remaining = None if deadline is None else max(deadline - time.perf_counter(), 0.1)
                 try:
-                    result, values = solve_matrix_model(
-                        model, solver=solver, time_limit_s=remaining, gap=gap, seed=seed
-                    )
+                    result, values = solve_matrix_model(model, **solver.solve_kwargs(deadline))
                 except InfeasibleError:
                     if np.isinf(target):
                         raise
                     target = np.inf if attempt >= 2 else target * (1 + 10 * _FIXING_GUESS) + 1.0
                     continue
+                except SolverError:  # stopped before it found a plan: keep the best plan held
+                    stopped = f"time limit {solver.time_limit_s:g} s"
+                    break
                 solve_s += result.seconds
                 log.debug(
                     "round %d: %s %s in %.1f s with %d sites shut, %d opened, target %.6g",
@@ -289,6 +321,7 @@ def _solve_uncapacitated(
                 )
                 solver_name = result.solver
                 chosen = np.flatnonzero(values[:n_sites] > 0.5)
+                best.consider(chosen)
                 open_mask = np.zeros(n_sites, dtype=bool)
                 open_mask[chosen] = True
                 value = float(relaxed_cost(sub_starts, sub_cols, sub_cost, beyond_w, open_mask).sum())
@@ -296,33 +329,60 @@ def _solve_uncapacitated(
                 core_bound = value if result.bound is None else result.bound * scale
                 round_bound = max(lag.bound, min(core_bound, target))
                 if result.status != "optimal":
+                    stopped = f"time limit {solver.time_limit_s:g} s"
                     break
                 if value <= target * (1 + 1e-12) or np.isinf(target):
                     proven = True
                     round_bound = max(round_bound, min(core_bound, value))
                     break
                 target = value  # a real plan: fixing against it is safe, and the next solve proves
-        bound, open_sites = max(bound, round_bound), chosen
+        bound = max(bound, round_bound)
+        held = best.sites if best.sites is not None else chosen
         if not proven:
-            return _Outcome(open_sites, bound, False, solver_name, solve_s, round_no, int(k_per.max()), shut_count)
+            return _Outcome(held, bound, False, solver_name, solve_s, round_no, int(k_per.max()), shut_count, stopped)
         open_mask = np.zeros(n_sites, dtype=bool)
-        open_mask[open_sites] = True
+        open_mask[chosen] = True
         nearest, _ = _nearest_open(pairs, open_mask)
         # Zero-weight points cost nothing wherever they go; they cannot spoil the proof.
         takers = np.flatnonzero(((nearest > beyond) | ~np.isfinite(nearest)) & (wr > 0))
         if len(takers) == 0:
-            return _Outcome(open_sites, bound, True, solver_name, solve_s, round_no, int(k_per.max()), shut_count)
+            return _Outcome(chosen, bound, True, solver_name, solve_s, round_no, int(k_per.max()), shut_count)
         growable = takers[k_per[takers] < pairs.count[takers]]
         if len(growable) == 0:
             break
         k_per[growable] = np.minimum(k_per[growable] * 4, pairs.count[growable])
         if deadline is not None and time.perf_counter() > deadline:
+            stopped = f"time limit {solver.time_limit_s:g} s"
             break
-    return _Outcome(open_sites, bound, False, solver_name, solve_s, max_rounds, int(k_per.max()), 0)
+    held = best.sites if best.sites is not None else fixed_open
+    stopped = stopped or f"{max_rounds} rounds of growing k_nearest"
+    return _Outcome(held, bound, False, solver_name, solve_s, max_rounds, int(k_per.max()), 0, stopped)
+
+
+def _capacitated_start(pairs: _Pairs, w: np.ndarray, p: int, rules: SiteRules, cap: np.ndarray) -> np.ndarray | None:
+    """A feasible single-source plan to start from (z values per pair), or None when the greedy finds none.
+
+    Opens the fixed homes and then the free sites that could take the most demand within
+    their capacity; fills them with the heaviest demand first, each to its cheapest home.
+    """
+    n_sites = len(cap)
+    wr = w[pairs.demand]
+    open_mask = np.zeros(n_sites, dtype=bool)
+    open_mask[rules.fixed] = True
+    free = rules.allowed(n_sites) & ~open_mask
+    reach = np.minimum(np.bincount(pairs.cols, weights=wr[pairs.rows], minlength=n_sites), cap)
+    need = p - int(open_mask.sum())
+    if need > 0:
+        candidates = np.flatnonzero(free)
+        open_mask[candidates[np.argsort(-reach[candidates], kind="stable")[:need]]] = True
+    taken = greedy_assignment(pairs.rows, pairs.cols, pairs.cost, wr, cap, open_mask)
+    if np.bincount(pairs.rows[taken], minlength=len(pairs.demand)).min(initial=1) < 1 or open_mask.sum() != p:
+        return None
+    return np.concatenate([open_mask.astype(float), taken.astype(float)])
 
 
 def solve_pmedian(
-    costs: CostMatrix,
+    costs: Any,
     weights: pd.Series | np.ndarray,
     *,
     p: int,
@@ -330,18 +390,10 @@ def solve_pmedian(
     k_nearest: int | None = 32,
     max_rounds: int = 6,
     beyond_cost: np.ndarray | None = None,
-    existing: Iterable[str] = (),
-    forced: Iterable[str] = (),
-    excluded: Iterable[str] = (),
-    min_per_township: int = 0,
-    respect: str | None = None,
-    demand_codes: pd.DataFrame | None = None,
-    site_codes: pd.DataFrame | None = None,
-    solver: str = "cbc",
-    time_limit_s: float | None = 60.0,
-    gap: float = 0.0,
-    seed: int = 0,
+    sites: SiteOptions | None = None,
+    solver: SolverOptions | None = None,
     decompose: bool | None = None,
+    workers: int | None = None,
 ) -> Plan:
     r"""Open ``p`` homes in all and assign each demand point to one, minimising weighted travel.
 
@@ -354,7 +406,7 @@ def solve_pmedian(
         \text{s.t.}\; & \sum_{j : (i,j) \in P} z_{ij} = 1 && \forall i \in R \\
         & z_{ij} \le x_j && \forall (i,j) \in P \\
         & \sum_j x_j = p \\
-        & \sum_i w_i z_{ij} \le Q_j x_j && \text{(with a capacity } Q\text{, replacing } z_{ij} \le x_j) \\
+        & \sum_i w_i z_{ij} \le Q_j x_j && \text{(with a capacity } Q\text{)} \\
         & \sum_{j \in T} x_j \ge m && \forall \text{ townships } T \\
         & x_j = 1 \; (j \in E \cup F), \quad x_j = 0 \; (j \in X), \quad x_j \in \{0, 1\}
 
@@ -367,12 +419,15 @@ def solve_pmedian(
     Without capacities the model is solved in rounds on each point's ``k_nearest``
     cheapest pairs plus a "beyond" option priced at its next pair (a relaxation),
     with Lagrangian reduced-cost fixing; see the module docstring. The plan says
-    in ``parameters["proof"]`` how optimality was shown.
+    in ``parameters["proof"]`` how optimality was shown. A round stopped by the time
+    limit returns the best plan held so far (every plan of ``p`` sites is feasible),
+    marked ``feasible`` with its bound; a capacitated solve stopped without a plan
+    returns its greedy start.
 
     Parameters
     ----------
     costs
-        Demand × site costs (distance or time).
+        A :class:`~siting.access.Access` or a :class:`~siting.costs.CostMatrix` (distance or time).
     weights
         Weight per demand point (children).
     p
@@ -390,14 +445,15 @@ def solve_pmedian(
         example the distance to the next-nearest site when ``costs`` holds the k nearest).
         With it, the plan is optimal for all pairs, stored or not; without it, pairs
         outside ``costs`` are not allowed.
-    existing, forced, excluded, min_per_township, respect, demand_codes, site_codes
-        As in :func:`siting.models.solve_mclp`.
-    solver, time_limit_s, gap, seed
-        See :func:`siting.models.solve.solve_problem`. The time limit covers all rounds.
+    sites, solver
+        As in :func:`siting.models.solve_mclp`. The time limit covers all rounds.
     decompose
-        Solve the independent parts of the pair graph (townships under ``respect``) one by one
-        and join them with an exact knapsack (:mod:`siting.models.pmedian_parts`). Default:
-        on when ``respect`` is set, there is no capacity and no township minimum.
+        Solve the independent parts of the pair graph (townships under a boundary rule)
+        one by one and join them with an exact knapsack (:mod:`siting.models.pmedian_parts`).
+        Default: on when the access has a boundary rule, there is no capacity and no
+        township minimum.
+    workers
+        Worker processes for the parts (default: the CPUs available).
 
     Returns
     -------
@@ -405,29 +461,31 @@ def solve_pmedian(
         ``objective`` is the weighted travel; ``assignment`` maps demand ids to site ids.
     """
     started = time.perf_counter()
-    deadline = None if time_limit_s is None else started + float(time_limit_s)
+    sites = sites or SiteOptions()
+    solver = solver or SolverOptions()
+    deadline = solver.deadline(started)
+    if isinstance(p, bool) or int(p) != p or p < 0:
+        raise InputError(f"p must be a whole number of homes ≥ 0, got {p!r}")
     if k_nearest is not None and k_nearest < 1:
         raise InputError(f"k_nearest must be ≥ 1 or None, got {k_nearest}")
     if max_rounds < 1:
         raise InputError(f"max_rounds must be ≥ 1, got {max_rounds}")
+    respect = getattr(costs, "respect", None)
+    costs, _ = matrix_and_standard(costs)
     w = checked_weights(weights, costs.demand_ids)
-    costs, rules = prepare_sites(
-        costs,
-        respect=respect,
-        demand_codes=demand_codes,
-        site_codes=site_codes,
-        existing=existing,
-        forced=forced,
-        excluded=excluded,
-        min_per_township=min_per_township,
-    )
+    rules = resolve_sites(costs, sites)
     fixed = rules.fixed
     n_sites = len(costs.site_ids)
     if p < len(fixed):
-        raise InfeasibleError(f"p={p} is fewer than the {len(fixed)} existing and forced homes")
+        raise InfeasibleError(
+            f"p={p} is fewer than the {len(fixed)} existing and locked-in homes: p counts every home in the "
+            f"plan, existing ones included; give p ≥ {len(fixed)}"
+        )
     allowed = rules.allowed(n_sites)
     if p > int(allowed.sum()):
-        raise InfeasibleError(f"p={p} exceeds the {int(allowed.sum())} sites that may be opened")
+        raise InfeasibleError(
+            f"p={p} exceeds the {int(allowed.sum())} sites that may be opened; lower p or add candidate sites"
+        )
     cap = None if capacity is None else checked_capacity(capacity, costs.site_ids)
     floor = None
     if beyond_cost is not None:
@@ -439,44 +497,26 @@ def solve_pmedian(
     pairs = _sorted_pairs(costs, allowed)
     reachable = np.zeros(len(costs.demand_ids), dtype=bool)
     reachable[pairs.demand] = True
-
+    if decompose is None:
+        decompose = respect is not None and cap is None and sites.min_per_township == 0
+    if decompose and (cap is not None or sites.min_per_township > 0):
+        raise InputError(
+            "decompose=True needs an uncapacitated model without a township minimum (both couple the parts)"
+        )
     try:
-        if decompose is None:
-            decompose = respect is not None and cap is None and min_per_township == 0
-        if decompose and (cap is not None or min_per_township > 0):
-            raise InputError(
-                "decompose=True needs an uncapacitated model without a township minimum (both couple the parts)"
+        if cap is not None:
+            open_pos, assignment_rows, assigned_sites, result, extra = _solve_capacitated(
+                pairs, w, p=p, rules=rules, cap=cap, n_sites=n_sites, solver=solver, deadline=deadline
             )
-        if decompose:
-            graph = sp.csr_array(
-                (np.ones(len(pairs.rows)), (pairs.rows, pairs.cols)), shape=(len(pairs.demand), n_sites)
-            )
-            n_parts, demand_labels, site_labels = coverage_components(graph)
-            by_parts, proven, part_s = solve_pmedian_by_parts(
-                sp.csr_array((pairs.cost, (pairs.rows, pairs.cols)), shape=(len(pairs.demand), n_sites)),
-                w[pairs.demand],
-                p=p,
-                fixed=fixed,
-                allowed=allowed,
-                demand_labels=demand_labels,
-                site_labels=site_labels,
-                n_parts=n_parts,
-                solver=solver,
-                deadline=deadline,
-            )
-            outcome = _Outcome(
-                by_parts,
-                np.inf if proven else np.nan,
-                proven,
-                f"{n_parts} parts + exact knapsack",
-                part_s,
-                1,
-                0,
-                0,
-            )
-        if cap is None:
-            if not decompose:
-                outcome = _solve_uncapacitated(
+            served = np.ones(len(pairs.demand), dtype=bool)
+            stopped = None if result.status == "optimal" else f"time limit {solver.time_limit_s:g} s"
+        else:
+            outcome = (
+                _solve_by_parts(
+                    pairs, w, p=p, rules=rules, n_sites=n_sites, solver=solver, started=started, workers=workers
+                )
+                if decompose
+                else _solve_uncapacitated(
                     pairs,
                     w=w,
                     floor=floor,
@@ -487,9 +527,8 @@ def solve_pmedian(
                     max_rounds=max_rounds,
                     solver=solver,
                     deadline=deadline,
-                    gap=gap,
-                    seed=seed,
                 )
+            )
             open_pos = outcome.open_sites
             open_mask = np.zeros(n_sites, dtype=bool)
             open_mask[open_pos] = True
@@ -498,58 +537,14 @@ def solve_pmedian(
             if floor is not None:
                 served &= nearest <= floor[pairs.demand]  # a cheaper unstored pair may exist otherwise
             objective = float((w[pairs.demand] * np.where(np.isfinite(nearest), nearest, 0.0)).sum())
-            bound: float | None = None if np.isnan(outcome.bound) else min(outcome.bound, objective)
-            status = "optimal" if outcome.proven else "feasible"
-            if outcome.proven and decompose:
-                proof = (
-                    f"every part solved for every number of homes ({outcome.solver}); "
-                    "the knapsack over the parts is exact"
-                )
-            elif outcome.proven:
-                how = (
-                    "the Lagrangian relaxation met every assignment row"
-                    if outcome.solve_s == 0.0
-                    else f"reduced-cost fixing shut {outcome.fixed_shut} sites against a checked plan"
-                )
-                proof = (
-                    f"round {outcome.rounds}: no demand point used an option beyond its nearest pairs "
-                    f"(k ≤ {outcome.k_final}) and {how}, so the restricted optimum is the optimum of the full problem"
-                )
-            else:
-                proof = "not proven within the time limit or rounds: raise time_limit_s, max_rounds or k_nearest"
-            result = SolveResult(status, objective, bound, None, outcome.solve_s, outcome.solver)
+            bound: float | None = None if not np.isfinite(outcome.bound) else min(outcome.bound, objective)
+            result = SolveResult(
+                "optimal" if outcome.proven else "feasible", objective, bound, None, outcome.solve_s, outcome.solver
+            )
             assignment_rows = np.flatnonzero(served)
             assigned_sites = site_of_row[assignment_rows]
-            extra = {"k_final": outcome.k_final, "rounds": outcome.rounds, "proof": proof}
-        else:
-            keep = np.ones(len(pairs.rows), dtype=bool)
-            model, scale = _model(
-                pairs,
-                keep,
-                w=w[pairs.demand],
-                beyond_w=np.full(len(pairs.demand), np.inf),
-                n_sites=n_sites,
-                p=p,
-                rules=rules,
-                shut=np.zeros(n_sites, dtype=bool),
-                opened=np.zeros(n_sites, dtype=bool),
-                capacity=cap,
-            )
-            solved, values = solve_matrix_model(model, solver=solver, time_limit_s=time_limit_s, gap=gap, seed=seed)
-            open_pos = np.flatnonzero(values[:n_sites] > 0.5)
-            z = values[n_sites : n_sites + len(pairs.rows)]
-            best = np.maximum.reduceat(z, pairs.starts[:-1])
-            pick = np.flatnonzero(z >= best[pairs.rows] - 1e-9)
-            first = np.full(len(pairs.demand), -1, dtype=np.int64)
-            first[pairs.rows[pick[::-1]]] = pick[::-1]
-            assignment_rows = np.arange(len(pairs.demand))
-            assigned_sites = pairs.cols[first]
-            objective = float((w[pairs.demand] * pairs.cost[first]).sum())
-            bound = None if solved.bound is None else min(solved.bound * scale, objective)
-            status = solved.status
-            result = SolveResult(status, objective, bound, None, solved.seconds, solved.solver)
-            served = np.ones(len(pairs.demand), dtype=bool)
-            extra = {}
+            extra = {"k_final": outcome.k_final, "rounds": outcome.rounds, "proof": _proof(outcome, bool(decompose))}
+            stopped = outcome.stopped_by
     except InfeasibleError:
         raise InfeasibleError(_infeasible_message(p, capacity, respect, costs)) from None
 
@@ -563,11 +558,11 @@ def solve_pmedian(
     not_served = pairs.demand[~served & (w[pairs.demand] > 0)]
     unreachable = np.flatnonzero(~reachable & (w > 0))
     fields = {
-        "objective": objective,
-        "bound": bound,
-        "gap": relative_gap(objective, bound),
+        "objective": result.objective,
+        "bound": result.bound,
         "status": result.status,
         "solver": result.solver,
+        "stopped_by": None if result.status == "optimal" else stopped,
         "timings_s": frozen_mapping({"build": time.perf_counter() - started - result.seconds, "solve": result.seconds}),
         "assignment": frozen_mapping(assignment),
     }
@@ -576,14 +571,14 @@ def solve_pmedian(
         "capacity": None if capacity is None else "given",
         "unit": costs.unit,
         "respect": respect,
-        "min_per_township": min_per_township,
+        "min_per_township": sites.min_per_township,
         "existing": len(rules.existing),
         "forced": len(rules.forced),
         "excluded": len(rules.excluded),
         "k_nearest": k_nearest,
-        "time_limit_s": time_limit_s,
-        "gap": gap,
-        "seed": seed,
+        "time_limit_s": solver.time_limit_s,
+        "gap": solver.gap,
+        "seed": solver.seed,
     } | extra
     return plan_from_choice(
         "pmedian" if cap is None else "capacitated_pmedian",
@@ -594,6 +589,104 @@ def solve_pmedian(
         parameters,
         np.union1d(unreachable, not_served).astype(np.int64),
     )
+
+
+def _proof(outcome: _Outcome, decomposed: bool) -> str:
+    """How the plan was shown optimal (or why not), for ``parameters["proof"]``."""
+    if outcome.proven and decomposed:
+        return f"every part solved for every number of homes ({outcome.solver}); the knapsack over the parts is exact"
+    if outcome.proven:
+        how = (
+            "the Lagrangian relaxation met every assignment row"
+            if outcome.solve_s == 0.0
+            else f"reduced-cost fixing shut {outcome.fixed_shut} sites against a checked plan"
+        )
+        return (
+            f"round {outcome.rounds}: no demand point used an option beyond its nearest pairs "
+            f"(k ≤ {outcome.k_final}) and {how}, so the restricted optimum is the optimum of the full problem"
+        )
+    return f"not proven ({outcome.stopped_by or 'stopped'}): raise time_limit_s, max_rounds or k_nearest"
+
+
+def _solve_by_parts(
+    pairs: _Pairs,
+    w: np.ndarray,
+    *,
+    p: int,
+    rules: SiteRules,
+    n_sites: int,
+    solver: SolverOptions,
+    started: float,
+    workers: int | None,
+) -> _Outcome:
+    """The p-median over the independent parts of the pair graph, joined by an exact knapsack."""
+    graph = sp.csr_array((np.ones(len(pairs.rows)), (pairs.rows, pairs.cols)), shape=(len(pairs.demand), n_sites))
+    n_parts, demand_labels, site_labels = coverage_components(graph)
+    left = None if solver.time_limit_s is None else solver.time_limit_s - (time.perf_counter() - started)
+    by_parts, proven, part_s = solve_pmedian_by_parts(
+        sp.csr_array((pairs.cost, (pairs.rows, pairs.cols)), shape=(len(pairs.demand), n_sites)),
+        w[pairs.demand],
+        p=p,
+        fixed=rules.fixed,
+        allowed=rules.allowed(n_sites),
+        demand_labels=demand_labels,
+        site_labels=site_labels,
+        n_parts=n_parts,
+        solver=solver.name,
+        deadline=None if left is None else time.time() + left,
+        workers=workers,
+    )
+    stopped = None if proven else f"time limit {solver.time_limit_s:g} s"
+    return _Outcome(
+        by_parts, np.inf if proven else np.nan, proven, f"{n_parts} parts + exact knapsack", part_s, 1, 0, 0, stopped
+    )
+
+
+def _solve_capacitated(
+    pairs: _Pairs,
+    w: np.ndarray,
+    *,
+    p: int,
+    rules: SiteRules,
+    cap: np.ndarray,
+    n_sites: int,
+    solver: SolverOptions,
+    deadline: float | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, SolveResult, dict[str, Any]]:
+    """The single-source capacitated p-median over every stored pair, warm-started from a greedy plan."""
+    model, scale = _model(
+        pairs,
+        np.ones(len(pairs.rows), dtype=bool),
+        w=w[pairs.demand],
+        beyond_w=np.full(len(pairs.demand), np.inf),
+        n_sites=n_sites,
+        p=p,
+        rules=rules,
+        shut=np.zeros(n_sites, dtype=bool),
+        opened=np.zeros(n_sites, dtype=bool),
+        capacity=cap,
+    )
+    start = _capacitated_start(pairs, w, p, rules, cap) if rules.min_per_township == 0 else None
+    try:
+        solved, values = solve_matrix_model(model, **solver.solve_kwargs(deadline), start=start)
+        bound = None if solved.bound is None else solved.bound * scale
+    except SolverError:
+        if start is None:
+            raise
+        solved, values, bound = None, start, None
+    open_pos = np.flatnonzero(values[:n_sites] > 0.5)
+    z = values[n_sites : n_sites + len(pairs.rows)]
+    best = np.maximum.reduceat(z, pairs.starts[:-1])
+    pick = np.flatnonzero(z >= best[pairs.rows] - 1e-9)
+    first = np.full(len(pairs.demand), -1, dtype=np.int64)
+    first[pairs.rows[pick[::-1]]] = pick[::-1]
+    objective = float((w[pairs.demand] * pairs.cost[first]).sum())
+    bound = None if bound is None else min(bound, objective)
+    if solved is None:
+        result = SolveResult("feasible", objective, None, None, 0.0, f"{solver.name} (greedy start kept)")
+    else:
+        result = SolveResult(solved.status, objective, bound, None, solved.seconds, solved.solver)
+    return open_pos, np.arange(len(pairs.demand)), pairs.cols[first], result, {}
 
 
 def solve_pmedian_nearest(

@@ -29,11 +29,10 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from siting.errors import InfeasibleError
+from siting.errors import InfeasibleError, SolverError
 from siting.models.decompose import map_parts
 from siting.models.knapsack import combine_parts
-from siting.models.matrix import MatrixModel, solve_matrix_model
-from siting.models.solve import quiet_stdout
+from siting.models.solver import MatrixModel, quiet_stdout, solve_matrix_model
 
 __all__ = ["EXHAUSTIVE_SITES", "PartCurve", "pmedian_curve", "solve_pmedian_by_parts"]
 
@@ -186,22 +185,28 @@ def _by_mip(
     for n in range(min(len(free), n_max) + 1):
         q = len(fixed) + n
         # The LP optimum, when integral (usual on small parts), is the MIP optimum: no branching needed.
-        open_sites = relaxation.integral_sites(q)
-        if open_sites is None:
-            remaining = None if deadline is None else max(deadline - time.perf_counter(), 0.1)
+        out_of_time = deadline is not None and time.time() > deadline
+        open_sites = None if out_of_time else relaxation.integral_sites(q)
+        if open_sites is None and not out_of_time:
+            remaining = None if deadline is None else max(deadline - time.time(), 0.05)
             try:
                 result, values = solve_matrix_model(
                     replace(model, row_lower=_with_last(row_lower, q), row_upper=_with_last(row_upper, q)),
                     solver=solver,
                     time_limit_s=remaining,
                 )
+                seconds += result.seconds
+                proven &= result.status == "optimal"
+                open_sites = np.flatnonzero(values[:n_s] > 0.5)
             except InfeasibleError:
                 travel.append(np.inf)
                 sites.append(())
                 continue
-            seconds += result.seconds
-            proven &= result.status == "optimal"
-            open_sites = np.flatnonzero(values[:n_s] > 0.5)
+            except SolverError:
+                open_sites = None
+        if open_sites is None:  # out of time: the previous plan plus the best single site (feasible, unproven)
+            proven = False
+            open_sites = _add_best_site(coo, w, np.array(sites[-1] if sites else fixed, dtype=np.int64), free)
         nearest = np.full(n_d, np.inf)
         np.minimum.at(nearest, coo.row, np.where(np.isin(coo.col, open_sites), coo.data, np.inf))
         travel.append(float((w * nearest).sum()))
@@ -209,6 +214,21 @@ def _by_mip(
         if travel[-1] == 0.0:
             break
     return PartCurve(len(fixed), np.array(travel), tuple(sites), proven, seconds)
+
+
+def _add_best_site(coo: sp.coo_array, w: np.ndarray, open_sites: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """``open_sites`` plus the free site that cuts the weighted travel most (any free site if none helps)."""
+    candidates = np.setdiff1d(free, open_sites)
+    if len(candidates) == 0:
+        return open_sites
+    nearest = np.full(coo.shape[0], np.inf)
+    np.minimum.at(nearest, coo.row, np.where(np.isin(coo.col, open_sites), coo.data, np.inf))
+    capped = np.where(np.isfinite(nearest), nearest, coo.data.max(initial=0.0) * 10 + 1)
+    saving = np.bincount(
+        coo.col, weights=w[coo.row] * np.maximum(capped[coo.row] - coo.data, 0), minlength=coo.shape[1]
+    )
+    best = candidates[int(np.argmax(saving[candidates]))]
+    return np.sort(np.append(open_sites, best))
 
 
 def pmedian_curve(
@@ -234,7 +254,9 @@ def pmedian_curve(
     n_max
         Most free sites to open.
     solver, deadline
-        For parts too large to enumerate.
+        For parts too large to enumerate; ``deadline`` is wall-clock time (``time.time()``), so it
+        holds in worker processes too. A part out of time adds its best single site per home
+        (feasible, not proven).
     """
     if len(free) <= EXHAUSTIVE_SITES:
         dense = np.full(pairs.shape, np.inf)

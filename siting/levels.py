@@ -1,0 +1,265 @@
+"""Administrative levels: codes, names and how they are derived — the one place that knows them.
+
+A community belongs to a township, a county, a prefecture and a province. Each
+table the stages pass on carries one code column per level (:data:`CODE_COLUMNS`),
+so no other module cuts codes into pieces. Codes come from explicit columns of
+the user's data; only where a column is absent are they derived from 12-digit
+NBS statistical codes (``533421101203``: county ``533421``, township
+``533421101``, prefecture ``533400``, province ``530000``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from siting.errors import InputError
+
+__all__ = [
+    "CODE_COLUMNS",
+    "LEVELS",
+    "LEVEL_NAMES_ZH",
+    "REGION_CODE",
+    "LevelColumns",
+    "admin_codes",
+    "check_hierarchy",
+    "name_lookup",
+    "nbs_codes",
+    "study_area_mask",
+    "text_codes",
+    "unit_names",
+]
+
+#: Report levels, top down.
+LEVELS = ("province", "prefecture", "county", "township")
+#: Code column of each level, community included.
+CODE_COLUMNS = {
+    "province": "province_code",
+    "prefecture": "prefecture_code",
+    "county": "county_code",
+    "township": "township_code",
+    "community": "community_code",
+}
+LEVEL_NAMES_ZH = {"province": "省", "prefecture": "州市", "county": "县", "township": "乡镇", "community": "村(社区)"}
+#: Province code given to own data whose codes are not NBS codes: the whole study area is one unit.
+REGION_CODE = "000000"
+NBS_COMMUNITY = r"\d{12}"
+
+
+@dataclass(frozen=True)
+class LevelColumns:
+    """Where the codes and names of each level are in a community table.
+
+    ``id`` is required (any unique id); every other column is optional. Codes of a
+    level without a column are derived from 12-digit NBS ids; names of a level
+    without a column are the codes (or the sample's real names).
+    """
+
+    id: str = "community_code"
+    name: str | None = None
+    township_code: str | None = None
+    county_code: str | None = None
+    prefecture_code: str | None = None
+    province_code: str | None = None
+    township_name: str | None = None
+    county_name: str | None = None
+    prefecture_name: str | None = None
+
+    def given(self) -> dict[str, str]:
+        """Option name → column name, for the columns that were given."""
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def text_codes(values: pd.Series) -> pd.Series:
+    """Codes as clean text: numbers read as floats lose their ``.0``; blanks become missing."""
+    text = values.astype("string").str.strip().str.replace(r"\.0$", "", regex=True)
+    return text.mask(text == "")
+
+
+def nbs_codes(ids: pd.Series) -> pd.DataFrame:
+    """Township, county, prefecture and province codes of 12-digit NBS community codes.
+
+    Raises
+    ------
+    InputError
+        When an id is not 12 digits, saying what the tool needs instead.
+    """
+    ids = text_codes(ids)
+    bad = ids[~ids.fillna("").str.fullmatch(NBS_COMMUNITY)]
+    if len(bad):
+        raise InputError(
+            f"{len(bad)} community ids are not 12-digit NBS statistical codes (e.g. {list(bad.head(5))}), so "
+            "their township, county and prefecture cannot be derived from them; give the columns "
+            "township_code_column, county_code_column and prefecture_code_column, or use 12-digit codes "
+            "(read as text so leading zeros stay)"
+        )
+    return pd.DataFrame(
+        {
+            "township_code": ids.str[:9],
+            "county_code": ids.str[:6],
+            "prefecture_code": ids.str[:4] + "00",
+            "province_code": ids.str[:2] + "0000",
+        },
+        index=ids.index,
+    ).astype(object)
+
+
+def admin_codes(table: pd.DataFrame, columns: LevelColumns, *, source: str) -> pd.DataFrame:
+    """The code of every level for each row of ``table``.
+
+    Parameters
+    ----------
+    table
+        The user's community table.
+    columns
+        Which columns hold what.
+    source
+        Where the table came from (for messages).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``community_code``, ``township_code``, ``county_code``, ``prefecture_code``,
+        ``province_code`` as text, in the order of ``table``.
+    """
+    absent = [f"{option}={name!r}" for option, name in columns.given().items() if name not in table.columns]
+    if absent:
+        shown = [c for c in table.columns if c != "geometry"]
+        raise InputError(f"{source} has no column {', '.join(absent)}; its columns are {shown}")
+    out = pd.DataFrame({"community_code": text_codes(table[columns.id])}, index=table.index)
+    explicit = {
+        level: getattr(columns, f"{level}_code")
+        for level in ("township", "county", "prefecture", "province")
+        if getattr(columns, f"{level}_code") is not None
+    }
+    for level, column in explicit.items():
+        out[f"{level}_code"] = text_codes(table[column])
+    missing_levels = [lvl for lvl in ("township", "county", "prefecture") if lvl not in explicit]
+    if missing_levels:
+        nbs_like = out["community_code"].fillna("").str.fullmatch(NBS_COMMUNITY).all()
+        if nbs_like:
+            derived = nbs_codes(out["community_code"])
+            for level in missing_levels:
+                out[f"{level}_code"] = derived[f"{level}_code"]
+        elif missing_levels == ["prefecture"] and out["county_code"].fillna("").str.fullmatch(r"\d{6}").all():
+            out["prefecture_code"] = out["county_code"].str[:4] + "00"
+        else:
+            needed = ", ".join(f"{level}_code_column" for level in missing_levels)
+            example = out["community_code"].dropna().head(3).tolist()
+            raise InputError(
+                f"{source}: the ids in {columns.id!r} (e.g. {example}) are not 12-digit NBS codes, so the "
+                f"{', '.join(missing_levels)} of each community cannot be derived; give {needed} "
+                "(columns of the same file)"
+            )
+    if "province" not in explicit:
+        prefecture = out["prefecture_code"].fillna("")
+        nbs = prefecture.str.fullmatch(r"\d{6}")
+        out["province_code"] = np.where(nbs, prefecture.str[:2] + "0000", REGION_CODE)
+    empty = {column: int(out[column].isna().sum()) for column in [*CODE_COLUMNS.values()] if out[column].isna().any()}
+    if empty:
+        raise InputError(f"{source}: empty codes in {empty} (rows without a code); fill them in")
+    return out[["community_code", "township_code", "county_code", "prefecture_code", "province_code"]].astype(object)
+
+
+def check_hierarchy(codes: pd.DataFrame, *, source: str) -> None:
+    """Each township lies in one county, each county in one prefecture, each prefecture in one province."""
+    problems = []
+    for child, parent in (("township", "county"), ("county", "prefecture"), ("prefecture", "province")):
+        pairs = codes[[f"{child}_code", f"{parent}_code"]].drop_duplicates()
+        split = pairs[pairs[f"{child}_code"].duplicated(keep=False)]
+        if len(split):
+            examples = split.groupby(f"{child}_code")[f"{parent}_code"].agg(list).head(5).to_dict()
+            plural = {"county": "counties", "prefecture": "prefectures", "province": "provinces"}[parent]
+            problems.append(f"{len(split[f'{child}_code'].unique())} {child} codes lie in several {plural} {examples}")
+    if problems:
+        raise InputError(f"{source}: " + "; ".join(problems) + "; each unit must lie in exactly one parent unit")
+
+
+def unit_names(
+    codes: pd.DataFrame,
+    *,
+    names: pd.DataFrame | None = None,
+    region_name_zh: str = "",
+    region_name_en: str = "",
+) -> pd.DataFrame:
+    """One row per unit of every level: ``unit_code``, ``level``, ``unit_name_zh``, ``unit_name_en``.
+
+    Names come from ``names`` (``unit_code``, ``unit_name_zh``, ``unit_name_en``) where
+    known; a unit without one is named by its code, so no table or popup shows ``nan``.
+    The province level takes ``region_name_*`` when the data do not name it.
+    """
+    rows = [
+        pd.DataFrame({"unit_code": codes[CODE_COLUMNS[level]].drop_duplicates().to_numpy(), "level": level})
+        for level in LEVELS
+    ]
+    table = pd.concat(rows, ignore_index=True)
+    if names is not None and len(names):
+        known = names.drop_duplicates("unit_code").set_index("unit_code")
+        table["unit_name_zh"] = table["unit_code"].map(known["unit_name_zh"])
+        table["unit_name_en"] = table["unit_code"].map(known.get("unit_name_en", pd.Series(dtype=object)))
+    else:
+        table["unit_name_zh"] = None
+        table["unit_name_en"] = None
+    province = table["level"] == "province"
+    if region_name_zh:
+        table.loc[province & table["unit_name_zh"].isna(), "unit_name_zh"] = region_name_zh
+    if region_name_en:
+        table.loc[province & table["unit_name_en"].isna(), "unit_name_en"] = region_name_en
+    table["unit_name_zh"] = table["unit_name_zh"].where(table["unit_name_zh"].notna(), table["unit_code"])
+    table["unit_name_en"] = table["unit_name_en"].fillna("")
+    return table.astype({"unit_code": object, "unit_name_zh": object, "unit_name_en": object})
+
+
+def name_lookup(names: pd.DataFrame, codes: Iterable[object], *, language: str = "zh") -> list[str]:
+    """The names of some unit codes (the code itself where no name is known; never ``nan``)."""
+    known = names.drop_duplicates("unit_code").set_index("unit_code")[f"unit_name_{language}"]
+    out = []
+    for code in codes:
+        name = known.get(code)
+        out.append(str(name) if isinstance(name, str) and name else ("" if code is None else str(code)))
+    return out
+
+
+def _refuse_unknown(wanted: Sequence[str], known: Sequence[str], *, level: str) -> list[str]:
+    problems = []
+    for code in wanted:
+        if code in known:
+            continue
+        close = difflib.get_close_matches(code, known, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        problems.append(f"{code} matches no {level}{hint}")
+    return problems
+
+
+def study_area_mask(
+    codes: pd.DataFrame, *, prefectures: Sequence[str] = (), counties: Sequence[str] = ()
+) -> np.ndarray:
+    """Rows inside the study area; every code that matches nothing is refused by name.
+
+    Raises
+    ------
+    InputError
+        ``"530199 matches no county; did you mean 530102?"`` for each unknown code,
+        also when other codes of the list do match.
+    """
+    known_prefectures = sorted(codes["prefecture_code"].astype(str).unique())
+    known_counties = sorted(codes["county_code"].astype(str).unique())
+    problems = _refuse_unknown([str(p) for p in prefectures], known_prefectures, level="prefecture")
+    problems += _refuse_unknown([str(c) for c in counties], known_counties, level="county")
+    if problems:
+        raise InputError("study_area: " + "; ".join(problems))
+    keep = np.ones(len(codes), dtype=bool)
+    if prefectures:
+        keep &= codes["prefecture_code"].astype(str).isin([str(p) for p in prefectures]).to_numpy()
+    if counties:
+        keep &= codes["county_code"].astype(str).isin([str(c) for c in counties]).to_numpy()
+    if not keep.any():
+        raise InputError(
+            f"the study area (prefectures {list(prefectures)}, counties {list(counties)}) holds no community: "
+            "the counties lie outside the prefectures given; list counties of those prefectures"
+        )
+    return keep

@@ -1,0 +1,166 @@
+r"""Capacitated, single-source models: each community is served whole by one home with room for it.
+
+Shared by the capacitated MCLP (here) and the capacitated p-median
+(:mod:`siting.models.pmedian`): the pair rows ``z_ij ≤ x_j`` (which tighten the
+relaxation far beyond the capacity rows alone) and a greedy start that assigns
+demand, largest first, to the cheapest open home with room, so that a solve stopped
+by its time limit always has a plan.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+from siting.costs import CostMatrix
+from siting.errors import SolverError
+from siting.models.options import SolverOptions
+from siting.models.plan import Plan, frozen_mapping
+from siting.models.sites import SiteRules, plan_from_choice
+from siting.models.solver import MatrixModel, solve_matrix_model
+
+__all__ = ["greedy_assignment", "solve_capacitated_mclp"]
+
+
+def greedy_assignment(
+    rows: np.ndarray, cols: np.ndarray, cost: np.ndarray, w: np.ndarray, capacity: np.ndarray, open_mask: np.ndarray
+) -> np.ndarray:
+    """Pairs taken when demand, largest weight first, goes to its cheapest open home with room.
+
+    Returns a boolean mask over the pairs; a demand row that finds no room takes none.
+    """
+    room = capacity.astype(float).copy()
+    taken = np.zeros(len(rows), dtype=bool)
+    done = np.zeros(int(rows.max(initial=-1)) + 1, dtype=bool)
+    for k in np.lexsort((cost, -w[rows])):  # heaviest demand first, each to its cheapest home
+        i, j = rows[k], cols[k]
+        if done[i] or not open_mask[j] or room[j] < w[i] - 1e-9:
+            continue
+        taken[k], done[i] = True, True
+        room[j] -= w[i]
+    return taken
+
+
+def solve_capacitated_mclp(
+    costs: CostMatrix,
+    w: np.ndarray,
+    rules: SiteRules,
+    *,
+    standard: float,
+    capacity: np.ndarray,
+    n_homes: int | None,
+    budget_cny: float | None,
+    solver: SolverOptions,
+    started: float,
+    parameters: dict[str, object],
+) -> Plan:
+    r"""Single-source capacitated MCLP.
+
+    .. math::
+
+        \max \; & \sum_{(i,j) \in P} w_i z_{ij} \\
+        \text{s.t.}\; & \sum_j z_{ij} \le 1 && \forall i \\
+        & z_{ij} \le x_j && \forall (i,j) \in P \\
+        & \sum_i w_i z_{ij} \le Q_j x_j && \forall j \\
+        & \sum_{j \notin E} k_j x_j \le B, \quad \sum_{j \notin E} x_j \le p \\
+        & \sum_{j \in T} x_j \ge m && \forall \text{ townships } T \\
+        & x_j = 1 \; (j \in E \cup F), \quad x_j = 0 \; (j \in X), \quad x_j, z_{ij} \in \{0, 1\}
+
+    over the pairs :math:`P` within the standard. The start plan opens the fixed
+    homes only and fills them greedily; a stop without a better plan returns it.
+    """
+    n_sites = len(costs.site_ids)
+    allowed = rules.allowed(n_sites)
+    pairs = costs.matrix.tocoo()
+    keep = (pairs.data <= standard) & allowed[pairs.col] & (w[pairs.row] > 0)
+    rows, cols = pairs.row[keep].astype(np.int64), pairs.col[keep].astype(np.int64)
+    pair_cost = pairs.data[keep]
+    n_pairs = len(rows)
+    n_vars = n_sites + n_pairs
+    is_existing = np.zeros(n_sites, dtype=bool)
+    is_existing[rules.existing] = True
+    scale = max(float(w.max(initial=0.0)), 1.0)
+    blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    row_upper: list[float] = []
+    demand_rows, demand_of_row = np.unique(rows, return_inverse=True)
+    blocks.append((demand_of_row, n_sites + np.arange(n_pairs), np.ones(n_pairs)))  # Σ_j z_ij ≤ 1
+    row_upper += [1.0] * len(demand_rows)
+    first = len(demand_rows)
+    blocks.append((first + np.arange(n_pairs), n_sites + np.arange(n_pairs), np.ones(n_pairs)))  # z_ij - x_j ≤ 0
+    blocks.append((first + np.arange(n_pairs), cols, -np.ones(n_pairs)))
+    row_upper += [0.0] * n_pairs
+    first += n_pairs
+    blocks.append((first + cols, n_sites + np.arange(n_pairs), w[rows] / scale))  # Σ_i w_i z_ij - Q_j x_j ≤ 0
+    blocks.append((first + np.arange(n_sites), np.arange(n_sites), -capacity / scale))
+    row_upper += [0.0] * n_sites
+    first += n_sites
+    new = np.flatnonzero(~is_existing)
+    if budget_cny is not None:
+        blocks.append((np.full(len(new), first), new, rules.cost_cny[new]))
+        row_upper.append(float(budget_cny))
+        first += 1
+    if n_homes is not None:
+        blocks.append((np.full(len(new), first), new, np.ones(len(new))))
+        row_upper.append(float(n_homes))
+        first += 1
+    row_lower = [-np.inf] * first
+    for _town, positions, need in rules.township_minimums():
+        blocks.append((np.full(len(positions), first), positions, np.ones(len(positions))))
+        row_lower.append(float(need))
+        row_upper.append(np.inf)
+        first += 1
+    lower = np.zeros(n_vars)
+    lower[rules.fixed] = 1.0
+    upper = np.ones(n_vars)
+    upper[:n_sites][~allowed] = 0.0
+    model = MatrixModel(
+        name="capacitated_mclp",
+        maximise=True,
+        cost=np.concatenate([np.zeros(n_sites), w[rows] / scale]),
+        lower=lower,
+        upper=upper,
+        integer=np.ones(n_vars, dtype=bool),
+        matrix=sp.csr_array(
+            (
+                np.concatenate([b[2] for b in blocks]),
+                (np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])),
+            ),
+            shape=(first, n_vars),
+        ),
+        row_lower=np.array(row_lower),
+        row_upper=np.array(row_upper),
+    )
+    open_start = np.zeros(n_sites, dtype=bool)
+    open_start[rules.fixed] = True
+    start_pairs = greedy_assignment(rows, cols, pair_cost, w, capacity, open_start)
+    start = np.concatenate([open_start.astype(float), start_pairs.astype(float)])
+    start_ok = rules.min_per_township == 0  # fixed homes alone may not meet a township minimum
+    built = time.perf_counter()
+    try:
+        solved, values = solve_matrix_model(
+            model, **solver.solve_kwargs(solver.deadline(started)), start=start if start_ok else None
+        )
+    except SolverError:
+        if not start_ok:
+            raise
+        solved, values = None, start
+    chosen = np.flatnonzero((values[:n_sites] > 0.5) & ~is_existing)
+    taken = np.flatnonzero(values[n_sites:] > 0.5)
+    assignment = dict(zip(costs.demand_ids[rows[taken]].tolist(), costs.site_ids[cols[taken]].tolist(), strict=True))
+    objective = float(w[rows[taken]].sum())
+    bound = None if solved is None or solved.bound is None else max(objective, solved.bound * scale)
+    status = "feasible" if solved is None else solved.status
+    fields = {
+        "objective": objective,
+        "bound": bound,
+        "status": status,
+        "solver": f"{solver.name} (start plan kept)" if solved is None else solved.solver,
+        "stopped_by": None if status == "optimal" else f"time limit {solver.time_limit_s:g} s",
+        "timings_s": frozen_mapping(
+            {"build": built - started, "solve": time.perf_counter() - built if solved is None else solved.seconds}
+        ),
+        "assignment": frozen_mapping(assignment),
+    }
+    return plan_from_choice("capacitated_mclp", costs, rules, chosen.tolist(), fields, parameters)

@@ -1,0 +1,499 @@
+"""The stages of a run, one function each, called in order by :func:`siting.pipeline.run`.
+
+Each stage takes what the earlier ones made and returns plain values (frames, an
+:class:`~siting.access.Access`, a :class:`~siting.models.plan.Plan`); none writes a file
+(the run folder is written once, by :mod:`siting.rundir`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from sklearn.neighbors import KDTree
+
+from siting import __version__
+from siting.access import Access, access_from_points, access_from_table, format_cost
+from siting.allocation import allocate as allocate_demand
+from siting.allocation import catchments, describe_homes, uncovered_communities
+from siting.candidates import add_candidate_sites, add_located_homes, sites_at_community_seats
+from siting.demand import build_demand
+from siting.errors import InputError
+from siting.inputs import PreparedInputs, file_sha256, prepare_inputs
+from siting.models.options import SiteOptions, SolverOptions
+from siting.models.plan import Plan
+from siting.models.registry import MODELS, ModelRequest, PhasingOptions, solve_model
+from siting.network import Network, StaffRules, plan_network, sites_beyond_stations, staff_table
+from siting.phasing import years_table
+from siting.population import zonal_children
+from siting.report import coverage_by_level, coverage_report
+from siting.report_files import ReportContext
+from siting.rundir import RunContents
+from siting.scenario import Scenario
+from siting.targets import check_targets, read_targets
+from siting.webmap import MapLayers
+
+__all__ = [
+    "Allocated",
+    "Report",
+    "access",
+    "allocate",
+    "candidates",
+    "demand",
+    "light_layers",
+    "map_layers",
+    "network",
+    "plan",
+    "read",
+    "report",
+    "run_contents",
+]
+
+CODE_COLUMNS = ["community_code", "township_code", "county_code", "prefecture_code", "province_code"]
+
+
+def read(scenario: Scenario, work_dir: Path) -> PreparedInputs:
+    """Read and check every input the scenario names."""
+    return prepare_inputs(scenario, work_dir=work_dir)
+
+
+def _priority_groups(inputs: PreparedInputs) -> list[str]:
+    return [] if inputs.priority is None else [c for c in inputs.priority.columns if c != "community_code"]
+
+
+def demand(scenario: Scenario, inputs: PreparedInputs) -> gpd.GeoDataFrame:
+    """Children per community from the raster; one demand point each (inside it), with priority counts."""
+    zonal = zonal_children(inputs.raster_path, inputs.communities, id_column="community_code")
+    points = build_demand(
+        inputs.communities, zonal, priority=inputs.priority, priority_factors=dict(scenario.priority_factors)
+    )
+    for column in ("province_code",):
+        points[column] = inputs.communities[column].to_numpy()
+    if inputs.priority is not None and not inputs.modelled:
+        children = points.set_index("community_code")["children"]
+        for group in _priority_groups(inputs):
+            counts = points.set_index("community_code")[group]
+            over = counts[counts > children + 0.5]
+            if len(over):
+                shown = [f"{c} ({int(counts[c])} > {children[c]:.1f})" for c in over.index[:10]]
+                raise InputError(
+                    f"priority registry {scenario.priority_registry}: {group} counts exceed the community's children "
+                    f"from the raster in {len(over)} communities: {', '.join(shown)}; check the registry or the raster"
+                )
+    return points
+
+
+def candidates(
+    scenario: Scenario, inputs: PreparedInputs, points: gpd.GeoDataFrame
+) -> tuple[gpd.GeoDataFrame, SiteOptions]:
+    """One candidate site per community seat, the existing homes (at their own place where given), extra sites."""
+    communities = inputs.communities
+    located = "x" in inputs.existing_homes.columns  # homes given by lon/lat, not by community code
+    sites = sites_at_community_seats(
+        communities,
+        seat_x=communities["seat_x"].to_numpy(),
+        seat_y=communities["seat_y"].to_numpy(),
+        existing_ids=[] if located else inputs.existing_homes["site_id"],
+        cost_cny=scenario.cost_per_home_cny,
+    )
+    if located:
+        sites = add_located_homes(sites, inputs.existing_homes, communities=communities)
+    if scenario.candidate_sites is not None:
+        sites = add_candidate_sites(
+            sites,
+            scenario.candidate_sites,
+            communities=communities,
+            cost_cny=scenario.cost_per_home_cny,
+            cost_column=scenario.site_cost_column,
+        )
+    unknown = sorted((set(scenario.locked_in) | set(scenario.locked_out)) - set(sites["site_id"]))
+    if unknown:
+        raise InputError(
+            f"model.locked_in / locked_out name sites that are not candidates of the study area: {unknown[:10]}; "
+            "use community codes (or ids of inputs.candidate_sites)"
+        )
+    excluded = set(scenario.locked_out)
+    if scenario.admit_only_near_station:
+        assert scenario.max_home_station_m is not None
+        seats = _community_seats(communities, points)
+        excluded |= set(
+            sites_beyond_stations(
+                sites,
+                seats,
+                county_seats=_county_seats(inputs),
+                max_home_station_m=scenario.max_home_station_m,
+                keep=set(scenario.locked_in),
+            )
+        )
+    options = SiteOptions(
+        existing=tuple(sites.loc[sites["existing"], "site_id"]),
+        forced=scenario.locked_in,
+        excluded=tuple(sorted(excluded)),
+        min_per_township=scenario.min_per_township,
+        township_of_site=dict(zip(sites["site_id"], sites["township_code"], strict=True))
+        if scenario.min_per_township
+        else None,
+    )
+    return sites.reset_index(drop=True), options
+
+
+def access(scenario: Scenario, points: gpd.GeoDataFrame, sites: gpd.GeoDataFrame) -> Access:
+    """Who can reach which site within the standard, inside the scenario's boundary rule."""
+    if scenario.access_mode == "table":
+        assert scenario.access_table is not None and scenario.access_table_unit is not None
+        standard = scenario.standard_min if scenario.access_table_unit == "min" else scenario.standard_m
+        assert standard is not None
+        return access_from_table(
+            scenario.access_table,
+            points,
+            sites,
+            unit=scenario.access_table_unit,
+            standard=standard,
+            respect=scenario.respect,
+        )
+    return access_from_points(points, sites, standard_m=scenario.standard_m, respect=scenario.respect)
+
+
+def plan(
+    scenario: Scenario, reach: Access, points: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, options: SiteOptions
+) -> Plan:
+    """The scenario's model, dispatched by name through the model registry."""
+    phasing = (
+        PhasingOptions(
+            years=scenario.phasing_years,
+            budgets_cny=scenario.phasing_budgets_cny,
+            carry_over=scenario.carry_over,
+            method=scenario.phasing_method,
+        )
+        if scenario.phasing_years
+        else None
+    )
+    request = ModelRequest(
+        access=reach,
+        weights=points["weight"].to_numpy(dtype=float),
+        site_cost_cny=sites["cost_cny"].to_numpy(dtype=float),
+        sites=options,
+        solver=SolverOptions(
+            name=scenario.solver, time_limit_s=scenario.time_limit_s, gap=scenario.gap, seed=scenario.seed
+        ),
+        options=scenario.model_options,
+        phasing=phasing,
+    )
+    return solve_model(scenario.model, request)
+
+
+@dataclass(frozen=True, eq=False)
+class Allocated:
+    """Who serves whom: the assignment, the catchments, the homes described, the communities' view."""
+
+    allocation: pd.DataFrame
+    catchments: gpd.GeoDataFrame
+    homes: gpd.GeoDataFrame
+    communities: gpd.GeoDataFrame
+    uncovered: pd.DataFrame
+
+
+def _why(homes: gpd.GeoDataFrame, points: gpd.GeoDataFrame, reach: Access, plan_: Plan) -> gpd.GeoDataFrame:
+    """Why each new home: uncovered children of its township before → after, nearest existing home (straight line)."""
+    cover = reach.within_standard().tocsc()
+    existing_pos = reach.costs.site_positions(list(plan_.existing_ids))
+    plan_pos = reach.costs.site_positions(list(plan_.site_ids))
+    before = np.asarray(cover[:, existing_pos].sum(axis=1)).ravel() == 0
+    after = np.asarray(cover[:, plan_pos].sum(axis=1)).ravel() == 0
+    children = points["children"].to_numpy(dtype=float)
+    town = points["township_code"].to_numpy()
+    before_by = pd.Series(children * before).groupby(town).sum()
+    after_by = pd.Series(children * after).groupby(town).sum()
+    out = homes.copy()
+    out["township_uncovered_before"] = out["township_code"].map(before_by)
+    out["township_uncovered_after"] = out["township_code"].map(after_by)
+    existing_xy = out.loc[out["existing"], "geometry"].get_coordinates().to_numpy()
+    out["nearest_existing_m"] = np.nan
+    new = ~out["existing"].to_numpy()
+    if len(existing_xy) and new.any():
+        distance, _ = KDTree(existing_xy).query(out.loc[new, "geometry"].get_coordinates().to_numpy(), k=1)
+        out.loc[new, "nearest_existing_m"] = distance[:, 0]
+    return out
+
+
+def allocate(
+    inputs: PreparedInputs, points: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, reach: Access, plan_: Plan
+) -> Allocated:
+    """Assign demand to homes, draw catchments, describe the homes and list uncovered communities."""
+    groups = _priority_groups(inputs)
+    allocation = allocate_demand(reach, plan_)
+    communities = inputs.communities
+    areas = catchments(communities, points, allocation, reach, priority_groups=groups)
+    names = communities.set_index("community_code")["community_name"]
+    homes = describe_homes(
+        sites, plan_, points, allocation, reach, names=inputs.unit_names, community_names=names, priority_groups=groups
+    )
+    homes = _why(homes, points, reach, plan_)
+    per_point = points[["demand_id", "community_code", "children"]].merge(allocation, on="demand_id")
+    # One row per community: the home serving most of its children.
+    main = per_point.sort_values(["community_code", "children"], ascending=[True, False]).drop_duplicates(
+        "community_code"
+    )
+    main = main.set_index("community_code").reindex(communities["community_code"])
+    children = per_point.groupby("community_code")["children"].sum().reindex(communities["community_code"])
+    view = communities[[*CODE_COLUMNS, "community_name", "geometry"]].assign(
+        children=children.to_numpy(),
+        covered=main["covered"].fillna(False).astype(bool).to_numpy(),
+        site_id=main["site_id"].to_numpy(),
+        **{
+            reach.column(): main[reach.column()].to_numpy(),
+            reach.column("nearest"): main[reach.column("nearest")].to_numpy(),
+        },
+        nearest_site_id=main["nearest_site_id"].to_numpy(),
+        seat_x=communities["seat_x"].to_numpy(),
+        seat_y=communities["seat_y"].to_numpy(),
+    )
+    return Allocated(allocation, areas, homes, view, uncovered_communities(communities, points, allocation, reach))
+
+
+def _community_seats(communities: gpd.GeoDataFrame, points: pd.DataFrame) -> gpd.GeoDataFrame:
+    children = points.groupby("community_code")["children"].sum().reindex(communities["community_code"])
+    return gpd.GeoDataFrame(
+        communities[CODE_COLUMNS].assign(children=children.to_numpy()),
+        geometry=gpd.points_from_xy(communities["seat_x"], communities["seat_y"]),
+        crs=communities.crs,
+    )
+
+
+def _county_seats(inputs: PreparedInputs) -> gpd.GeoDataFrame:
+    if inputs.county_seats is not None:
+        return inputs.county_seats
+    return gpd.GeoDataFrame(
+        {"county_code": inputs.counties["county_code"]},
+        geometry=inputs.counties.geometry.representative_point(),
+        crs=inputs.counties.crs,
+    )
+
+
+def _staff_rules(scenario: Scenario) -> StaffRules:
+    return StaffRules(
+        communities_per_supervisor=scenario.communities_per_supervisor,
+        supervisor_cny_per_month=scenario.supervisor_cny_per_month,
+    )
+
+
+def network(scenario: Scenario, inputs: PreparedInputs, points: gpd.GeoDataFrame, homes: gpd.GeoDataFrame) -> Network:
+    """The three tiers: homes → township stations → county centres, and the staff they need."""
+    return plan_network(
+        homes,
+        _community_seats(inputs.communities, points),
+        county_seats=_county_seats(inputs),
+        institutions=inputs.institutions,
+        max_home_station_m=scenario.max_home_station_m,
+        max_station_centre_m=scenario.max_station_centre_m,
+        staff_rules=_staff_rules(scenario),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Report:
+    """The coverage tables, target results, staff table, title and summary lines of a run."""
+
+    tables: dict[str, pd.DataFrame]
+    target_results: pd.DataFrame | None
+    staff: pd.DataFrame
+    title: tuple[str, str]
+    map_lines: tuple[str, ...]
+    context: ReportContext
+
+
+def titles(scenario: Scenario, inputs: PreparedInputs) -> tuple[str, str]:
+    """The title of maps and reports, from the scenario or the data (never Yunnan for other data)."""
+    if scenario.report_title:
+        return scenario.report_title, ""
+    names = inputs.unit_names.drop_duplicates("unit_code").set_index("unit_code")
+    chosen = list(scenario.counties) or list(scenario.prefectures)
+    if chosen:
+        zh = "、".join(str(names.at[c, "unit_name_zh"]) if c in names.index else c for c in chosen[:3])
+        en = ", ".join(
+            str(names.at[c, "unit_name_en"]) for c in chosen[:3] if c in names.index and names.at[c, "unit_name_en"]
+        )
+        more = "等" if len(chosen) > 3 else ""
+        return f"{zh}{more}儿童之家布局方案", f"{en} children's homes plan".strip()
+    region_zh, region_en = inputs.region_name
+    if region_zh:
+        return f"{region_zh}儿童之家布局方案", f"{region_en} children's homes plan".strip()
+    return f"儿童之家布局方案 {scenario.name}", f"Children's homes plan {scenario.name}"
+
+
+def report(
+    scenario: Scenario,
+    inputs: PreparedInputs,
+    points: gpd.GeoDataFrame,
+    sites: gpd.GeoDataFrame,
+    reach: Access,
+    plan_: Plan,
+    allocated: Allocated,
+    net: Network,
+) -> Report:
+    """Coverage per level, the targets, staff, and the lines a planner reads first."""
+    tables = coverage_report(
+        points,
+        allocated.allocation,
+        sites,
+        plan_,
+        reach,
+        priority_groups=_priority_groups(inputs),
+        names=inputs.unit_names,
+        staff=_staff_rules(scenario),
+    )
+    targets = (
+        read_targets(scenario.targets_file, metrics=list(tables["county"].columns)) if scenario.targets_file else None
+    )
+    target_results = check_targets(tables, targets) if targets else None
+    province = tables["province"].iloc[0]
+    title = titles(scenario, inputs)
+    money = (
+        f"{sum(scenario.phasing_budgets_cny):,.0f} CNY ({len(scenario.phasing_years)} 年 years)"
+        if scenario.phasing_years
+        else f"{scenario.budget_cny:,.0f} CNY"
+        if scenario.budget_cny is not None
+        else "—"
+    )
+    lines = (
+        f"方案 scenario: {scenario.name}",
+        f"覆盖儿童 children covered: {province['children_covered']:,.0f} / {province['children']:,.0f} "
+        f"({province['children_covered_pct']:.1f}%) · 标准 standard {reach.standard_text()}",
+        f"儿童之家 homes: 已有 existing {int(province['homes_existing']):,} + 新建 new {int(province['homes_new']):,}",
+        f"资金 build cost: {province['build_cost_cny']:,.0f} CNY · 求解 {plan_.status_text()}",
+        f"日期 date: {datetime.now(UTC):%Y-%m-%d}",
+    )
+    context = ReportContext(
+        title_zh=title[0],
+        title_en=title[1],
+        scenario=scenario.name,
+        description=scenario.description,
+        standard=reach.standard_text(),
+        budget=money,
+        model=f"{MODELS[scenario.model].title}" + (" + 分年 phased" if scenario.phasing_years else ""),
+        status=f"{plan_.status_text()}, {plan_.solver}",
+        date=f"{datetime.now(UTC):%Y-%m-%d}",
+        modelled=inputs.modelled,
+        sources=tuple(str(f) for f in inputs.input_files),
+        small_count_threshold=scenario.small_count_threshold,
+    )
+    return Report(
+        tables,
+        target_results,
+        staff_table(net, source_figures=inputs.source_staff, names=inputs.unit_names),
+        title,
+        lines,
+        context,
+    )
+
+
+def map_layers(inputs: PreparedInputs, allocated: Allocated, net: Network, reach: Access) -> MapLayers:
+    """What the map draws."""
+    prefectures = inputs.counties.dissolve(by="prefecture_code", as_index=False)[["prefecture_code", "geometry"]]
+    names = inputs.unit_names.drop_duplicates("unit_code").set_index("unit_code")["unit_name_zh"]
+    prefectures["prefecture_name"] = prefectures["prefecture_code"].map(names).fillna(prefectures["prefecture_code"])
+    counties = inputs.counties.copy()
+    counties["county_name_zh"] = counties["county_code"].map(names).fillna(counties["county_code"])
+    if "county_name_en" not in counties:
+        counties["county_name_en"] = ""
+    return MapLayers(
+        counties=counties,
+        communities=allocated.communities,
+        homes=allocated.homes,
+        unit=reach.unit,
+        townships=inputs.townships,
+        prefectures=prefectures if prefectures["prefecture_code"].nunique() > 1 else None,
+        catchments=allocated.catchments,
+        raster_path=inputs.raster_path,
+        stations=net.stations,
+        centres=net.centres,
+    )
+
+
+def light_layers(layers: MapLayers) -> MapLayers:
+    """The layers of a light map (for notebooks): outlines, homes and uncovered children."""
+    return replace(layers, catchments=None, raster_path=None, townships=None, stations=None, centres=None)
+
+
+def run_contents(
+    scenario: Scenario,
+    inputs: PreparedInputs,
+    reach: Access,
+    plan_: Plan,
+    allocated: Allocated,
+    net: Network,
+    made: Report,
+    page: str | None,
+) -> RunContents:
+    """Everything the run folder will hold, with the record for ``run.json``."""
+    from siting.versions import library_versions
+
+    province = made.tables["province"].iloc[0]
+    record = {
+        "siting_version": __version__,
+        "library_versions": library_versions(),
+        "scenario": scenario.to_document(),
+        "inputs": {str(f): file_sha256(f) for f in inputs.input_files if f.is_file()},
+        "access": reach.summary(),
+        "plan": {
+            "model": plan_.model,
+            "status": plan_.status,
+            "status_text": plan_.status_text(),
+            "stopped_by": plan_.stopped_by,
+            "solver": plan_.solver,
+            "objective": plan_.objective,
+            "bound": plan_.bound,
+            "gap": plan_.gap,
+            "homes_existing": len(plan_.existing_ids),
+            "homes_new": plan_.n_new,
+            "timings_s": dict(plan_.timings_s),
+            "new_ids": list(plan_.new_ids),
+            "unreachable": len(plan_.unreachable_ids),
+        },
+        "children_total": float(province["children"]),
+        "children_covered": float(province["children_covered"]),
+        "build_cost_cny": float(province["build_cost_cny"]),
+        "all_targets_met": None if made.target_results is None else bool(made.target_results["passed"].all()),
+        "modelled_data": inputs.modelled,
+        "title": list(made.title),
+    }
+    extra = {"人员 staff": made.staff}
+    years = years_table(plan_) if plan_.years else None
+    if years is not None:
+        extra["分年 by year"] = years
+    communities_layer = allocated.communities.assign(
+        cost_text=[format_cost(v, reach.unit) for v in allocated.communities[reach.column()]]
+    )
+    counties = inputs.counties[
+        [
+            c
+            for c in ("county_code", "county_name_zh", "county_name_en", "prefecture_code", "geometry")
+            if c in inputs.counties
+        ]
+    ]
+    return RunContents(
+        record=record,
+        tables=made.tables,
+        summary=coverage_by_level(made.tables, level="prefecture"),
+        homes=allocated.homes,
+        allocation=allocated.allocation,
+        catchments=allocated.catchments,
+        communities=communities_layer,
+        counties=counties,
+        stations=net.stations,
+        centres=net.centres,
+        links=net.links,
+        report_context=made.context,
+        small_count_threshold=scenario.small_count_threshold,
+        target_results=made.target_results,
+        uncovered=allocated.uncovered,
+        extra_tables=extra,
+        years=years,
+        page=page,
+        raster_like=inputs.raster_path,
+        extra_columns=(reach.column("mean"), reach.column("p90")),
+    )

@@ -1,0 +1,213 @@
+"""Excel sheets an office can file: title row, 序号 | 名称 | 代码 first, 合计 row, units in headers, print setup.
+
+Values stay numbers (percentages as fractions shown ``0.0%``, money in 万元, distances
+in 公里); text that a spreadsheet would run as a formula is stored as plain text with
+Excel's quote prefix. Every sheet is frozen at the name column and prints landscape on
+A4, one page wide, with its title and header rows repeated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.workbook import Workbook
+from openpyxl.worksheet.worksheet import Worksheet
+
+from siting.headers import header
+from siting.sharing import formula_like
+
+__all__ = ["Column", "column_for", "write_notes_sheet", "write_table_sheet"]
+
+HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+TOTAL_FILL = PatternFill("solid", fgColor="F2F2F2")
+FAIL_FILL = PatternFill("solid", fgColor="F4CCCC")
+THIN = Side(style="thin", color="BFBFBF")
+
+
+@dataclass(frozen=True)
+class Column:
+    """How one column is shown: header, number format, scale, width, and how it totals."""
+
+    name: str
+    header: str
+    number_format: str | None = None
+    scale: float = 1.0
+    width: float = 14.0
+    total: str = "sum"  # "sum", "ratio:<numerator>/<denominator>", "mean" or "" (left empty)
+
+
+def column_for(name: str) -> Column:
+    """The display of a report column, from its name (units in the header, Chinese first)."""
+    if name.endswith("_pct"):
+        numerator, denominator = {
+            "children_covered_pct": ("children_covered", "children"),
+            "priority_covered_pct": ("priority_covered", "priority_children"),
+            "townships_with_home_pct": ("townships_with_home", "townships"),
+        }.get(name, ("", ""))
+        total = f"ratio:{numerator}/{denominator}" if numerator else ""
+        return Column(name, header(name).replace("%", "(%)", 1), "0.0%", 0.01, 12, total)
+    if name.endswith("_cny") or name.endswith("_cny_per_year"):
+        text = header(name).replace("(元)", "(万元)").replace("CNY", "10k CNY")
+        return Column(name, text, "#,##0.0", 1e-4, 14)
+    if name.endswith("_m") and name not in ("unit_name_zh",):
+        return Column(name, header(name, km=True), "0.0", 1e-3, 12, "mean" if "max" not in name else "")
+    if name.endswith("_min"):
+        return Column(name, header(name), "0", 1.0, 12, "mean" if "max" not in name else "")
+    if name in ("unit_code", "community_code", "township_code", "county_code", "prefecture_code", "site_id"):
+        return Column(name, header(name), "@", 1.0, 14, "")
+    if name in ("unit_name_zh", "community_name", "township_name", "county_name"):
+        return Column(name, header(name), None, 1.0, 18, "")
+    if name == "unit_name_en":
+        return Column(name, header(name), None, 1.0, 22, "")
+    return Column(name, header(name), "#,##0", 1.0, 12)
+
+
+def _set(cell: object, value: object, number_format: str | None = None) -> None:
+    """A cell value: numbers as numbers, formula-like text as plain text, NaN as empty."""
+    if isinstance(value, float | np.floating) and not math.isfinite(float(value)):
+        value = None
+    elif isinstance(value, np.generic):
+        value = value.item()
+    cell.value = value  # type: ignore[attr-defined]
+    if isinstance(value, str) and formula_like(value):
+        cell.data_type = "s"  # type: ignore[attr-defined]
+        cell.quotePrefix = True  # type: ignore[attr-defined]
+    if number_format and isinstance(value, int | float) and not isinstance(value, bool):
+        cell.number_format = number_format  # type: ignore[attr-defined]
+
+
+def _total(table: pd.DataFrame, column: Column, shown: pd.Series) -> object:
+    if column.total == "sum":
+        numbers = pd.to_numeric(table[column.name], errors="coerce")
+        if numbers.notna().any() and numbers.notna().sum() == len(numbers):
+            return float(numbers.sum()) * column.scale
+        return None  # a column with hidden (suppressed) cells has no honest total here
+    if column.total.startswith("ratio:"):
+        numerator, denominator = column.total[6:].split("/")
+        if numerator in table and denominator in table:
+            top = pd.to_numeric(table[numerator], errors="coerce")
+            bottom = pd.to_numeric(table[denominator], errors="coerce")
+            if top.notna().all() and bottom.notna().all() and bottom.sum() > 0:
+                return float(top.sum() / bottom.sum())
+        return None
+    if column.total == "mean" and "children" in table:
+        values = pd.to_numeric(shown, errors="coerce")
+        weights = pd.to_numeric(table["children"], errors="coerce")
+        ok = values.notna() & weights.notna() & (weights > 0)
+        return float(np.average(values[ok], weights=weights[ok])) if ok.any() else None
+    return None
+
+
+def write_table_sheet(
+    book: Workbook,
+    sheet: str,
+    table: pd.DataFrame,
+    *,
+    title: str,
+    columns: Sequence[str],
+    name_column: str | None = "unit_name_zh",
+    code_column: str | None = "unit_code",
+    total_label: str | None = "合计 total",
+    highlight: Sequence[bool] | None = None,
+    notes: Sequence[str] = (),
+) -> Worksheet:
+    """One sheet: title row, header row 序号 | 名称 | 代码 | …, the rows, a 合计 row, frozen and print-ready.
+
+    Parameters
+    ----------
+    book, sheet
+        The workbook and the new sheet's name (at most 31 characters).
+    table
+        The rows (shared values: suppression already applied).
+    title
+        The sheet's title (first row).
+    columns
+        The other columns, in order, after 名称 and 代码.
+    name_column, code_column
+        Columns shown as 名称 and 代码 (None: not shown).
+    total_label
+        Label of the 合计 row (None: no total row).
+    highlight
+        Rows to fill red (e.g. units that miss a target).
+    notes
+        Lines under the table.
+    """
+    ws = book.create_sheet(sheet[:31])
+    specs = [Column("_n", "序号 no.", "0", 1.0, 6, "")]
+    if name_column:
+        specs.append(Column(name_column, "名称 name", None, 1.0, 18, ""))
+    if code_column:
+        specs.append(Column(code_column, "代码 code", "@", 1.0, 14, ""))
+    specs += [column_for(c) for c in columns if c not in (name_column, code_column) and c in table.columns]
+    ws.cell(row=1, column=1, value=title).font = Font(bold=True, size=13)
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=max(len(specs), 2))
+    for k, spec in enumerate(specs, start=1):
+        cell = ws.cell(row=2, column=k, value=spec.header)
+        cell.font = Font(bold=True)
+        cell.fill = HEADER_FILL
+        cell.alignment = Alignment(wrap_text=True, vertical="center", horizontal="center")
+        cell.border = Border(bottom=THIN, top=THIN, left=THIN, right=THIN)
+        ws.column_dimensions[get_column_letter(k)].width = spec.width
+    ws.row_dimensions[2].height = 45
+    scaled = {
+        spec.name: table[spec.name].map(
+            lambda v, s=spec.scale: v * s if isinstance(v, int | float | np.number) and not isinstance(v, bool) else v
+        )
+        for spec in specs
+        if spec.name != "_n"
+    }
+    for r in range(len(table)):
+        for k, spec in enumerate(specs, start=1):
+            value: object = r + 1 if spec.name == "_n" else scaled[spec.name].iloc[r]
+            if spec.number_format == "@" and value is not None and not isinstance(value, str):
+                value = str(value)
+            _set(ws.cell(row=r + 3, column=k), value, spec.number_format)
+            if highlight is not None and highlight[r]:
+                ws.cell(row=r + 3, column=k).fill = FAIL_FILL
+    last = len(table) + 2
+    if total_label is not None and len(table):
+        last += 1
+        for k, spec in enumerate(specs, start=1):
+            cell = ws.cell(row=last, column=k)
+            if k == (2 if name_column else 1):
+                cell.value = total_label
+            elif spec.name != "_n":
+                _set(cell, _total(table, spec, scaled[spec.name]), spec.number_format)
+            cell.font = Font(bold=True)
+            cell.fill = TOTAL_FILL
+    for offset, line in enumerate(notes, start=2):
+        ws.cell(row=last + offset, column=1, value=line).font = Font(italic=True, color="555555")
+    ws.freeze_panes = ws.cell(row=3, column=3 if name_column else 2)
+    ws.print_title_rows = "1:2"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_options.horizontalCentered = True
+    return ws
+
+
+def write_notes_sheet(book: Workbook, sheet: str, title: str, items: Mapping[str, str]) -> Worksheet:
+    """The 说明 sheet: a title and one row per item (label, text)."""
+    ws = book.create_sheet(sheet[:31])
+    ws.cell(row=1, column=1, value=title).font = Font(bold=True, size=14)
+    for r, (label, text) in enumerate(items.items(), start=3):
+        ws.cell(row=r, column=1, value=label).font = Font(bold=True)
+        cell = ws.cell(row=r, column=2)
+        _set(cell, text)
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    ws.column_dimensions["A"].width = 26
+    ws.column_dimensions["B"].width = 100
+    ws.page_setup.orientation = "portrait"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    return ws

@@ -1,0 +1,161 @@
+"""A small region that is not Yunnan, written as a user would bring it.
+
+Guizhou-like place names, 3 counties × 2 townships × 4 villages (24 villages of 2 × 2 km)
+near Guiyang; a Shapefile in GBK without ``.cpg`` whose fields stop at 10 characters,
+with the village's own ids (not NBS codes) and explicit level columns, in GCJ-02
+longitude/latitude; a child raster in UTM zone 48N (a projected raster); a priority
+registry saved in GBK; existing homes by lon/lat; and a scenario TOML naming them all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio
+import shapely
+from affine import Affine
+
+from siting.coords import wgs84_to_gcj02
+
+LON0, LAT0 = 106.55, 26.45
+COUNTIES = [("c1", "花溪区"), ("c2", "乌当区"), ("c3", "白云区")]
+TOWNS = ["甲镇", "乙乡"]
+
+
+def villages() -> gpd.GeoDataFrame:
+    """The 24 villages in WGS-84 with their ids, names and level codes."""
+    rows = []
+    k = 0
+    for c, (county, county_name) in enumerate(COUNTIES):
+        for t, town_name in enumerate(TOWNS):
+            for v in range(4):
+                x0 = LON0 + (c * 2 + t) * 0.04 + (v % 2) * 0.02
+                y0 = LAT0 + (v // 2) * 0.018
+                rows.append(
+                    {
+                        "VID": f"V{k:03d}",
+                        "NAME": f"{county_name[:2]}{town_name[:1]}{v + 1}村" if k != 5 else None,
+                        "TOWN": f"{county}-t{t}",
+                        "TOWN_NM": f"{county_name[:2]}{town_name}",
+                        "CNTY": county,
+                        "CNTY_NM": county_name,
+                        "PREF": "p1",
+                        "PREF_NM": "测试市",
+                        "geometry": shapely.box(x0, y0, x0 + 0.02, y0 + 0.018),
+                    }
+                )
+                k += 1
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
+
+
+def write_shapefile_gcj02_gbk(folder: Path, frame: gpd.GeoDataFrame | None = None) -> Path:
+    """The villages as a GBK Shapefile without .cpg, coordinates shifted to GCJ-02 (as Amap exports them)."""
+    frame = villages() if frame is None else frame
+    shifted = frame.copy()
+
+    def shift(coords: np.ndarray) -> np.ndarray:
+        lon, lat = wgs84_to_gcj02(coords[:, 0], coords[:, 1])
+        return np.column_stack([lon, lat])
+
+    shifted["geometry"] = shapely.transform(shifted.geometry.to_numpy(), shift)
+    path = folder / "villages.shp"
+    shifted.to_file(path, engine="pyogrio", encoding="GBK")
+    for cpg in folder.glob("villages.cpg"):
+        cpg.unlink()
+    return path
+
+
+def write_raster_utm(folder: Path, *, seed: int = 7) -> Path:
+    """Children per 250 m cell in UTM zone 48N over the villages (a projected raster)."""
+    rng = np.random.default_rng(seed)
+    west, north = 650_000.0, 2_940_000.0
+    cell = 250.0
+    width, height = 140, 60
+    values = rng.gamma(1.2, 3.0, size=(height, width)).astype(np.float32)
+    values[rng.random(values.shape) < 0.2] = 0.0
+    path = folder / "children_utm.tif"
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=width,
+        height=height,
+        count=1,
+        dtype="float32",
+        crs="EPSG:32648",
+        transform=Affine.translation(west, north) @ Affine.scale(cell, -cell),
+        nodata=-1.0,
+    ) as dst:
+        dst.write(values, 1)
+    return path
+
+
+def write_registry_gbk(folder: Path) -> Path:
+    path = folder / "registry.csv"
+    table = pd.DataFrame(
+        {
+            "community_code": [f"V{k:03d}" for k in range(24)],
+            "left_behind": [k % 4 for k in range(24)],
+            "困境儿童": [(k * 7) % 3 for k in range(24)],
+        }
+    )
+    path.write_bytes(table.to_csv(index=False).encode("gbk"))
+    return path
+
+
+def write_homes(folder: Path) -> Path:
+    path = folder / "homes.csv"
+    frame = villages()
+    points = frame.geometry.representative_point()
+    pd.DataFrame(
+        {"site_id": ["H1", "H2"], "lon": [points.x[0], points.x[13]], "lat": [points.y[0], points.y[13]]}
+    ).to_csv(path, index=False)
+    return path
+
+
+def write_scenario(folder: Path, *, name: str = "guiyang", extra: str = "") -> Path:
+    """The whole own-data set and its scenario (no ``sample`` key: own inputs switch the sample off)."""
+    write_shapefile_gcj02_gbk(folder)
+    write_raster_utm(folder)
+    write_registry_gbk(folder)
+    write_homes(folder)
+    path = folder / "scenario.toml"
+    path.write_text(
+        f'''name = "{name}"
+description = "own data: a GBK shapefile in GCJ-02, a UTM raster"
+
+[inputs]
+communities = "villages.shp"
+code_column = "VID"
+name_column = "NAME"
+township_code_column = "TOWN"
+township_name_column = "TOWN_NM"
+county_code_column = "CNTY"
+county_name_column = "CNTY_NM"
+prefecture_code_column = "PREF"
+prefecture_name_column = "PREF_NM"
+coordinates = "gcj02"
+population = "children_utm.tif"
+priority_registry = "registry.csv"
+existing_homes = "homes.csv"
+
+[access]
+standard_m = 3000
+
+[model]
+type = "mclp"
+n_homes = 4
+
+[report]
+region_name = "测试市"
+region_name_en = "Test City"
+
+[outputs]
+dir = "outputs"
+{extra}''',
+        encoding="utf-8",
+    )
+    return path
