@@ -26,15 +26,26 @@ DEMO_SCENARIO = ROOT / "scenarios" / "demo.toml"
 DEFAULT_TARGETS = ROOT / "targets" / "yunnan_full_coverage.toml"
 
 
+def _show_warning(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
+    """Warnings as one line on stderr: ``warning: …``."""
+    click.echo(f"warning: {message}", err=True)
+
+
 class _Group(click.Group):
     """Show :class:`SitingError` as a one-line message with exit code 2, not a traceback."""
 
     def invoke(self, ctx: click.Context) -> object:
+        import warnings
+
+        shown = warnings.showwarning
+        warnings.showwarning = _show_warning
         try:
             return super().invoke(ctx)
         except SitingError as error:
             click.echo(f"error: {error}", err=True)
             sys.exit(2)
+        finally:
+            warnings.showwarning = shown
 
 
 def _configure_logging(verbose: bool) -> None:

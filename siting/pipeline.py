@@ -8,6 +8,7 @@ times them and hands back a frozen :class:`Run`.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -28,13 +29,14 @@ from siting.errors import InputError
 from siting.models.options import SiteOptions
 from siting.models.plan import Plan
 from siting.report import coverage_by_level
-from siting.rundir import new_run_dir, write_run, write_text_atomically
+from siting.rundir import clean_stale_folders, new_run_dir, write_run, write_text_atomically
 from siting.scenario import Scenario, load_scenario
 from siting.webmap import MapLayers, plan_map, render_map
 
 __all__ = ["STAGES", "Run", "run"]
 
 log = logging.getLogger(__name__)
+WORK_PREFIX = ".siting-work-"
 STAGES = ("read", "demand", "candidates", "access", "plan", "allocate", "network", "report", "map", "write")
 
 
@@ -151,7 +153,8 @@ def run(
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     clock = _Clock(scenario.name, progress)
-    work = Path(tempfile.mkdtemp(prefix="siting-work-"))
+    clean_stale_folders(Path(tempfile.gettempdir()), prefix=WORK_PREFIX)
+    work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-"))
     try:
         with clock.stage("read") as note:
             inputs = stages.read(scenario, work)

@@ -86,13 +86,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def clean_stale_folders(parent: Path) -> list[Path]:
-    """Remove hidden temporary run folders in ``parent`` left by runs that were killed (their process is gone)."""
+def clean_stale_folders(parent: Path, *, prefix: str = TEMP_PREFIX) -> list[Path]:
+    """Remove hidden temporary folders (``<prefix><pid>-…``) in ``parent`` left by runs that were killed."""
     removed: list[Path] = []
     if not parent.is_dir():
         return removed
-    for folder in parent.glob(f"{TEMP_PREFIX}*"):
-        match = re.match(rf"^{re.escape(TEMP_PREFIX)}(\d+)-", folder.name)
+    for folder in parent.glob(f"{prefix}*"):
+        match = re.match(rf"^{re.escape(prefix)}(\d+)-", folder.name)
         if match and not _alive(int(match.group(1))) and folder.is_dir():
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)

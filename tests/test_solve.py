@@ -126,3 +126,25 @@ def test_cbc_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
     while _cbc_children(marker) and time.time() < deadline:
         time.sleep(0.1)
     assert _cbc_children(marker) == []
+
+
+def test_a_point_that_breaks_the_model_is_not_a_plan() -> None:
+    import scipy.sparse as sp
+
+    from siting.models.solver import MatrixModel, violations
+
+    model = MatrixModel(
+        name="m",
+        maximise=True,
+        cost=np.array([1.0, 1.0]),
+        lower=np.zeros(2),
+        upper=np.ones(2),
+        integer=np.array([True, False]),
+        matrix=sp.csr_array(np.array([[1.0, 1.0]])),
+        row_lower=np.array([-np.inf]),
+        row_upper=np.array([1.0]),
+    )
+    assert violations(model, np.array([1.0, 0.0])) == 0
+    assert violations(model, np.array([1.0, 1.0])) == 1  # the row
+    assert violations(model, np.array([0.5, 0.0])) == 1  # integrality
+    assert violations(model, np.array([0.0, 2.0])) == 2  # a bound and the row

@@ -124,6 +124,21 @@ def solve_mclp(
             f"forced sites (locked_in) cost {forced_cost:,.0f} CNY, more than budget_cny={budget_cny:,.0f}; "
             "raise the budget or lock fewer sites in"
         )
+    minimums = rules.township_minimums()
+    needed = sum(need for _, _, need in minimums)
+    if n_homes is not None and len(rules.forced) + needed > n_homes:
+        raise InfeasibleError(
+            f"min_per_township={sites.min_per_township} needs {needed} new homes in {len(minimums)} townships "
+            f"(plus {len(rules.forced)} locked in), more than n_homes={n_homes}; raise n_homes or lower the minimum"
+        )
+    if budget_cny is not None and minimums:
+        cheapest = sum(float(np.sort(rules.cost_cny[positions])[:need].sum()) for _, positions, need in minimums)
+        if forced_cost + cheapest > budget_cny + 1e-9:
+            raise InfeasibleError(
+                f"min_per_township={sites.min_per_township} needs at least {cheapest:,.0f} CNY of new homes in "
+                f"{len(minimums)} townships (plus {forced_cost:,.0f} CNY locked in), more than budget_cny="
+                f"{budget_cny:,.0f}; raise the budget or lower the minimum"
+            )
     parameters: dict[str, object] = {
         "standard": standard_value,
         "unit": matrix.unit,

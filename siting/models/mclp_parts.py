@@ -127,12 +127,22 @@ def _part_curve(part: _CoverPart) -> _Curve:
                 )
             except SolverError:
                 result = None
-        if result is None:  # out of time: keep the plans so far, bound the rest by the top column weights
+        if result is None:  # out of time: extend the last plan greedily, bound the rest by the top column weights
             proven = False
+            picked_now = list(chosen[-1])
             for m in range(n, largest + 1):
-                values.append(values[-1])
+                covered = covered_by(part.cover, np.array(picked_now, dtype=np.int64))
+                gain = part.cover.T @ (part.weights * ~covered)
+                gain[picked_now] = -1.0
+                j = int(np.argmax(gain))
+                if gain[j] > 0:
+                    picked_now.append(j)
+                value = float(part.weights[covered_by(part.cover, np.array(picked_now, dtype=np.int64))].sum())
+                values.append(max(value, values[-1]))
                 bounds.append(min(total, float(top[min(m, len(top) - 1)])))
-                chosen.append(chosen[-1])
+                chosen.append(tuple(sorted(picked_now)))
+                if values[-1] >= total * (1 - 1e-12):
+                    break
             break
         picked = tuple(np.flatnonzero(solution[:n_sites] > 0.5).tolist())
         value = float(part.weights[covered_by(part.cover, np.array(picked, dtype=np.int64))].sum())

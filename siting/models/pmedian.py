@@ -360,25 +360,70 @@ def _solve_uncapacitated(
 
 
 def _capacitated_start(pairs: _Pairs, w: np.ndarray, p: int, rules: SiteRules, cap: np.ndarray) -> np.ndarray | None:
-    """A feasible single-source plan to start from (z values per pair), or None when the greedy finds none.
+    """A feasible single-source plan to start from (x then z values), or None when the greedy finds none.
 
-    Opens the fixed homes and then the free sites that could take the most demand within
-    their capacity; fills them with the heaviest demand first, each to its cheapest home.
+    First: open the free sites that could take the most demand and fill them, heaviest
+    demand first, each to its cheapest home with room. If that leaves demand unserved:
+    build the plan while assigning, heaviest demand first, opening the cheapest site in
+    reach with room for it when no open home has any.
     """
     n_sites = len(cap)
     wr = w[pairs.demand]
-    open_mask = np.zeros(n_sites, dtype=bool)
-    open_mask[rules.fixed] = True
-    free = rules.allowed(n_sites) & ~open_mask
+    fixed = np.zeros(n_sites, dtype=bool)
+    fixed[rules.fixed] = True
+    free = rules.allowed(n_sites) & ~fixed
     reach = np.minimum(np.bincount(pairs.cols, weights=wr[pairs.rows], minlength=n_sites), cap)
+    open_mask = fixed.copy()
     need = p - int(open_mask.sum())
+    candidates = np.flatnonzero(free)
     if need > 0:
-        candidates = np.flatnonzero(free)
         open_mask[candidates[np.argsort(-reach[candidates], kind="stable")[:need]]] = True
     taken = greedy_assignment(pairs.rows, pairs.cols, pairs.cost, wr, cap, open_mask)
-    if np.bincount(pairs.rows[taken], minlength=len(pairs.demand)).min(initial=1) < 1 or open_mask.sum() != p:
+    if np.bincount(pairs.rows[taken], minlength=len(pairs.demand)).min(initial=1) >= 1 and open_mask.sum() == p:
+        return np.concatenate([open_mask.astype(float), taken.astype(float)])
+    for widest in (False, True):
+        start = _build_while_assigning(pairs, wr, p, cap, fixed, free, reach, widest=widest)
+        if start is not None:
+            return start
+    return None
+
+
+def _build_while_assigning(
+    pairs: _Pairs,
+    wr: np.ndarray,
+    p: int,
+    cap: np.ndarray,
+    fixed: np.ndarray,
+    free: np.ndarray,
+    reach: np.ndarray,
+    *,
+    widest: bool,
+) -> np.ndarray | None:
+    """Heaviest demand first; when no open home in reach has room, open the cheapest (or widest-reaching) site."""
+    open_mask, room = fixed.copy(), np.where(fixed, cap, 0.0).astype(float)
+    taken = np.zeros(len(pairs.rows), dtype=bool)
+    for row in np.argsort(-wr, kind="stable"):
+        span = np.arange(pairs.starts[row], pairs.starts[row + 1])  # this row's pairs, cheapest first
+        sites = pairs.cols[span]
+        fits = open_mask[sites] & (room[sites] >= wr[row] - 1e-9)
+        if not fits.any() and open_mask.sum() < p:
+            can_open = np.flatnonzero(free[sites] & ~open_mask[sites] & (cap[sites] >= wr[row] - 1e-9))
+            if len(can_open):
+                pick = can_open[int(np.argmax(reach[sites[can_open]]))] if widest else can_open[0]
+                opened = sites[pick]
+                open_mask[opened], room[opened] = True, cap[opened]
+                fits = open_mask[sites] & (room[sites] >= wr[row] - 1e-9)
+        if not fits.any():
+            return None
+        k = span[np.flatnonzero(fits)[0]]
+        taken[k] = True
+        room[pairs.cols[k]] -= wr[row]
+    spare = p - int(open_mask.sum())
+    if spare < 0:
         return None
-    return np.concatenate([open_mask.astype(float), taken.astype(float)])
+    others = np.flatnonzero(free & ~open_mask)
+    open_mask[others[np.argsort(-reach[others], kind="stable")[:spare]]] = True
+    return np.concatenate([open_mask.astype(float), taken.astype(float)]) if open_mask.sum() == p else None
 
 
 def solve_pmedian(

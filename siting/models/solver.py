@@ -1,12 +1,14 @@
 """The one way a model reaches a solver: CBC or HiGHS, with the true status, bound, gap and a hard time limit.
 
 A model is held either as arrays (:class:`MatrixModel`, built in milliseconds even
-with hundreds of thousands of pairs) or as a PuLP problem. HiGHS gets the arrays as
-they are and is interrupted from its callbacks once the wall clock passes the
-limit. CBC (the binary bundled with PuLP) runs as a child process that this module
+with hundreds of thousands of pairs) or as a PuLP problem, which is turned into
+arrays. HiGHS gets the arrays as they are and is interrupted from its callbacks once
+the wall clock passes the limit. CBC (the binary bundled with PuLP) gets an MPS file
+written straight from the arrays and runs as a child process that this module
 starts, watches and stops: it dies with its parent, it is interrupted and then
-killed if it runs past the limit, and its status is read from its own log, so that
-a run stopped before it found a plan is never reported as infeasible.
+killed if it runs past the limit (the limit covers writing its file too), and its
+status is read from its own log, so that a run stopped before it found a plan is
+never reported as infeasible.
 
 The relative gap is the same everywhere (plans, phasing, reports):
 ``|bound - objective| / |objective|`` (HiGHS' definition), 0 when both are 0.
@@ -25,7 +27,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,6 @@ __all__ = [
     "SOLVERS",
     "MatrixModel",
     "SolveResult",
-    "matrix_to_pulp",
     "pulp_to_matrix",
     "quiet_stdout",
     "relative_gap",
@@ -52,6 +53,8 @@ SOLVERS = ("cbc", "highs")
 CBC_NAME = "CBC (bundled with PuLP)"
 #: Grace after the time limit: CBC is interrupted at limit + 5 % + 0.5 s and killed 1 s later.
 GRACE_SHARE, GRACE_S, KILL_AFTER_S = 0.05, 0.5, 1.0
+#: Seconds HiGHS takes to write one non-zero of an MPS file for CBC (measured: 1.6 M in 2.0 s).
+WRITE_S_PER_NONZERO = 1.3e-6
 
 
 @dataclass(frozen=True)
@@ -231,6 +234,8 @@ def _solve_highs(
             f"{highs.modelStatusToString(status)}); raise time_limit_s or relax the constraints"
         )
     values = np.asarray(highs.getSolution().col_value, dtype=float)
+    if violations(model, values, tolerance=1e-5):
+        raise SolverError(f"HiGHS returned a point that breaks the model {model.name!r}; raise time_limit_s")
     objective = float(info.objective_function_value)
     optimal = status == highspy.HighsModelStatus.kOptimal
     if is_mip:
@@ -265,7 +270,7 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 
 
 def _cbc_bound(log: str, maximise: bool) -> float | None:
-    """Best bound from a CBC log, in the problem's own sense."""
+    """Best bound from a CBC log, in the problem's own sense (a maximisation reached CBC negated)."""
     found = re.findall(r"^Lower bound:\s+(-?[\d.eE+-]+)", log, flags=re.MULTILINE)
     if not found:
         return None
@@ -273,32 +278,82 @@ def _cbc_bound(log: str, maximise: bool) -> float | None:
     return -value if maximise else value
 
 
+def _write_mps(model: MatrixModel, path: Path) -> None:
+    """The model as an MPS file, written by HiGHS from the arrays (C++: 1.6 M non-zeros in about 2 s).
+
+    It is written as a minimisation (a maximisation's costs negated), with HiGHS'
+    names ``c<j>`` and ``r<i>``, for CBC.
+    """
+    lp = _highs_lp(replace(model, maximise=False, cost=-model.cost if model.maximise else model.cost, offset=0.0))
+    with quiet_stdout():
+        highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    highs.passModel(lp)
+    if highs.writeModel(str(path)) == highspy.HighsStatus.kError or not path.exists():
+        raise SolverError(f"could not write the model {model.name!r} for CBC to {path}")
+
+
+def _write_start(start: np.ndarray, path: Path) -> None:
+    """A CBC MIP start file (the solution-file format CBC reads with ``-mips``)."""
+    lines = ["Stopped on time - objective value 0"]
+    lines += [f"{j:>7} c{j} {float(v):>15.10g} {0:>23}" for j, v in enumerate(start)]
+    path.write_text("\n".join(lines) + "\n", encoding="ascii")
+
+
+def _read_solution(path: Path, n_cols: int) -> np.ndarray | None:
+    """Column values of a CBC solution file, or None when it holds no integer plan."""
+    if not path.exists():
+        return None
+    text = path.read_text(errors="replace").splitlines()
+    if not text or "objective value" not in text[0] or "no integer solution" in text[0]:
+        return None
+    values = np.zeros(n_cols)
+    for line in text[1:]:
+        parts = line.replace("**", " ").split()
+        if len(parts) >= 3 and parts[1].startswith("c") and parts[1][1:].isdigit():
+            values[int(parts[1][1:])] = float(parts[2])
+    return values
+
+
+def violations(model: MatrixModel, values: np.ndarray, *, tolerance: float = 1e-6) -> int:
+    """How many rows, bounds and integrality conditions ``values`` break (0: a feasible plan)."""
+    activity = model.matrix @ values
+    scale = tolerance * np.maximum(1.0, np.abs(activity))
+    rows = (activity < model.row_lower - scale) | (activity > model.row_upper + scale)
+    bounds = (values < model.lower - tolerance) | (values > model.upper + tolerance)
+    whole = model.integer & (np.abs(values - np.round(values)) > 1e-5)
+    return int(rows.sum() + bounds.sum() + whole.sum())
+
+
 def _run_cbc(
-    problem: pulp.LpProblem,
+    model: MatrixModel,
     *,
     time_limit_s: float | None,
     gap: float,
     seed: int,
     threads: int,
-    warm_start: bool,
+    start: np.ndarray | None,
     options: tuple[str, ...],
-) -> SolveResult:
-    """Run CBC on ``problem`` as a watched child process; variables get the incumbent's values."""
+) -> tuple[SolveResult, np.ndarray]:
+    """Run the CBC bundled with PuLP on ``model`` as a watched child; the limit covers writing the file too."""
     started = time.perf_counter()
-    # The CBC binary bundled with PuLP (pulp<4), driven by PuLP's own MPS and solution-file code.
-    cmd = pulp.COIN_CMD(msg=False, path=pulp.PULP_CBC_CMD.pulp_cbc_path)
+    writing_s = WRITE_S_PER_NONZERO * (model.matrix.nnz + 2 * len(model.cost))
+    if time_limit_s is not None and writing_s > time_limit_s:
+        raise SolverError(
+            f"{time_limit_s:.1f} s is too little to hand the model {model.name!r} ({model.matrix.nnz:,} non-zeros) "
+            f"to CBC (about {writing_s:.1f} s to write it); raise time_limit_s or use solver 'highs'"
+        )
     with tempfile.TemporaryDirectory(prefix="siting-cbc-") as tmp:
         folder = Path(tmp)
         mps, sol, mst, log_path = folder / "m.mps", folder / "m.sol", folder / "m.mst", folder / "cbc.log"
-        variables, variable_names, constraint_names, _ = problem.writeMPS(str(mps), rename=1)
-        args = [cmd.path, str(mps)]
-        if problem.sense == pulp.LpMaximize:
-            args.append("-max")
-        if warm_start:
-            cmd.writesol(str(mst), problem, variables, variable_names, constraint_names)
+        _write_mps(model, mps)
+        args = [pulp.PULP_CBC_CMD.pulp_cbc_path, str(mps)]
+        if start is not None:
+            _write_start(start, mst)
             args += ["-mips", str(mst)]
-        if time_limit_s is not None:
-            args += ["-sec", f"{max(time_limit_s, 0.01):g}"]
+        left = None if time_limit_s is None else max(time_limit_s - (time.perf_counter() - started), 0.05)
+        if left is not None:
+            args += ["-sec", f"{left:.3f}"]
         args += ["-ratio", f"{gap:g}", "-randomCbcSeed", str(seed + 1)]
         # CBC's threaded mode (any "threads" option, even 1) sometimes idles 10 s at exit.
         if threads > 1:
@@ -310,41 +365,43 @@ def _run_cbc(
             child = subprocess.Popen(
                 args, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
             )
-            _wait_for(child, time_limit_s)
+            _wait_for(child, left)
         log = log_path.read_text(errors="replace")
-        header = sol.read_text(errors="replace").split("\n", 1)[0] if sol.exists() else ""
-        if header and "no integer solution" not in header and "objective value" in header:
-            _, values, *_ = cmd.readsol_MPS(str(sol), problem, variables, variable_names, constraint_names)
-            problem.assignVarsVals(values)
-        else:
-            header = ""
+        values = _read_solution(sol, len(model.cost))
+    if values is not None and violations(model, values):
+        # After a stop CBC may write its last LP point under an "objective value" header: not a plan.
+        values = None
     seconds = time.perf_counter() - started
     _warn_if_overrun(CBC_NAME, seconds, time_limit_s)
     result = re.search(r"^Result - (.*)$", log, flags=re.MULTILINE)
     proven = re.search(r"^Problem (?:is|proven) infeasible", log, flags=re.MULTILINE)
     verdict = result.group(1).strip() if result else ("infeasible" if proven else "stopped before it finished")
     if "infeasible" in verdict.lower():
-        raise InfeasibleError(f"the model {problem.name!r} is infeasible (CBC: {verdict})")
-    if not header:
+        raise InfeasibleError(f"the model {model.name!r} is infeasible (CBC: {verdict})")
+    if values is None:
         raise SolverError(
-            f"{CBC_NAME} found no feasible plan for {problem.name!r} in {seconds:.1f} s ({verdict}); "
+            f"{CBC_NAME} found no feasible plan for {model.name!r} in {seconds:.1f} s ({verdict}); "
             "raise time_limit_s or relax the constraints"
         )
-    objective = float(pulp.value(problem.objective) or 0.0)
-    maximise = problem.sense == pulp.LpMaximize
+    objective = float(model.cost @ values) + model.offset
     optimal = verdict.startswith("Optimal")
-    bound = _cbc_bound(log, maximise)
+    bound = _cbc_bound(log, model.maximise)
+    if bound is not None:
+        bound += model.offset
     if optimal and bound is None:
         bound = objective
     if bound is not None:  # the log rounds; a bound never lies on the wrong side of a plan
-        bound = max(bound, objective) if maximise else min(bound, objective)
-    return SolveResult(
-        status="optimal" if optimal else "feasible",
-        objective=objective,
-        bound=bound,
-        gap=relative_gap(objective, bound),
-        seconds=seconds,
-        solver=CBC_NAME,
+        bound = max(bound, objective) if model.maximise else min(bound, objective)
+    return (
+        SolveResult(
+            status="optimal" if optimal else "feasible",
+            objective=objective,
+            bound=bound,
+            gap=relative_gap(objective, bound),
+            seconds=seconds,
+            solver=CBC_NAME,
+        ),
+        values,
     )
 
 
@@ -421,54 +478,24 @@ def solve_problem(
     """
     if solver not in SOLVERS:
         raise InputError(f"unknown solver {solver!r}; choose one of {SOLVERS}")
-    if solver == "cbc":
-        return _run_cbc(
-            problem,
-            time_limit_s=time_limit_s,
-            gap=gap,
-            seed=seed,
-            threads=threads,
-            warm_start=warm_start,
-            options=cbc_options,
-        )
+    started = time.perf_counter()
     model, variables = pulp_to_matrix(problem)
     start = np.array([v.value() or 0.0 for v in variables], dtype=float) if warm_start else None
-    result, values = _solve_highs(
-        model, time_limit_s=time_limit_s, gap=gap, seed=seed, threads=threads, start=start, options=highs_options
+    left = None if time_limit_s is None else max(time_limit_s - (time.perf_counter() - started), 0.05)
+    result, values = solve_matrix_model(
+        model,
+        solver=solver,
+        time_limit_s=left,
+        gap=gap,
+        seed=seed,
+        threads=threads,
+        start=start,
+        cbc_options=cbc_options,
+        highs_options=highs_options,
     )
     for variable, value in zip(variables, values, strict=True):
         variable.varValue = float(value)
-    return result
-
-
-def matrix_to_pulp(model: MatrixModel) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
-    """The same model as PuLP objects (for CBC)."""
-    problem = pulp.LpProblem(model.name, pulp.LpMaximize if model.maximise else pulp.LpMinimize)
-    variables = [
-        pulp.LpVariable(
-            f"v_{k}",
-            lowBound=None if np.isneginf(lo) else float(lo),
-            upBound=None if np.isposinf(hi) else float(hi),
-            cat=pulp.LpInteger if integer else pulp.LpContinuous,
-        )
-        for k, (lo, hi, integer) in enumerate(zip(model.lower, model.upper, model.integer, strict=True))
-    ]
-    problem += pulp.LpAffineExpression(
-        [(variables[k], float(c)) for k, c in enumerate(model.cost) if c != 0.0], constant=model.offset
-    )
-    a = sp.csr_array(model.matrix)
-    for r in range(a.shape[0]):
-        cols, vals = a.indices[a.indptr[r] : a.indptr[r + 1]], a.data[a.indptr[r] : a.indptr[r + 1]]
-        expression = pulp.LpAffineExpression([(variables[int(c)], float(v)) for c, v in zip(cols, vals, strict=True)])
-        lo, hi = float(model.row_lower[r]), float(model.row_upper[r])
-        if lo == hi:
-            problem += expression == lo, f"r_{r}"
-            continue
-        if np.isfinite(lo):
-            problem += expression >= lo, f"r_{r}_lo"
-        if np.isfinite(hi):
-            problem += expression <= hi, f"r_{r}_hi"
-    return problem, variables
+    return replace(result, seconds=time.perf_counter() - started)
 
 
 def pulp_to_matrix(problem: pulp.LpProblem) -> tuple[MatrixModel, list[pulp.LpVariable]]:
@@ -483,7 +510,9 @@ def pulp_to_matrix(problem: pulp.LpProblem) -> tuple[MatrixModel, list[pulp.LpVa
     upper = np.array([np.inf if v.upBound is None else v.upBound for v in variables], dtype=float)
     integer = np.array([v.cat == pulp.LpInteger for v in variables], dtype=bool)
     rows, cols, vals, row_lower, row_upper = [], [], [], [], []
-    for r, constraint in enumerate(problem.constraints.values()):
+    # PuLP 3.3 lists the constraints when called; earlier versions hold them in a dict.
+    listed = problem.constraints() if callable(problem.constraints) else list(problem.constraints.values())
+    for r, constraint in enumerate(listed):
         for v, c in constraint.items():
             rows.append(r)
             cols.append(position[v.name])
@@ -549,18 +578,6 @@ def solve_matrix_model(
         return _solve_highs(
             model, time_limit_s=time_limit_s, gap=gap, seed=seed, threads=threads, start=start, options=highs_options
         )
-    problem, variables = matrix_to_pulp(model)
-    if start is not None:
-        for variable, value in zip(variables, start, strict=True):
-            variable.setInitialValue(float(value))
-    result = solve_problem(
-        problem,
-        solver="cbc",
-        time_limit_s=time_limit_s,
-        gap=gap,
-        seed=seed,
-        threads=threads,
-        warm_start=start is not None,
-        cbc_options=cbc_options,
+    return _run_cbc(
+        model, time_limit_s=time_limit_s, gap=gap, seed=seed, threads=threads, start=start, options=cbc_options
     )
-    return result, np.array([v.value() or 0.0 for v in variables], dtype=float)
