@@ -72,3 +72,59 @@ def test_existing_homes_and_the_source_rounds() -> None:
     assert homes_per_year([16_000_000, 13_200_000], 30_000) == [533, 440]
     with pytest.raises(InputError, match="one budget per year"):
         phase_homes(THREE, THREE_W, years=[2018, 2019], budgets_cny=[1], site_cost_cny=1.0)
+
+
+@pytest.mark.parametrize("method", ["mip", "greedy"])
+def test_phased_plans_keep_the_boundary_and_locked_sites(method: str) -> None:
+    from siting.access import Access
+    from siting.costs import restrict_to_same_unit
+
+    # s0 reaches d0 (its township) and d1, d2 (another township): worth 60 without the boundary, 10 within it.
+    costs = cover_matrix([[0, 1, 2], [1], [2]], 3)
+    bounded = restrict_to_same_unit(
+        costs,
+        demand_unit=np.array(["t0", "t1", "t1"], dtype=object),
+        site_unit=np.array(["t0", "t1", "t1"], dtype=object),
+    )
+    access = Access(costs=bounded, standard=1.0, mode="distance", respect="township")
+    free = phase_homes(costs, THREE_W, years=[2019], budgets_cny=[1], site_cost_cny=1.0, method=method)
+    kept = phase_homes(access, THREE_W, years=[2019], budgets_cny=[1], site_cost_cny=1.0, method=method)
+    assert free.build_year == {"s0": 2019} and free.objective == 60.0
+    assert kept.build_year == {"s1": 2019} and kept.objective == 30.0  # s0 may not serve t1 any more
+    locked = phase_homes(
+        access,
+        THREE_W,
+        years=[2019, 2020],
+        budgets_cny=[1, 1],
+        site_cost_cny=1.0,
+        method=method,
+        sites=SiteOptions(forced=("s2",)),
+    )
+    assert "s2" in locked.build_year and len(locked.build_year) == 2  # the locked-in site is built in some year
+    with pytest.raises(InputError, match="phasing cannot honour min_per_township"):
+        phase_homes(
+            access,
+            THREE_W,
+            years=[2019],
+            budgets_cny=[1],
+            site_cost_cny=1.0,
+            sites=SiteOptions(min_per_township=1, township_of_site={"s0": "t0", "s1": "t1", "s2": "t1"}),
+        )
+
+
+def test_children_added_stay_inside_the_boundary() -> None:
+    from siting.access import Access
+    from siting.allocation import children_only_served_by
+    from siting.costs import restrict_to_same_unit
+
+    costs = cover_matrix([[0, 1, 2], [1], [2]], 3)
+    bounded = restrict_to_same_unit(
+        costs,
+        demand_unit=np.array(["t0", "t1", "t1"], dtype=object),
+        site_unit=np.array(["t0", "t1", "t1"], dtype=object),
+    )
+    free = Access(costs=costs, standard=1.0, mode="distance")
+    kept = Access(costs=bounded, standard=1.0, mode="distance", respect="township")
+    children = THREE_W
+    assert children_only_served_by(free, ["s0", "s1"], children=children).to_dict() == {"s0": 30.0, "s1": 0.0}
+    assert children_only_served_by(kept, ["s0", "s1"], children=children).to_dict() == {"s0": 10.0, "s1": 30.0}

@@ -150,10 +150,9 @@ def test_two_point_sweep(tmp_path: Path, built_sample: SampleBuild) -> None:
     assert (out / "curve.png").exists() and pd.read_csv(out / "curve.csv").shape[0] == 2
 
 
-def test_interrupted_run_leaves_no_output(tmp_path: Path, built_sample: SampleBuild) -> None:
-    path = write(
-        tmp_path / "whole.toml",
-        f"""
+@pytest.mark.slow
+def test_a_run_killed_while_writing_leaves_no_output(tmp_path: Path, built_sample: SampleBuild) -> None:
+    text = f"""
 name = "whole"
 [inputs]
 sample = true
@@ -163,19 +162,27 @@ type = "mclp"
 budget_cny = 13_200_000
 [outputs]
 dir = "out"
-""",
-    )
-    earlier = tmp_path / "out" / "whole" / "20200101T000000000000Z"
+"""
+    path = write(tmp_path / "whole.toml", text)
+    parent = tmp_path / "out" / "whole"
+    earlier = parent / "20200101T000000000000Z"
     earlier.mkdir(parents=True)
     (earlier / "run.json").write_text("{}", encoding="utf-8")
     process = subprocess.Popen([sys.executable, "-m", "siting", "run", str(path), "--quiet"])
-    time.sleep(6)
+    deadline = time.time() + 120
+    while not list(parent.glob(".siting-run-*/*")) and time.time() < deadline and process.poll() is None:
+        time.sleep(0.01)
     assert process.poll() is None, "the run finished before it could be interrupted"
-    process.send_signal(signal.SIGKILL)
+    process.send_signal(signal.SIGKILL)  # the kill lands while the run folder is being written
     process.wait()
-    visible = [p.name for p in (tmp_path / "out" / "whole").iterdir() if not p.name.startswith(".")]
-    assert visible == [earlier.name]
+    assert [p.name for p in parent.iterdir() if not p.name.startswith(".")] == [earlier.name]
     assert (earlier / "run.json").read_text(encoding="utf-8") == "{}"
+    stale = list(parent.glob(".siting-run-*"))
+    assert len(stale) == 1  # the killed run's hidden folder ...
+    small = write(tmp_path / "small.toml", text.replace("[model]", '[study_area]\ncounties = ["532322"]\n[model]'))
+    run(load_scenario(small).with_changes(budget_cny=300_000.0, write_map=False, targets_file=None))
+    assert not stale[0].exists()  # ... is removed by the next run in the same place
+    assert len([p for p in parent.iterdir() if not p.name.startswith(".")]) == 2
 
 
 def test_two_year_build_plan_and_network(tmp_path: Path, built_sample: SampleBuild) -> None:
