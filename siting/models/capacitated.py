@@ -10,6 +10,7 @@ by its time limit always has a plan.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,10 +19,11 @@ from siting.costs import CostMatrix
 from siting.errors import SolverError
 from siting.models.options import SolverOptions
 from siting.models.plan import Plan, frozen_mapping
+from siting.models.pmedian_model import Pairs, pmedian_model
 from siting.models.sites import SiteRules, plan_from_choice
-from siting.models.solver import MatrixModel, solve_matrix_model
+from siting.models.solver import MatrixModel, SolveResult, solve_matrix_model
 
-__all__ = ["greedy_assignment", "solve_capacitated_mclp"]
+__all__ = ["capacitated_start", "greedy_assignment", "solve_capacitated_mclp", "solve_capacitated_pmedian"]
 
 
 def greedy_assignment(
@@ -164,3 +166,117 @@ def solve_capacitated_mclp(
         "assignment": frozen_mapping(assignment),
     }
     return plan_from_choice("capacitated_mclp", costs, rules, chosen.tolist(), fields, parameters)
+
+
+def capacitated_start(pairs: Pairs, w: np.ndarray, p: int, rules: SiteRules, cap: np.ndarray) -> np.ndarray | None:
+    """A feasible single-source plan to start from (x then z values), or None when the greedy finds none.
+
+    First: open the free sites that could take the most demand and fill them, heaviest
+    demand first, each to its cheapest home with room. If that leaves demand unserved:
+    build the plan while assigning, heaviest demand first, opening the cheapest site in
+    reach with room for it when no open home has any.
+    """
+    n_sites = len(cap)
+    wr = w[pairs.demand]
+    fixed = np.zeros(n_sites, dtype=bool)
+    fixed[rules.fixed] = True
+    free = rules.allowed(n_sites) & ~fixed
+    reach = np.minimum(np.bincount(pairs.cols, weights=wr[pairs.rows], minlength=n_sites), cap)
+    open_mask = fixed.copy()
+    need = p - int(open_mask.sum())
+    candidates = np.flatnonzero(free)
+    if need > 0:
+        open_mask[candidates[np.argsort(-reach[candidates], kind="stable")[:need]]] = True
+    taken = greedy_assignment(pairs.rows, pairs.cols, pairs.cost, wr, cap, open_mask)
+    if np.bincount(pairs.rows[taken], minlength=len(pairs.demand)).min(initial=1) >= 1 and open_mask.sum() == p:
+        return np.concatenate([open_mask.astype(float), taken.astype(float)])
+    for widest in (False, True):
+        start = _build_while_assigning(pairs, wr, p, cap, fixed, free, reach, widest=widest)
+        if start is not None:
+            return start
+    return None
+
+
+def _build_while_assigning(
+    pairs: Pairs,
+    wr: np.ndarray,
+    p: int,
+    cap: np.ndarray,
+    fixed: np.ndarray,
+    free: np.ndarray,
+    reach: np.ndarray,
+    *,
+    widest: bool,
+) -> np.ndarray | None:
+    """Heaviest demand first; when no open home in reach has room, open the cheapest (or widest-reaching) site."""
+    open_mask, room = fixed.copy(), np.where(fixed, cap, 0.0).astype(float)
+    taken = np.zeros(len(pairs.rows), dtype=bool)
+    for row in np.argsort(-wr, kind="stable"):
+        span = np.arange(pairs.starts[row], pairs.starts[row + 1])  # this row's pairs, cheapest first
+        sites = pairs.cols[span]
+        fits = open_mask[sites] & (room[sites] >= wr[row] - 1e-9)
+        if not fits.any() and open_mask.sum() < p:
+            can_open = np.flatnonzero(free[sites] & ~open_mask[sites] & (cap[sites] >= wr[row] - 1e-9))
+            if len(can_open):
+                pick = can_open[int(np.argmax(reach[sites[can_open]]))] if widest else can_open[0]
+                opened = sites[pick]
+                open_mask[opened], room[opened] = True, cap[opened]
+                fits = open_mask[sites] & (room[sites] >= wr[row] - 1e-9)
+        if not fits.any():
+            return None
+        k = span[np.flatnonzero(fits)[0]]
+        taken[k] = True
+        room[pairs.cols[k]] -= wr[row]
+    spare = p - int(open_mask.sum())
+    if spare < 0:
+        return None
+    others = np.flatnonzero(free & ~open_mask)
+    open_mask[others[np.argsort(-reach[others], kind="stable")[:spare]]] = True
+    return np.concatenate([open_mask.astype(float), taken.astype(float)]) if open_mask.sum() == p else None
+
+
+def solve_capacitated_pmedian(
+    pairs: Pairs,
+    w: np.ndarray,
+    *,
+    p: int,
+    rules: SiteRules,
+    cap: np.ndarray,
+    n_sites: int,
+    solver: SolverOptions,
+    deadline: float | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, SolveResult, dict[str, Any]]:
+    """The single-source capacitated p-median over every stored pair, warm-started from a greedy plan."""
+    model, scale = pmedian_model(
+        pairs,
+        np.ones(len(pairs.rows), dtype=bool),
+        w=w[pairs.demand],
+        beyond_w=np.full(len(pairs.demand), np.inf),
+        n_sites=n_sites,
+        p=p,
+        rules=rules,
+        shut=np.zeros(n_sites, dtype=bool),
+        opened=np.zeros(n_sites, dtype=bool),
+        capacity=cap,
+    )
+    start = capacitated_start(pairs, w, p, rules, cap) if rules.min_per_township == 0 else None
+    try:
+        solved, values = solve_matrix_model(model, **solver.solve_kwargs(deadline), start=start)
+        bound = None if solved.bound is None else solved.bound * scale
+    except SolverError:
+        if start is None:
+            raise
+        solved, values, bound = None, start, None
+    open_pos = np.flatnonzero(values[:n_sites] > 0.5)
+    z = values[n_sites : n_sites + len(pairs.rows)]
+    best = np.maximum.reduceat(z, pairs.starts[:-1])
+    pick = np.flatnonzero(z >= best[pairs.rows] - 1e-9)
+    first = np.full(len(pairs.demand), -1, dtype=np.int64)
+    first[pairs.rows[pick[::-1]]] = pick[::-1]
+    objective = float((w[pairs.demand] * pairs.cost[first]).sum())
+    bound = None if bound is None else min(bound, objective)
+    if solved is None:
+        result = SolveResult("feasible", objective, None, None, 0.0, f"{solver.name} (greedy start kept)")
+    else:
+        result = SolveResult(solved.status, objective, bound, None, solved.seconds, solved.solver)
+    return open_pos, np.arange(len(pairs.demand)), pairs.cols[first], result, {}

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from siting.models.solver import relative_gap
+from siting.models.problem import relative_gap
 
 __all__ = ["Plan", "PlanYear", "frozen_mapping"]
 

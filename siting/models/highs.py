@@ -1,0 +1,121 @@
+"""HiGHS on a :class:`~siting.models.problem.MatrixModel`, with a hard wall-clock stop from its callbacks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+
+from siting.errors import InfeasibleError, InputError, SolverError
+from siting.models.problem import MatrixModel, SolveResult, quiet_stdout, relative_gap, violations, warn_if_overrun
+
+__all__ = ["highs_lp", "solve_highs"]
+
+
+def _interrupt_after(deadline: float) -> Any:
+    def check(event: Any) -> None:
+        if time.perf_counter() > deadline:
+            event.interrupt()
+
+    return check
+
+
+def highs_lp(model: MatrixModel) -> highspy.HighsLp:
+    lp = highspy.HighsLp()
+    csc = sp.csc_array(model.matrix)
+    csc.sort_indices()
+    lp.num_col_, lp.num_row_ = int(model.matrix.shape[1]), int(model.matrix.shape[0])
+    lp.col_cost_ = np.asarray(model.cost, dtype=float)
+    lp.col_lower_ = np.asarray(model.lower, dtype=float)
+    lp.col_upper_ = np.asarray(model.upper, dtype=float)
+    lp.row_lower_ = np.asarray(model.row_lower, dtype=float)
+    lp.row_upper_ = np.asarray(model.row_upper, dtype=float)
+    lp.offset_ = float(model.offset)
+    lp.sense_ = highspy.ObjSense.kMaximize if model.maximise else highspy.ObjSense.kMinimize
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = csc.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = csc.indices.astype(np.int32)
+    lp.a_matrix_.value_ = csc.data.astype(float)
+    if np.any(model.integer):
+        lp.integrality_ = [highspy.HighsVarType(int(v)) for v in np.where(model.integer, 1, 0)]
+    return lp
+
+
+def solve_highs(
+    model: MatrixModel,
+    *,
+    time_limit_s: float | None,
+    gap: float,
+    seed: int,
+    threads: int,
+    start: np.ndarray | None,
+    options: Mapping[str, Any] | None = None,
+) -> tuple[SolveResult, np.ndarray]:
+    started = time.perf_counter()
+    with quiet_stdout():  # highspy prints a banner when the first instance is made
+        highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    highs.setOptionValue("mip_rel_gap", float(gap))
+    highs.setOptionValue("random_seed", int(seed))
+    highs.setOptionValue("threads", int(threads))
+    for key, value in (options or {}).items():
+        with quiet_stdout():
+            accepted = highs.setOptionValue(key, value) == highspy.HighsStatus.kOk
+        if not accepted:
+            raise InputError(
+                f"HiGHS refused the option {key}={value!r}: unknown name or bad value; see "
+                "https://ergo-code.github.io/HiGHS/stable/options/definitions/ for the options"
+            )
+    if time_limit_s is not None:
+        highs.setOptionValue("time_limit", max(float(time_limit_s), 0.01))
+        check = _interrupt_after(started + float(time_limit_s))
+        for hook in (highs.cbMipInterrupt, highs.cbSimplexInterrupt, highs.cbIpmInterrupt):
+            hook.subscribe(check)
+    is_mip = bool(np.any(model.integer))
+    highs.passModel(highs_lp(model))
+    if start is not None and is_mip:
+        solution = highspy.HighsSolution()
+        solution.col_value = np.asarray(start, dtype=float)
+        solution.value_valid = True
+        highs.setSolution(solution)
+    highs.run()
+    seconds = time.perf_counter() - started
+    warn_if_overrun("HiGHS", seconds, time_limit_s)
+    status = highs.getModelStatus()
+    info = highs.getInfo()
+    if status in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+        raise InfeasibleError(f"the model {model.name!r} is infeasible")
+    if int(info.primal_solution_status) != 2:  # kSolutionStatusFeasible
+        raise SolverError(
+            f"HiGHS found no feasible plan for {model.name!r} in {seconds:.1f} s (status "
+            f"{highs.modelStatusToString(status)}); raise time_limit_s or relax the constraints"
+        )
+    values = np.asarray(highs.getSolution().col_value, dtype=float)
+    if violations(model, values, tolerance=1e-5):
+        raise SolverError(f"HiGHS returned a point that breaks the model {model.name!r}; raise time_limit_s")
+    objective = float(info.objective_function_value)
+    optimal = status == highspy.HighsModelStatus.kOptimal
+    if is_mip:
+        bound: float | None = float(info.mip_dual_bound) if abs(info.mip_dual_bound) < 1e29 else None
+        if optimal and bound is None:
+            bound = objective
+    else:
+        bound = objective if optimal else None
+    return (
+        SolveResult(
+            status="optimal" if optimal else "feasible",
+            objective=objective,
+            bound=bound,
+            gap=relative_gap(objective, bound),
+            seconds=seconds,
+            solver="HiGHS",
+        ),
+        values,
+    )
+
+
+# --- CBC ---------------------------------------------------------------------------------------
