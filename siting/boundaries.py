@@ -202,6 +202,56 @@ def overlapping_communities(gdf: gpd.GeoDataFrame, *, share: float = 0.01) -> pd
     return pd.DataFrame({"a": codes[left[big]], "b": codes[right[big]], "overlap": overlap[big] / smaller[big]})
 
 
+def _read_layer(
+    path: Path, *, layer: str | None, encoding: str | None, coordinates: CoordinateSystem
+) -> gpd.GeoDataFrame:
+    """The layer as read, with a CRS its coordinates agree with, in WGS-84 when it came as GCJ-02 or BD-09."""
+    read_encoding = _shapefile_encoding(path, encoding)
+    try:
+        gdf = gpd.read_file(path, layer=layer, engine="pyogrio", encoding=read_encoding)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as error:
+        raise InputError(f"cannot read {path} as a vector layer: {error}") from None
+    if gdf.crs is None:
+        raise CRSError(
+            f"{path} has no CRS; declare it: for a Shapefile add the .prj file, otherwise "
+            "gdf = gdf.set_crs('EPSG:4326') if the coordinates are longitude/latitude in degrees "
+            "(and pass coordinates='gcj02' or 'bd09' if they come from Amap or Baidu)"
+        )
+    if gdf.empty:
+        raise InputError(f"{path} holds no communities (the layer is empty)")
+    _check_coordinates(gdf, path)
+    if coordinates != "wgs84":
+        if not gdf.crs.is_geographic:
+            raise CRSError(
+                f"coordinates={coordinates!r} needs longitudes/latitudes, but {path} is in the projected "
+                f"CRS {gdf.crs.name!r}; GCJ-02 and BD-09 exist only as degrees"
+            )
+        gdf = gdf.set_geometry(_to_wgs84(gdf.geometry, coordinates))
+
+    return gdf
+
+
+def _standard_columns(gdf: gpd.GeoDataFrame, codes: pd.DataFrame, columns: LevelColumns) -> gpd.GeoDataFrame:
+    """Codes of every level, ``community_name`` (the id where missing) and the given level names, then the rest."""
+    names = {
+        "community_name": columns.name,
+        "township_name": columns.township_name,
+        "county_name": columns.county_name,
+        "prefecture_name": columns.prefecture_name,
+    }
+    standard = {
+        "community_name": _names_or_codes(gdf, columns.name, codes["community_code"]),
+        **{k: _names_or_codes(gdf, v, None) for k, v in names.items() if k != "community_name" and v is not None},
+    }
+    if columns.name is None and "community_name" in gdf.columns:
+        standard["community_name"] = _names_or_codes(gdf, "community_name", codes["community_code"])
+    own = set(names.values()) | set(columns.given().values())
+    rest = gdf[[c for c in gdf.columns if c not in own and c not in codes.columns and c not in standard]]
+    out = gpd.GeoDataFrame(pd.concat([codes, pd.DataFrame(standard, index=gdf.index), rest], axis=1), crs=gdf.crs)
+
+    return out
+
+
 def read_communities(
     path: Path | str,
     *,
@@ -270,28 +320,7 @@ def read_communities(
     if coordinates not in ("wgs84", "gcj02", "bd09"):
         raise InputError(f"coordinates={coordinates!r}; use 'wgs84', 'gcj02' or 'bd09'")
     columns = columns or LevelColumns(id=code_column)
-    read_encoding = _shapefile_encoding(path, encoding)
-    try:
-        gdf = gpd.read_file(path, layer=layer, engine="pyogrio", encoding=read_encoding)
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as error:
-        raise InputError(f"cannot read {path} as a vector layer: {error}") from None
-    if gdf.crs is None:
-        raise CRSError(
-            f"{path} has no CRS; declare it: for a Shapefile add the .prj file, otherwise "
-            "gdf = gdf.set_crs('EPSG:4326') if the coordinates are longitude/latitude in degrees "
-            "(and pass coordinates='gcj02' or 'bd09' if they come from Amap or Baidu)"
-        )
-    if gdf.empty:
-        raise InputError(f"{path} holds no communities (the layer is empty)")
-    _check_coordinates(gdf, path)
-    if coordinates != "wgs84":
-        if not gdf.crs.is_geographic:
-            raise CRSError(
-                f"coordinates={coordinates!r} needs longitudes/latitudes, but {path} is in the projected "
-                f"CRS {gdf.crs.name!r}; GCJ-02 and BD-09 exist only as degrees"
-            )
-        gdf = gdf.set_geometry(_to_wgs84(gdf.geometry, coordinates))
-
+    gdf = _read_layer(path, layer=layer, encoding=encoding, coordinates=coordinates)
     if columns.id not in gdf.columns:
         raise InputError(
             f"{path} has no {columns.id!r} column (columns: {[c for c in gdf.columns if c != 'geometry']}); "
@@ -324,22 +353,7 @@ def read_communities(
             SitingWarning,
             stacklevel=2,
         )
-    names = {
-        "community_name": columns.name,
-        "township_name": columns.township_name,
-        "county_name": columns.county_name,
-        "prefecture_name": columns.prefecture_name,
-    }
-    standard = {
-        "community_name": _names_or_codes(gdf, columns.name, codes["community_code"]),
-        **{k: _names_or_codes(gdf, v, None) for k, v in names.items() if k != "community_name" and v is not None},
-    }
-    if columns.name is None and "community_name" in gdf.columns:
-        standard["community_name"] = _names_or_codes(gdf, "community_name", codes["community_code"])
-    own = set(names.values()) | set(columns.given().values())
-    rest = gdf[[c for c in gdf.columns if c not in own and c not in codes.columns and c not in standard]]
-    out = gpd.GeoDataFrame(pd.concat([codes, pd.DataFrame(standard, index=gdf.index), rest], axis=1), crs=gdf.crs)
-
+    out = _standard_columns(gdf, codes, columns)
     overlaps = overlapping_communities(out)
     if len(overlaps):
         shown = [f"{a} and {b} ({share:.0%})" for a, b, share in overlaps.head(5).itertuples(index=False)]

@@ -121,12 +121,14 @@ def plan_network(
     for name, frame in (("homes", homes), ("county_seats", county_seats)):
         if frame.crs != crs:
             raise InputError(f"{name} are in {frame.crs}, communities in {crs}; use one working CRS")
-    points = communities.geometry
-    if not (points.geom_type == "Point").all():
-        points = points.representative_point()
-    com_xy = np.column_stack([points.x.to_numpy(), points.y.to_numpy()])
+    centres = _centres(county_seats, institutions, crs)
+    stations = _stations(homes, communities, dict(fixed_stations or {}), crs)
+    links = _links(homes, stations, centres, max_home_station_m, max_station_centre_m)
+    return Network(centres=centres, stations=stations, links=links, staff=_staff(communities, rules))
 
-    # County centres.
+
+def _centres(county_seats: gpd.GeoDataFrame, institutions: gpd.GeoDataFrame | None, crs: object) -> gpd.GeoDataFrame:
+    """One centre per county: at a child-welfare institution, else a rescue institution, else the county seat."""
     centre_rows = []
     for county, seat in zip(county_seats["county_code"], county_seats.geometry, strict=True):
         chosen = None
@@ -148,8 +150,17 @@ def plan_network(
         )
     centres = gpd.GeoDataFrame(centre_rows, geometry="geometry", crs=crs)
 
-    # Township stations.
-    fixed = dict(fixed_stations or {})
+    return centres
+
+
+def _stations(
+    homes: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, fixed: dict[str, str], crs: object
+) -> gpd.GeoDataFrame:
+    """One station per township, at the home (or community seat) nearest, weighted, to the township's others."""
+    points = communities.geometry
+    if not (points.geom_type == "Point").all():
+        points = points.representative_point()
+    com_xy = np.column_stack([points.x.to_numpy(), points.y.to_numpy()])
     home_xy = (
         np.column_stack([homes.geometry.x.to_numpy(), homes.geometry.y.to_numpy()]) if len(homes) else np.empty((0, 2))
     )
@@ -180,7 +191,17 @@ def plan_network(
         station_rows.append({"township_code": town, "county_code": county, "placed_at": placed, "geometry": geom})
     stations = gpd.GeoDataFrame(station_rows, geometry="geometry", crs=crs)
 
-    # Links and their lengths.
+    return stations
+
+
+def _links(
+    homes: gpd.GeoDataFrame,
+    stations: gpd.GeoDataFrame,
+    centres: gpd.GeoDataFrame,
+    max_home_station_m: float | None,
+    max_station_centre_m: float | None,
+) -> pd.DataFrame:
+    """Home → station → centre, with their straight-line lengths and the links beyond the limits flagged."""
     station_at = stations.set_index("township_code").geometry
     centre_at = centres.set_index("county_code").geometry
     links = pd.DataFrame(
@@ -201,7 +222,11 @@ def plan_network(
         (links["station_centre_m"] > max_station_centre_m) if max_station_centre_m else False
     )
 
-    # Staff.
+    return links
+
+
+def _staff(communities: gpd.GeoDataFrame, rules: StaffRules) -> dict[str, pd.DataFrame]:
+    """Directors (one per community) and supervisors (by the span rule) with their pay, per level."""
     per_town = communities.groupby("township_code").agg(
         communities=("community_code", "size"),
         county_code=("county_code", "first"),
@@ -229,7 +254,7 @@ def plan_network(
         table["staff_pay_cny_per_year"] = table["director_pay_cny_per_year"] + table["supervisor_pay_cny_per_year"]
         table.index.name = "unit_code"
         staff[level] = table.reset_index()
-    return Network(centres=centres, stations=stations, links=links, staff=staff)
+    return staff
 
 
 def staff_table(network: Network, *, source_figures: bool, names: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -23,7 +23,7 @@ from siting.errors import InputError
 from siting.models.options import SiteOptions, SolverOptions
 from siting.models.plan import Plan, PlanYear, frozen_mapping
 from siting.models.reductions import covered_by
-from siting.models.sites import checked_weights, resolve_sites
+from siting.models.sites import SiteRules, checked_weights, resolve_sites
 from siting.models.solver import solve_problem
 
 __all__ = ["homes_per_year", "phase_homes", "years_table"]
@@ -183,22 +183,9 @@ def phase_homes(
         )
         status, solver_name = "heuristic", "greedy (children per yuan)"
     position = {s: i for i, s in enumerate(matrix.site_ids.tolist())}
-    plan_years = []
-    base = float(w[covered0].sum())
-    for t, year in enumerate(years):
-        built = [position[s] for s, y in build_year.items() if y <= year]
-        bound = _lp_bound(sub, w[rows], useful, k, float(cumulative[t])) + base if bounds else None
-        covered = float(w[covered_by(cover, np.union1d(rules.existing, built).astype(np.int64))].sum())
-        plan_years.append(
-            PlanYear(
-                year=int(year),
-                budget_cny=float(budgets_cny[t]),
-                spent_cny=float(sum(k[position[s]] for s, y in build_year.items() if y == year)),
-                homes_built=sum(1 for y in build_year.values() if y == year),
-                covered=covered,
-                bound=None if bound is None or not np.isfinite(bound) else max(bound, covered),
-            )
-        )
+    plan_years = _plan_years(
+        build_year, position, cover, sub, w, rows, useful, k, rules, years, budgets_cny, with_bounds=bounds
+    )
     new_pos = sorted(position[s] for s in build_year)
     all_pos = np.union1d(rules.existing, new_pos).astype(np.int64)
     last = plan_years[-1]
@@ -227,6 +214,43 @@ def phase_homes(
         build_year=frozen_mapping(build_year),
         years=tuple(plan_years),
     )
+
+
+def _plan_years(
+    build_year: dict[str, int],
+    position: dict[str, int],
+    cover: Any,
+    sub: Any,
+    w: np.ndarray,
+    rows: np.ndarray,
+    useful: np.ndarray,
+    k: np.ndarray,
+    rules: SiteRules,
+    years: Sequence[int],
+    budgets_cny: Sequence[float],
+    *,
+    with_bounds: bool,
+) -> list[PlanYear]:
+    """Per year: money spent, homes built, weight covered at its end and the LP bound of the cumulative budget."""
+    cumulative = np.cumsum(budgets_cny)
+    covered0 = covered_by(cover, rules.existing)
+    base = float(w[covered0].sum())
+    out = []
+    for t, year in enumerate(years):
+        built = [position[s] for s, y in build_year.items() if y <= year]
+        bound = _lp_bound(sub, w[rows], useful, k, float(cumulative[t])) + base if with_bounds else None
+        covered = float(w[covered_by(cover, np.union1d(rules.existing, built).astype(np.int64))].sum())
+        out.append(
+            PlanYear(
+                year=int(year),
+                budget_cny=float(budgets_cny[t]),
+                spent_cny=float(sum(k[position[s]] for s, y in build_year.items() if y == year)),
+                homes_built=sum(1 for y in build_year.values() if y == year),
+                covered=covered,
+                bound=None if bound is None or not np.isfinite(bound) else max(bound, covered),
+            )
+        )
+    return out
 
 
 def _multi_period(

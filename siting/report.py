@@ -149,41 +149,53 @@ def coverage_report(
         frame["townships"] = towns.groupby(key).size()
         frame["townships_with_home"] = towns.groupby(key)["_with"].sum()
         frame = frame.fillna(0)
-        frame["homes_total"] = frame["homes_existing"] + frame["homes_new"]
-        frame["directors"] = frame["communities"]
-        frame["director_pay_cny_per_year"] = frame["directors"] * staff.director_cny_per_year
-        for column in INTEGER_COLUMNS:
-            frame[column] = frame[column].astype(np.int64)
-        frame["children_covered_pct"] = 100 * frame["children_covered"] / frame["children"].where(frame["children"] > 0)
-        frame["priority_covered_pct"] = (
-            100 * frame["priority_covered"] / frame["priority_children"].where(frame["priority_children"] > 0)
-        )
-        frame["townships_with_home_pct"] = (
-            100 * frame["townships_with_home"] / frame["townships"].where(frame["townships"] > 0)
-        )
+        frame = _derived(frame, staff)
         frame[access.column("mean")] = grouped["_weighted"].sum() / grouped["_weight"].sum().where(lambda w: w > 0)
         frame[access.column("p90")] = grouped_weighted_quantile(
             table[key].to_numpy(), table["_borne"].to_numpy(dtype=float), children, 0.9
         ).reindex(frame.index)
-        frame.index.name = "unit_code"
-        frame = frame.reset_index().sort_values("unit_code").reset_index(drop=True)
-        if level in PARENT_LEVEL:
-            parent = communities.drop_duplicates(key).set_index(key)[CODE_COLUMNS[PARENT_LEVEL[level]]]
-            frame.insert(1, "parent_code", frame["unit_code"].map(parent))
-        frame.insert(0, "level", level)
-        known = (
-            names.drop_duplicates("unit_code")[["unit_code", "unit_name_zh", "unit_name_en"]]
-            if names is not None
-            else pd.DataFrame({"unit_code": [], "unit_name_zh": [], "unit_name_en": []})
-        )
-        frame = frame.merge(known, on="unit_code", how="left")
-        frame["unit_name_zh"] = (
-            frame["unit_name_zh"].astype(object).where(frame["unit_name_zh"].notna(), frame["unit_code"])
-        )
-        frame["unit_name_en"] = frame["unit_name_en"].astype(object).where(frame["unit_name_en"].notna(), "")
-        first = [c for c in ("level", "unit_code", "unit_name_zh", "unit_name_en", "parent_code") if c in frame]
-        out[level] = frame[first + [c for c in frame.columns if c not in first]]
+        out[level] = _labelled(frame, level, communities, names)
     return out
+
+
+def _derived(frame: pd.DataFrame, staff: StaffRules) -> pd.DataFrame:
+    """Totals, directors and their pay, whole numbers where they count, and the percentages."""
+    frame["homes_total"] = frame["homes_existing"] + frame["homes_new"]
+    frame["directors"] = frame["communities"]
+    frame["director_pay_cny_per_year"] = frame["directors"] * staff.director_cny_per_year
+    for column in INTEGER_COLUMNS:
+        frame[column] = frame[column].astype(np.int64)
+    frame["children_covered_pct"] = 100 * frame["children_covered"] / frame["children"].where(frame["children"] > 0)
+    frame["priority_covered_pct"] = (
+        100 * frame["priority_covered"] / frame["priority_children"].where(frame["priority_children"] > 0)
+    )
+    frame["townships_with_home_pct"] = (
+        100 * frame["townships_with_home"] / frame["townships"].where(frame["townships"] > 0)
+    )
+    return frame
+
+
+def _labelled(frame: pd.DataFrame, level: str, communities: pd.DataFrame, names: pd.DataFrame | None) -> pd.DataFrame:
+    """The level's table by code, with its parent, its names (the code where none is known) first."""
+    frame.index.name = "unit_code"
+    frame = frame.reset_index().sort_values("unit_code").reset_index(drop=True)
+    if level in PARENT_LEVEL:
+        key = CODE_COLUMNS[level]
+        parent = communities.drop_duplicates(key).set_index(key)[CODE_COLUMNS[PARENT_LEVEL[level]]]
+        frame.insert(1, "parent_code", frame["unit_code"].map(parent))
+    frame.insert(0, "level", level)
+    known = (
+        names.drop_duplicates("unit_code")[["unit_code", "unit_name_zh", "unit_name_en"]]
+        if names is not None
+        else pd.DataFrame({"unit_code": [], "unit_name_zh": [], "unit_name_en": []})
+    )
+    frame = frame.merge(known, on="unit_code", how="left")
+    frame["unit_name_zh"] = (
+        frame["unit_name_zh"].astype(object).where(frame["unit_name_zh"].notna(), frame["unit_code"])
+    )
+    frame["unit_name_en"] = frame["unit_name_en"].astype(object).where(frame["unit_name_en"].notna(), "")
+    first = [c for c in ("level", "unit_code", "unit_name_zh", "unit_name_en", "parent_code") if c in frame]
+    return frame[first + [c for c in frame.columns if c not in first]]
 
 
 def coverage_by_level(tables: dict[str, pd.DataFrame], *, level: str) -> pd.DataFrame:

@@ -222,58 +222,16 @@ def _notes(context: ReportContext) -> dict[str, str]:
     return items
 
 
-def write_report_files(
-    tables: Mapping[str, pd.DataFrame],
-    out_dir: Path,
-    *,
+def _workbook(
+    shared: Mapping[str, pd.DataFrame],
     context: ReportContext,
-    target_results: pd.DataFrame | None = None,
-    uncovered: pd.DataFrame | None = None,
-    extra_tables: Mapping[str, pd.DataFrame] | None = None,
-    extra_columns: Sequence[str] = (),
-) -> list[Path]:
-    """Write ``coverage_<level>.csv``, ``report.json``, ``report.md`` and ``report.xlsx`` into ``out_dir``.
-
-    Parameters
-    ----------
-    tables
-        Level → table from :func:`siting.report.coverage_report`.
-    out_dir
-        Existing folder.
-    context
-        Title, scenario, standard, money and solver lines for the report header and 说明 sheet.
-    target_results
-        Output of :func:`siting.targets.check_targets` (failing units are highlighted).
-    uncovered
-        Communities beyond the standard: code, name, unit codes, nearest home and its cost.
-    extra_tables
-        Sheet name → table for further sheets (staff, build years).
-    """
-    extra_tables = dict(extra_tables or {})
-    threshold = context.small_count_threshold
-    written: list[Path] = []
-    shared = shared_levels(tables, threshold=threshold)
-    for level in LEVELS:
-        written.append(write_csv(rename_bilingual(shared[level]), out_dir / f"coverage_{level}.csv"))
-    failing: set[tuple[str, str]] = set()
-    if target_results is not None and len(target_results):
-        bad = target_results[~target_results["passed"]]
-        failing = set(zip(bad["level"], bad["unit_code"].astype(str), strict=True))
-    document = {
-        "title": f"{context.title_zh} {context.title_en}",
-        "small_count_threshold": threshold,
-        "levels": {level: _records(shared[level]) for level in LEVELS},
-        "targets": [] if target_results is None else _records(target_results),
-        "all_targets_met": None if target_results is None else bool(target_results["passed"].all()),
-        "uncovered_communities": [] if uncovered is None else _records(uncovered),
-    }
-    json_path = out_dir / "report.json"
-    json_path.write_text(json.dumps(document, ensure_ascii=False, indent=1), encoding="utf-8")
-    written.append(json_path)
-    md_path = out_dir / "report.md"
-    md_path.write_text(_markdown(tables, shared, context, target_results, extra_tables), encoding="utf-8")
-    written.append(md_path)
-
+    failing: set[tuple[str, str]],
+    target_results: pd.DataFrame | None,
+    uncovered: pd.DataFrame | None,
+    extra_tables: Mapping[str, pd.DataFrame],
+    extra_columns: Sequence[str],
+) -> Workbook:
+    """The office's workbook: 说明 first, one sheet per level, uncovered communities, targets, extra sheets."""
     book = Workbook()
     book.remove(book.active)
     write_notes_sheet(book, "说明 notes", f"{context.title_zh} {context.title_en}", _notes(context))
@@ -351,8 +309,63 @@ def write_report_files(
             code_column=code_column,
             total_label=None,
         )
+    return book
+
+
+def write_report_files(
+    tables: Mapping[str, pd.DataFrame],
+    out_dir: Path,
+    *,
+    context: ReportContext,
+    target_results: pd.DataFrame | None = None,
+    uncovered: pd.DataFrame | None = None,
+    extra_tables: Mapping[str, pd.DataFrame] | None = None,
+    extra_columns: Sequence[str] = (),
+) -> list[Path]:
+    """Write ``coverage_<level>.csv``, ``report.json``, ``report.md`` and ``report.xlsx`` into ``out_dir``.
+
+    Parameters
+    ----------
+    tables
+        Level → table from :func:`siting.report.coverage_report`.
+    out_dir
+        Existing folder.
+    context
+        Title, scenario, standard, money and solver lines for the report header and 说明 sheet.
+    target_results
+        Output of :func:`siting.targets.check_targets` (failing units are highlighted).
+    uncovered
+        Communities beyond the standard: code, name, unit codes, nearest home and its cost.
+    extra_tables
+        Sheet name → table for further sheets (staff, build years).
+    """
+    extra_tables = dict(extra_tables or {})
+    threshold = context.small_count_threshold
+    written: list[Path] = []
+    shared = shared_levels(tables, threshold=threshold)
+    for level in LEVELS:
+        written.append(write_csv(rename_bilingual(shared[level]), out_dir / f"coverage_{level}.csv"))
+    failing: set[tuple[str, str]] = set()
+    if target_results is not None and len(target_results):
+        bad = target_results[~target_results["passed"]]
+        failing = set(zip(bad["level"], bad["unit_code"].astype(str), strict=True))
+    document = {
+        "title": f"{context.title_zh} {context.title_en}",
+        "small_count_threshold": threshold,
+        "levels": {level: _records(shared[level]) for level in LEVELS},
+        "targets": [] if target_results is None else _records(target_results),
+        "all_targets_met": None if target_results is None else bool(target_results["passed"].all()),
+        "uncovered_communities": [] if uncovered is None else _records(uncovered),
+    }
+    json_path = out_dir / "report.json"
+    json_path.write_text(json.dumps(document, ensure_ascii=False, indent=1), encoding="utf-8")
+    written.append(json_path)
+    md_path = out_dir / "report.md"
+    md_path.write_text(_markdown(tables, shared, context, target_results, extra_tables), encoding="utf-8")
+    written.append(md_path)
+
     xlsx_path = out_dir / "report.xlsx"
-    book.save(xlsx_path)
+    _workbook(shared, context, failing, target_results, uncovered, extra_tables, extra_columns).save(xlsx_path)
     written.append(xlsx_path)
     return written
 

@@ -94,6 +94,71 @@ def _group_coefficients(age_min: int, age_max: int, n_groups: int) -> tuple[np.n
     return sprague, flat, cut_shares
 
 
+def _write_weighted_sum(
+    paths_by_group: list[list[Path]],
+    out_path: Path,
+    sprague: np.ndarray,
+    flat: np.ndarray,
+    block_rows: int,
+    *,
+    tags: str,
+) -> None:
+    """Σ coefficient × group over the bands, strip by strip, into a temporary file renamed into place."""
+    sources = [[rasterio.open(p) for p in group] for group in paths_by_group]
+    try:
+        reference = sources[0][0]
+        for band_group in sources:
+            for src in band_group:
+                if (src.shape, src.transform, src.crs) != (reference.shape, reference.transform, reference.crs):
+                    raise InputError(
+                        f"{src.name} is not on the grid of {reference.name} (shape {src.shape} vs "
+                        f"{reference.shape}); all bands must share one grid"
+                    )
+        if reference.crs is None:
+            raise CRSError(f"{reference.name} has no CRS")
+        profile = {
+            "driver": "GTiff",
+            "width": reference.width,
+            "height": reference.height,
+            "count": 1,
+            "dtype": "float32",
+            "crs": reference.crs,
+            "transform": reference.transform,
+            "nodata": -99999.0,
+            "tiled": True,
+            "blockxsize": 256,
+            "blockysize": 256,
+            "compress": "deflate",
+            "predictor": 3,
+            "BIGTIFF": "IF_SAFER",
+        }
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tif", dir=out_path.parent)
+        os.close(fd)
+        try:
+            with rasterio.open(tmp_name, "w", **profile) as dst:
+                for window in row_blocks(reference, block_rows):
+                    groups = np.zeros((len(sources), int(window.height), int(window.width)))
+                    valid = np.zeros((int(window.height), int(window.width)), dtype=bool)
+                    for g, band_group in enumerate(sources):
+                        for src in band_group:
+                            data = src.read(1, window=window, masked=True)
+                            valid |= ~np.ma.getmaskarray(data)
+                            groups[g] += np.clip(data.astype(np.float64).filled(0.0), 0, None)
+                    with_sprague = np.tensordot(sprague, groups, axes=(0, 0))
+                    with_flat = np.tensordot(flat, groups, axes=(0, 0))
+                    total = np.where(with_sprague >= 0, with_sprague, with_flat)
+                    dst.write(np.where(valid, total, -99999.0).astype(np.float32), 1, window=window)
+                dst.update_tags(AGES=tags, METHOD="sum of WorldPop bands; Sprague split of cut group")
+            Path(tmp_name).replace(out_path)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+    finally:
+        for band_group in sources:
+            for src in band_group:
+                src.close()
+
+
 def sum_age_bands(
     folder: Path | str,
     out_path: Path | str,
@@ -162,59 +227,7 @@ def sum_age_bands(
 
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    sources = [[rasterio.open(p) for p in group] for group in paths_by_group]
-    try:
-        reference = sources[0][0]
-        for band_group in sources:
-            for src in band_group:
-                if (src.shape, src.transform, src.crs) != (reference.shape, reference.transform, reference.crs):
-                    raise InputError(
-                        f"{src.name} is not on the grid of {reference.name} (shape {src.shape} vs "
-                        f"{reference.shape}); all bands must share one grid"
-                    )
-        if reference.crs is None:
-            raise CRSError(f"{reference.name} has no CRS")
-        profile = {
-            "driver": "GTiff",
-            "width": reference.width,
-            "height": reference.height,
-            "count": 1,
-            "dtype": "float32",
-            "crs": reference.crs,
-            "transform": reference.transform,
-            "nodata": -99999.0,
-            "tiled": True,
-            "blockxsize": 256,
-            "blockysize": 256,
-            "compress": "deflate",
-            "predictor": 3,
-            "BIGTIFF": "IF_SAFER",
-        }
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tif", dir=out_path.parent)
-        os.close(fd)
-        try:
-            with rasterio.open(tmp_name, "w", **profile) as dst:
-                for window in row_blocks(reference, block_rows):
-                    groups = np.zeros((n_groups, int(window.height), int(window.width)))
-                    valid = np.zeros((int(window.height), int(window.width)), dtype=bool)
-                    for g, band_group in enumerate(sources):
-                        for src in band_group:
-                            data = src.read(1, window=window, masked=True)
-                            valid |= ~np.ma.getmaskarray(data)
-                            groups[g] += np.clip(data.astype(np.float64).filled(0.0), 0, None)
-                    with_sprague = np.tensordot(sprague, groups, axes=(0, 0))
-                    with_flat = np.tensordot(flat, groups, axes=(0, 0))
-                    total = np.where(with_sprague >= 0, with_sprague, with_flat)
-                    dst.write(np.where(valid, total, -99999.0).astype(np.float32), 1, window=window)
-                dst.update_tags(AGES=f"{age_min}-{age_max}", METHOD="sum of WorldPop bands; Sprague split of cut group")
-            Path(tmp_name).replace(out_path)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
-    finally:
-        for band_group in sources:
-            for src in band_group:
-                src.close()
+    _write_weighted_sum(paths_by_group, out_path, sprague, flat, block_rows, tags=f"{age_min}-{age_max}")
     labels = {g: f"{5 * g}-{5 * g + 4}" for g in range(n_groups)}
     return AgeBandRaster(
         path=out_path,

@@ -45,7 +45,7 @@ def greedy_assignment(
     return taken
 
 
-def solve_capacitated_mclp(
+def _capacitated_mclp_model(
     costs: CostMatrix,
     w: np.ndarray,
     rules: SiteRules,
@@ -54,25 +54,8 @@ def solve_capacitated_mclp(
     capacity: np.ndarray,
     n_homes: int | None,
     budget_cny: float | None,
-    solver: SolverOptions,
-    started: float,
-    parameters: dict[str, object],
-) -> Plan:
-    r"""Single-source capacitated MCLP.
-
-    .. math::
-
-        \max \; & \sum_{(i,j) \in P} w_i z_{ij} \\
-        \text{s.t.}\; & \sum_j z_{ij} \le 1 && \forall i \\
-        & z_{ij} \le x_j && \forall (i,j) \in P \\
-        & \sum_i w_i z_{ij} \le Q_j x_j && \forall j \\
-        & \sum_{j \notin E} k_j x_j \le B, \quad \sum_{j \notin E} x_j \le p \\
-        & \sum_{j \in T} x_j \ge m && \forall \text{ townships } T \\
-        & x_j = 1 \; (j \in E \cup F), \quad x_j = 0 \; (j \in X), \quad x_j, z_{ij} \in \{0, 1\}
-
-    over the pairs :math:`P` within the standard. The start plan opens the fixed
-    homes only and fills them greedily; a stop without a better plan returns it.
-    """
+) -> tuple[MatrixModel, np.ndarray, np.ndarray, np.ndarray, float]:
+    """The capacitated MCLP as arrays (x sites, then z pairs), with the pairs' rows, sites and costs and the scale."""
     n_sites = len(costs.site_ids)
     allowed = rules.allowed(n_sites)
     pairs = costs.matrix.tocoo()
@@ -134,6 +117,43 @@ def solve_capacitated_mclp(
         row_lower=np.array(row_lower),
         row_upper=np.array(row_upper),
     )
+    return model, rows, cols, pair_cost, scale
+
+
+def solve_capacitated_mclp(
+    costs: CostMatrix,
+    w: np.ndarray,
+    rules: SiteRules,
+    *,
+    standard: float,
+    capacity: np.ndarray,
+    n_homes: int | None,
+    budget_cny: float | None,
+    solver: SolverOptions,
+    started: float,
+    parameters: dict[str, object],
+) -> Plan:
+    r"""Single-source capacitated MCLP.
+
+    .. math::
+
+        \max \; & \sum_{(i,j) \in P} w_i z_{ij} \\
+        \text{s.t.}\; & \sum_j z_{ij} \le 1 && \forall i \\
+        & z_{ij} \le x_j && \forall (i,j) \in P \\
+        & \sum_i w_i z_{ij} \le Q_j x_j && \forall j \\
+        & \sum_{j \notin E} k_j x_j \le B, \quad \sum_{j \notin E} x_j \le p \\
+        & \sum_{j \in T} x_j \ge m && \forall \text{ townships } T \\
+        & x_j = 1 \; (j \in E \cup F), \quad x_j = 0 \; (j \in X), \quad x_j, z_{ij} \in \{0, 1\}
+
+    over the pairs :math:`P` within the standard. The start plan opens the fixed
+    homes only and fills them greedily; a stop without a better plan returns it.
+    """
+    n_sites = len(costs.site_ids)
+    model, rows, cols, pair_cost, scale = _capacitated_mclp_model(
+        costs, w, rules, standard=standard, capacity=capacity, n_homes=n_homes, budget_cny=budget_cny
+    )
+    is_existing = np.zeros(n_sites, dtype=bool)
+    is_existing[rules.existing] = True
     open_start = np.zeros(n_sites, dtype=bool)
     open_start[rules.fixed] = True
     start_pairs = greedy_assignment(rows, cols, pair_cost, w, capacity, open_start)

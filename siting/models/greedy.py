@@ -13,7 +13,7 @@ from siting.costs import matrix_and_standard
 from siting.errors import InputError
 from siting.models.options import SiteOptions
 from siting.models.plan import Plan, frozen_mapping
-from siting.models.sites import checked_weights, resolve_sites
+from siting.models.sites import SiteRules, checked_weights, resolve_sites
 
 __all__ = ["greedy_mclp"]
 
@@ -29,6 +29,88 @@ def _knapsack_bound(gains: np.ndarray, costs: np.ndarray, budget: float) -> floa
         total += take * gains[j]
         left -= take * costs[j]
     return total
+
+
+class _LazyGreedy:
+    """The lazy greedy's state: what is covered, the stale gains in a heap, money and homes used."""
+
+    def __init__(
+        self, cover_csc: Any, w: np.ndarray, rules: SiteRules, *, n_homes: int | None, budget_cny: float | None
+    ) -> None:
+        self.cover, self.w, self.rules, self.k = cover_csc, w, rules, rules.cost_cny
+        self.n_homes, self.budget_cny = n_homes, budget_cny
+        self.covered = np.zeros(cover_csc.shape[0], dtype=bool)
+        for j in rules.fixed:
+            self.covered[self.rows_of(int(j))] = True
+        self.spent = float(self.k[rules.forced].sum())
+        self.count = len(rules.forced)
+        self.value = float(w[self.covered].sum())
+        self.by_cost = budget_cny is not None
+        allowed = rules.allowed(cover_csc.shape[1])
+        allowed[rules.fixed] = False
+        self.gains = np.zeros(cover_csc.shape[1])
+        self.heap: list[tuple[float, int]] = []
+        for j in np.flatnonzero(allowed):
+            self.gains[j] = self.fresh_gain(int(j))
+            if self.gains[j] > 0:
+                self.heap.append((-self.priority(int(j), self.gains[j]), int(j)))
+        heapq.heapify(self.heap)
+        self.set_aside: list[int] = []  # popped but not chosen (limit reached): their gains still bound OPT
+
+    def rows_of(self, j: int) -> np.ndarray:
+        return self.cover.indices[self.cover.indptr[j] : self.cover.indptr[j + 1]]
+
+    def fresh_gain(self, j: int) -> float:
+        rows = self.rows_of(j)
+        return float(self.w[rows][~self.covered[rows]].sum())
+
+    def priority(self, j: int, gain: float) -> float:
+        return gain / self.k[j] if self.by_cost and self.k[j] > 0 else gain
+
+    def bound(self) -> float:
+        """f(S) plus the most the remaining (stale, hence optimistic) gains could add within the limits."""
+        remaining = [j for _, j in self.heap] + self.set_aside
+        stale = np.array([self.gains[j] for j in remaining])
+        if len(stale) == 0:
+            return self.value
+        best = np.inf
+        if self.n_homes is not None:
+            best = float(np.sort(stale)[::-1][: max(self.n_homes - len(self.rules.forced), 0)].sum())
+        if self.budget_cny is not None:
+            money = self.budget_cny - float(self.k[self.rules.forced].sum())
+            best = min(best, _knapsack_bound(stale, np.array([self.k[j] for j in remaining]), money))
+        return self.value + best
+
+    def run(self) -> tuple[list[int], float, float]:
+        """Chosen site positions, the weight they cover and the smallest proven bound seen."""
+        chosen: list[int] = []
+        bound = self.bound()
+        while self.heap:
+            _, j = heapq.heappop(self.heap)
+            fresh = self.fresh_gain(j)
+            self.gains[j] = fresh
+            priority = self.priority(j, fresh)
+            if self.heap and priority < -self.heap[0][0] - 1e-12:
+                if fresh > 0:
+                    heapq.heappush(self.heap, (-priority, j))
+                continue
+            if fresh <= 0:
+                continue
+            too_many = self.n_homes is not None and self.count + 1 > self.n_homes
+            if too_many or (self.budget_cny is not None and self.spent + self.k[j] > self.budget_cny):
+                self.set_aside.append(j)
+                if too_many:
+                    break
+                continue  # too expensive now; a cheaper site may still fit
+            self.covered[self.rows_of(j)] = True
+            self.value += fresh
+            self.spent += float(self.k[j])
+            self.count += 1
+            chosen.append(j)
+            self.gains[j] = 0.0
+            if len(chosen) % 25 == 0:
+                bound = min(bound, self.bound())
+        return chosen, self.value, min(bound, self.bound())
 
 
 def greedy_mclp(
@@ -67,73 +149,8 @@ def greedy_mclp(
     costs, standard = matrix_and_standard(costs, standard)
     w = checked_weights(weights, costs.demand_ids)
     rules = resolve_sites(costs, sites or SiteOptions(), site_cost_cny=site_cost_cny)
-    k = rules.cost_cny
-    cover_csc = costs.within(standard).tocsc()
-    covered = np.zeros(cover_csc.shape[0], dtype=bool)
-
-    def rows_of(j: int) -> np.ndarray:
-        return cover_csc.indices[cover_csc.indptr[j] : cover_csc.indptr[j + 1]]
-
-    for j in rules.fixed:
-        covered[rows_of(int(j))] = True
-    spent = float(k[rules.forced].sum())
-    count = len(rules.forced)
-    value = float(w[covered].sum())
-    allowed = rules.allowed(cover_csc.shape[1])
-    allowed[rules.fixed] = False
-    by_cost = budget_cny is not None
-    gains = np.zeros(cover_csc.shape[1])
-    heap: list[tuple[float, int]] = []
-    for j in np.flatnonzero(allowed):
-        gains[j] = float(w[rows_of(int(j))][~covered[rows_of(int(j))]].sum())
-        if gains[j] > 0:
-            priority = gains[j] / k[j] if by_cost and k[j] > 0 else gains[j]
-            heap.append((-priority, int(j)))
-    heapq.heapify(heap)
-    chosen: list[int] = []
-    set_aside: list[int] = []  # popped but not chosen (limit reached): their gains still bound OPT
-    p_total = n_homes
-
-    def bound_now() -> float:
-        remaining = [j for _, j in heap] + set_aside
-        stale = np.array([gains[j] for j in remaining])
-        site_cost = np.array([k[j] for j in remaining])
-        if len(stale) == 0:
-            return value
-        best = np.inf
-        if p_total is not None:
-            best = float(np.sort(stale)[::-1][: max(p_total - len(rules.forced), 0)].sum())
-        if budget_cny is not None:
-            best = min(best, _knapsack_bound(stale, site_cost, budget_cny - float(k[rules.forced].sum())))
-        return value + best
-
-    bound = bound_now()
-    while heap:
-        _, j = heapq.heappop(heap)
-        rows = rows_of(j)
-        fresh = float(w[rows][~covered[rows]].sum())
-        gains[j] = fresh
-        priority = fresh / k[j] if by_cost and k[j] > 0 else fresh
-        if heap and priority < -heap[0][0] - 1e-12:
-            if fresh > 0:
-                heapq.heappush(heap, (-priority, j))
-            continue
-        if fresh <= 0:
-            continue
-        if (n_homes is not None and count + 1 > n_homes) or (budget_cny is not None and spent + k[j] > budget_cny):
-            set_aside.append(j)
-            if n_homes is not None and count + 1 > n_homes:
-                break
-            continue  # too expensive now; a cheaper site may still fit
-        covered[rows] = True
-        value += fresh
-        spent += float(k[j])
-        count += 1
-        chosen.append(j)
-        gains[j] = 0.0
-        if len(chosen) % 25 == 0:
-            bound = min(bound, bound_now())
-    bound = min(bound, bound_now())
+    greedy = _LazyGreedy(costs.within(standard).tocsc(), w, rules, n_homes=n_homes, budget_cny=budget_cny)
+    chosen, value, bound = greedy.run()
     new_pos = np.union1d(rules.forced, np.asarray(chosen, dtype=np.int64)).astype(np.int64)
     all_pos = np.union1d(rules.existing, new_pos).astype(np.int64)
     return Plan(

@@ -18,7 +18,7 @@ from siting.models.options import SiteOptions, SolverOptions
 from siting.models.plan import Plan, frozen_mapping
 from siting.models.reductions import covered_by, dominated_sites, merge_identical_rows
 from siting.models.sites import SiteRules, checked_capacity, checked_weights, plan_from_choice, resolve_sites
-from siting.models.solver import solve_problem
+from siting.models.solver import SolveResult, solve_problem
 
 __all__ = ["solve_mclp"]
 
@@ -258,6 +258,89 @@ def _solve_uncapacitated(
     )
 
 
+def _mclp_problem(
+    sub: Any,
+    sub_w: np.ndarray,
+    site_cols: np.ndarray,
+    useful: list[int],
+    rules: SiteRules,
+    *,
+    n_homes: int | None,
+    budget_cny: float | None,
+) -> tuple[pulp.LpProblem, dict[int, pulp.LpVariable], list[tuple[pulp.LpVariable, float]]]:
+    """The reduced MCLP as a PuLP problem: x per useful site, y per merged demand row."""
+    problem = pulp.LpProblem("mclp", pulp.LpMaximize)
+    x = {int(j): pulp.LpVariable(f"x_{j}", cat=pulp.LpBinary) for j in useful}
+    y_terms = []
+    for r in range(sub.shape[0]):
+        cols = sub.indices[sub.indptr[r] : sub.indptr[r + 1]]
+        if len(cols) == 0:
+            continue
+        y = pulp.LpVariable(f"y_{r}", lowBound=0, upBound=1)
+        problem += pulp.LpAffineExpression([(y, 1.0)] + [(x[int(c)], -1.0) for c in cols]) <= 0
+        y_terms.append((y, float(sub_w[r])))
+    problem += pulp.LpAffineExpression(y_terms)
+    if budget_cny is not None:
+        spend = pulp.LpAffineExpression([(v, float(rules.cost_cny[site_cols[j]])) for j, v in x.items()])
+        problem += spend <= budget_cny, "budget"
+    if n_homes is not None:
+        problem += pulp.lpSum(x.values()) <= n_homes - len(rules.forced), "homes"
+    rules.add_township_minimums(problem, {int(site_cols[j]): v for j, v in x.items()})
+    return problem, x, y_terms
+
+
+def _greedy_kept(
+    greedy: Plan, result: SolveResult | None, base: float, solver_name: str
+) -> tuple[float, float | None, str, str, float]:
+    """The greedy start kept (the solver stopped without a better plan), with the smaller of the two bounds."""
+    bound = greedy.bound
+    if result is not None and result.bound is not None:
+        bound = min(bound if bound is not None else np.inf, base + result.bound)
+    return greedy.objective, bound, "feasible", f"{result.solver if result else solver_name} (greedy start kept)", 0.0
+
+
+def _with_greedy_bound(base: float, result: SolveResult, greedy: Plan | None) -> tuple[float, float | None]:
+    """The solver's plan, with the greedy's proven bound where it is the tighter one."""
+    objective = base + result.objective
+    bound = None if result.bound is None else base + result.bound
+    if greedy is not None and greedy.bound is not None:
+        bound = greedy.bound if bound is None else min(bound, greedy.bound)
+    return objective, None if bound is None else max(bound, objective)
+
+
+def _greedy_start(
+    costs: CostMatrix,
+    w: np.ndarray,
+    rules: SiteRules,
+    x: dict[int, pulp.LpVariable],
+    y_terms: list[tuple[pulp.LpVariable, float]],
+    site_cols: np.ndarray,
+    standard: float,
+    n_homes: int | None,
+    budget_cny: float | None,
+) -> tuple[Plan, set[int]]:
+    """The lazy-greedy plan, set as the MIP's starting values; its site positions."""
+    greedy = greedy_mclp(
+        costs,
+        w,
+        standard=standard,
+        n_homes=n_homes,
+        budget_cny=budget_cny,
+        site_cost_cny=rules.cost_cny,
+        sites=SiteOptions(
+            existing=tuple(costs.site_ids[rules.existing]),
+            forced=tuple(costs.site_ids[rules.forced]),
+            excluded=tuple(costs.site_ids[rules.excluded]),
+        ),
+    )
+    picked = set(costs.site_positions(list(greedy.new_ids)).tolist())
+    for j, var in x.items():
+        var.setInitialValue(1 if int(site_cols[j]) in picked else 0)
+    for y, _ in y_terms:
+        y.setInitialValue(0)
+    return greedy, picked
+
+
 def _whole_model(
     costs: CostMatrix,
     w: np.ndarray,
@@ -290,45 +373,21 @@ def _whole_model(
             "timings_s": frozen_mapping({"build": time.perf_counter() - started, "solve": 0.0}),
         }
         return plan_from_choice("mclp", costs, rules, [], fields, parameters)
-    problem = pulp.LpProblem("mclp", pulp.LpMaximize)
-    x = {int(j): pulp.LpVariable(f"x_{j}", cat=pulp.LpBinary) for j in sorted(useful)}
-    y_terms = []
-    for r in range(sub.shape[0]):
-        cols = sub.indices[sub.indptr[r] : sub.indptr[r + 1]]
-        if len(cols) == 0:
-            continue
-        y = pulp.LpVariable(f"y_{r}", lowBound=0, upBound=1)
-        problem += pulp.LpAffineExpression([(y, 1.0)] + [(x[int(c)], -1.0) for c in cols]) <= 0
-        y_terms.append((y, float(sub_w[r])))
-    problem += pulp.LpAffineExpression(y_terms)
-    if budget_cny is not None:
-        spend = pulp.LpAffineExpression([(v, float(k[site_cols[j]])) for j, v in x.items()])
-        problem += spend <= (budget_cny - forced_cost), "budget"
-    if n_homes is not None:
-        problem += pulp.lpSum(x.values()) <= n_homes - len(rules.forced), "homes"
-    rules.add_township_minimums(problem, {int(site_cols[j]): v for j, v in x.items()})
-    greedy = None
+    problem, x, y_terms = _mclp_problem(
+        sub,
+        sub_w,
+        site_cols,
+        sorted(useful),
+        rules,
+        n_homes=n_homes,
+        budget_cny=budget_cny - forced_cost if budget_cny is not None else None,
+    )
+    greedy: Plan | None = None
+    picked: set[int] = set()
     if rules.min_per_township == 0:
         # Start from the lazy-greedy plan: the solver then always has a good incumbent (CBC's own
         # primal heuristics are off below), and a stop can never return less than it.
-        greedy = greedy_mclp(
-            costs,
-            w,
-            standard=standard,
-            n_homes=n_homes,
-            budget_cny=budget_cny,
-            site_cost_cny=k,
-            sites=SiteOptions(
-                existing=tuple(costs.site_ids[rules.existing]),
-                forced=tuple(costs.site_ids[rules.forced]),
-                excluded=tuple(costs.site_ids[rules.excluded]),
-            ),
-        )
-        picked = set(costs.site_positions(list(greedy.new_ids)).tolist())
-        for j, var in x.items():
-            var.setInitialValue(1 if int(site_cols[j]) in picked else 0)
-        for y, _ in y_terms:
-            y.setInitialValue(0)
+        greedy, picked = _greedy_start(costs, w, rules, x, y_terms, site_cols, standard, n_homes, budget_cny)
     built = time.perf_counter()
     try:
         # CBC's primal heuristics cost more than they find here: the LP relaxation of a covering
@@ -350,18 +409,11 @@ def _whole_model(
     ):
         assert greedy is not None
         chosen = sorted(picked - set(rules.forced.tolist()))
-        objective, bound = greedy.objective, greedy.bound
-        if result is not None and result.bound is not None:
-            bound = min(bound if bound is not None else np.inf, base + result.bound)
-        status, solver_name = "feasible", f"{result.solver if result else solver.name} (greedy start kept)"
+        objective, bound, status, solver_name, solve_s = _greedy_kept(greedy, result, base, solver.name)
         solve_s = time.perf_counter() - built
     else:
         chosen = sorted(int(site_cols[j]) for j, var in x.items() if (var.value() or 0) > 0.5)
-        objective = base + result.objective
-        bound = None if result.bound is None else base + result.bound
-        if greedy is not None and greedy.bound is not None:  # the greedy's proven bound holds too
-            bound = greedy.bound if bound is None else min(bound, greedy.bound)
-        bound = None if bound is None else max(bound, objective)
+        objective, bound = _with_greedy_bound(base, result, greedy)
         status, solver_name, solve_s = result.status, result.solver, result.seconds
     stopped = None if status == "optimal" else f"time limit {solver.time_limit_s:g} s"
     fields = {

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -132,40 +133,15 @@ def solve_pmedian(
     started = time.perf_counter()
     sites = sites or SiteOptions()
     solver = solver or SolverOptions()
-    deadline = solver.deadline(started)
-    if isinstance(p, bool) or int(p) != p or p < 0:
-        raise InputError(f"p must be a whole number of homes ≥ 0, got {p!r}")
-    if k_nearest is not None and k_nearest < 1:
-        raise InputError(f"k_nearest must be ≥ 1 or None, got {k_nearest}")
-    if max_rounds < 1:
-        raise InputError(f"max_rounds must be ≥ 1, got {max_rounds}")
+    _check_options(p, k_nearest, max_rounds)
     respect = getattr(costs, "respect", None)
     costs, _ = matrix_and_standard(costs)
     w = checked_weights(weights, costs.demand_ids)
     rules = resolve_sites(costs, sites)
-    fixed = rules.fixed
-    n_sites = len(costs.site_ids)
-    if p < len(fixed):
-        raise InfeasibleError(
-            f"p={p} is fewer than the {len(fixed)} existing and locked-in homes: p counts every home in the "
-            f"plan, existing ones included; give p ≥ {len(fixed)}"
-        )
-    allowed = rules.allowed(n_sites)
-    if p > int(allowed.sum()):
-        raise InfeasibleError(
-            f"p={p} exceeds the {int(allowed.sum())} sites that may be opened; lower p or add candidate sites"
-        )
+    allowed = _checked_p(p, rules, len(costs.site_ids))
     cap = None if capacity is None else checked_capacity(capacity, costs.site_ids)
-    floor = None
-    if beyond_cost is not None:
-        floor = np.asarray(beyond_cost, dtype=float)
-        if floor.shape != (len(costs.demand_ids),):
-            raise InputError(
-                f"beyond_cost has shape {floor.shape}; expected ({len(costs.demand_ids)},) in demand order"
-            )
+    floor = _checked_floor(beyond_cost, len(costs.demand_ids))
     pairs = sorted_pairs(costs, allowed)
-    reachable = np.zeros(len(costs.demand_ids), dtype=bool)
-    reachable[pairs.demand] = True
     if decompose is None:
         decompose = respect is not None and cap is None and sites.min_per_township == 0
     if decompose and (cap is not None or sites.min_per_township > 0):
@@ -174,67 +150,23 @@ def solve_pmedian(
         )
     try:
         if cap is not None:
-            open_pos, assignment_rows, assigned_sites, result, extra = solve_capacitated_pmedian(
-                pairs, w, p=p, rules=rules, cap=cap, n_sites=n_sites, solver=solver, deadline=deadline
-            )
-            served = np.ones(len(pairs.demand), dtype=bool)
-            stopped = None if result.status == "optimal" else f"time limit {solver.time_limit_s:g} s"
+            solved = _capacitated(pairs, w, p=p, rules=rules, cap=cap, solver=solver, started=started)
         else:
-            outcome = (
-                _solve_by_parts(
-                    pairs, w, p=p, rules=rules, n_sites=n_sites, solver=solver, started=started, workers=workers
-                )
-                if decompose
-                else solve_in_rounds(
-                    pairs,
-                    w=w,
-                    floor=floor,
-                    n_sites=n_sites,
-                    p=p,
-                    rules=rules,
-                    k_nearest=k_nearest,
-                    max_rounds=max_rounds,
-                    solver=solver,
-                    deadline=deadline,
-                )
+            solved = _uncapacitated(
+                pairs,
+                w,
+                p=p,
+                rules=rules,
+                floor=floor,
+                k_nearest=k_nearest,
+                max_rounds=max_rounds,
+                solver=solver,
+                started=started,
+                decompose=bool(decompose),
+                workers=workers,
             )
-            open_pos = outcome.open_sites
-            open_mask = np.zeros(n_sites, dtype=bool)
-            open_mask[open_pos] = True
-            nearest, site_of_row = nearest_open(pairs, open_mask)
-            served = site_of_row >= 0
-            if floor is not None:
-                served &= nearest <= floor[pairs.demand]  # a cheaper unstored pair may exist otherwise
-            objective = float((w[pairs.demand] * np.where(np.isfinite(nearest), nearest, 0.0)).sum())
-            bound: float | None = None if not np.isfinite(outcome.bound) else min(outcome.bound, objective)
-            result = SolveResult(
-                "optimal" if outcome.proven else "feasible", objective, bound, None, outcome.solve_s, outcome.solver
-            )
-            assignment_rows = np.flatnonzero(served)
-            assigned_sites = site_of_row[assignment_rows]
-            extra = {"k_final": outcome.k_final, "rounds": outcome.rounds, "proof": _proof(outcome, bool(decompose))}
-            stopped = outcome.stopped_by
     except InfeasibleError:
         raise InfeasibleError(_infeasible_message(p, capacity, respect, costs)) from None
-
-    assignment = dict(
-        zip(
-            costs.demand_ids[pairs.demand[assignment_rows]].tolist(),
-            costs.site_ids[assigned_sites].tolist(),
-            strict=True,
-        )
-    )
-    not_served = pairs.demand[~served & (w[pairs.demand] > 0)]
-    unreachable = np.flatnonzero(~reachable & (w > 0))
-    fields = {
-        "objective": result.objective,
-        "bound": result.bound,
-        "status": result.status,
-        "solver": result.solver,
-        "stopped_by": None if result.status == "optimal" else stopped,
-        "timings_s": frozen_mapping({"build": time.perf_counter() - started - result.seconds, "solve": result.seconds}),
-        "assignment": frozen_mapping(assignment),
-    }
     parameters = {
         "p": p,
         "capacity": None if capacity is None else "given",
@@ -248,12 +180,146 @@ def solve_pmedian(
         "time_limit_s": solver.time_limit_s,
         "gap": solver.gap,
         "seed": solver.seed,
-    } | extra
+    } | solved.extra
+    return _plan(costs, w, pairs, rules, solved, parameters, capacitated=cap is not None, started=started)
+
+
+@dataclass(frozen=True)
+class _Solved:
+    """A p-median solved: open sites, each served row's site, the result, what stopped it, and notes."""
+
+    open_pos: np.ndarray
+    rows: np.ndarray
+    sites: np.ndarray
+    served: np.ndarray
+    result: SolveResult
+    stopped: str | None
+    extra: dict[str, Any]
+
+
+def _check_options(p: int, k_nearest: int | None, max_rounds: int) -> None:
+    if isinstance(p, bool) or int(p) != p or p < 0:
+        raise InputError(f"p must be a whole number of homes ≥ 0, got {p!r}")
+    if k_nearest is not None and k_nearest < 1:
+        raise InputError(f"k_nearest must be ≥ 1 or None, got {k_nearest}")
+    if max_rounds < 1:
+        raise InputError(f"max_rounds must be ≥ 1, got {max_rounds}")
+
+
+def _checked_p(p: int, rules: SiteRules, n_sites: int) -> np.ndarray:
+    """The sites that may open; ``p`` must fit between the fixed homes and them."""
+    if p < len(rules.fixed):
+        raise InfeasibleError(
+            f"p={p} is fewer than the {len(rules.fixed)} existing and locked-in homes: p counts every home in the "
+            f"plan, existing ones included; give p ≥ {len(rules.fixed)}"
+        )
+    allowed = rules.allowed(n_sites)
+    if p > int(allowed.sum()):
+        raise InfeasibleError(f"p={p} exceeds the {int(allowed.sum())} sites that may be opened; lower p or add sites")
+    return allowed
+
+
+def _checked_floor(beyond_cost: np.ndarray | None, n_demand: int) -> np.ndarray | None:
+    if beyond_cost is None:
+        return None
+    floor = np.asarray(beyond_cost, dtype=float)
+    if floor.shape != (n_demand,):
+        raise InputError(f"beyond_cost has shape {floor.shape}; expected ({n_demand},) in demand order")
+    return floor
+
+
+def _capacitated(
+    pairs: Pairs, w: np.ndarray, *, p: int, rules: SiteRules, cap: np.ndarray, solver: SolverOptions, started: float
+) -> _Solved:
+    open_pos, rows, sites, result, extra = solve_capacitated_pmedian(
+        pairs, w, p=p, rules=rules, cap=cap, n_sites=len(cap), solver=solver, deadline=solver.deadline(started)
+    )
+    stopped = None if result.status == "optimal" else f"time limit {solver.time_limit_s:g} s"
+    return _Solved(open_pos, rows, sites, np.ones(len(pairs.demand), dtype=bool), result, stopped, extra)
+
+
+def _uncapacitated(
+    pairs: Pairs,
+    w: np.ndarray,
+    *,
+    p: int,
+    rules: SiteRules,
+    floor: np.ndarray | None,
+    k_nearest: int | None,
+    max_rounds: int,
+    solver: SolverOptions,
+    started: float,
+    decompose: bool,
+    workers: int | None,
+) -> _Solved:
+    """Rounds (or township parts), then every point to its nearest open home."""
+    n_sites = len(rules.cost_cny)
+    if decompose:
+        outcome = _solve_by_parts(
+            pairs, w, p=p, rules=rules, n_sites=n_sites, solver=solver, started=started, workers=workers
+        )
+    else:
+        outcome = solve_in_rounds(
+            pairs,
+            w=w,
+            floor=floor,
+            n_sites=n_sites,
+            p=p,
+            rules=rules,
+            k_nearest=k_nearest,
+            max_rounds=max_rounds,
+            solver=solver,
+            deadline=solver.deadline(started),
+        )
+    open_mask = np.zeros(n_sites, dtype=bool)
+    open_mask[outcome.open_sites] = True
+    nearest, site_of_row = nearest_open(pairs, open_mask)
+    served = site_of_row >= 0
+    if floor is not None:
+        served &= nearest <= floor[pairs.demand]  # a cheaper unstored pair may exist otherwise
+    objective = float((w[pairs.demand] * np.where(np.isfinite(nearest), nearest, 0.0)).sum())
+    bound = None if not np.isfinite(outcome.bound) else min(outcome.bound, objective)
+    status = "optimal" if outcome.proven else "feasible"
+    result = SolveResult(status, objective, bound, None, outcome.solve_s, outcome.solver)
+    rows = np.flatnonzero(served)
+    extra = {"k_final": outcome.k_final, "rounds": outcome.rounds, "proof": _proof(outcome, decompose)}
+    return _Solved(outcome.open_sites, rows, site_of_row[rows], served, result, outcome.stopped_by, extra)
+
+
+def _plan(
+    costs: CostMatrix,
+    w: np.ndarray,
+    pairs: Pairs,
+    rules: SiteRules,
+    solved: _Solved,
+    parameters: dict[str, Any],
+    *,
+    capacitated: bool,
+    started: float,
+) -> Plan:
+    """The frozen plan: open homes, each demand point's home, unreachable and unserved points."""
+    result = solved.result
+    assignment = dict(
+        zip(costs.demand_ids[pairs.demand[solved.rows]].tolist(), costs.site_ids[solved.sites].tolist(), strict=True)
+    )
+    reachable = np.zeros(len(costs.demand_ids), dtype=bool)
+    reachable[pairs.demand] = True
+    not_served = pairs.demand[~solved.served & (w[pairs.demand] > 0)]
+    unreachable = np.flatnonzero(~reachable & (w > 0))
+    fields = {
+        "objective": result.objective,
+        "bound": result.bound,
+        "status": result.status,
+        "solver": result.solver,
+        "stopped_by": None if result.status == "optimal" else solved.stopped,
+        "timings_s": frozen_mapping({"build": time.perf_counter() - started - result.seconds, "solve": result.seconds}),
+        "assignment": frozen_mapping(assignment),
+    }
     return plan_from_choice(
-        "pmedian" if cap is None else "capacitated_pmedian",
+        "capacitated_pmedian" if capacitated else "pmedian",
         costs,
         rules,
-        np.setdiff1d(open_pos, rules.existing).tolist(),
+        np.setdiff1d(solved.open_pos, rules.existing).tolist(),
         fields,
         parameters,
         np.union1d(unreachable, not_served).astype(np.int64),

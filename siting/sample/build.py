@@ -12,6 +12,7 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +74,180 @@ def _grid(bounds: tuple[float, float, float, float]) -> tuple[Affine, int, int]:
     return Affine.translation(west, north) @ Affine.scale(RASTER_CELL_DEG, -RASTER_CELL_DEG), width, height
 
 
+@dataclass(frozen=True, eq=False)
+class _Places:
+    """Where the modelled communities, townships and county seats are (working CRS)."""
+
+    communities: pd.DataFrame
+    seats: np.ndarray
+    polygons: np.ndarray
+    township_codes: list[str]
+    township_polygons: np.ndarray
+    county_seats: Sequence[object]
+
+
+def _place_everything(
+    counties_m: gpd.GeoDataFrame, communities: pd.DataFrame, townships: pd.DataFrame, seed: int
+) -> _Places:
+    """Seats and polygons of every community and township, county by county (each with its own generator)."""
+    order: list[str] = []
+    seats, polygons, town_polys = [], [], []
+    town_codes: list[str] = []
+    county_seats = []
+    for row in counties_m.itertuples():
+        rng = np.random.default_rng([seed, int(row.county_code)])
+        geo = place_county(
+            row.geometry,
+            townships[townships["county_code"] == row.county_code],
+            communities[communities["county_code"] == row.county_code],
+            rng,
+        )
+        order.extend(geo.community_codes)
+        seats.append(geo.community_seats)
+        polygons.append(geo.community_polygons)
+        town_codes.extend(geo.township_codes)
+        town_polys.append(geo.township_polygons)
+        county_seats.append(geo.county_seat)
+    placed = communities.set_index("community_code").loc[order].reset_index()
+    return _Places(
+        placed, np.concatenate(seats), np.concatenate(polygons), town_codes, np.concatenate(town_polys), county_seats
+    )
+
+
+def _children_raster(
+    counties: gpd.GeoDataFrame, community_gdf: gpd.GeoDataFrame, places: _Places, children: np.ndarray, crs: object
+) -> tuple[np.ndarray, Affine, int, int]:
+    """Children per cell: each county's cells take exactly that county's children, decaying from the seats."""
+    transform, width, height = _grid(tuple(counties.total_bounds))
+    county_index = {code: i for i, code in enumerate(counties["county_code"])}
+
+    def burn(shapes: gpd.GeoSeries) -> np.ndarray:
+        return rasterio.features.rasterize(
+            ((g, i) for i, g in enumerate(shapes)),
+            out_shape=(height, width),
+            transform=transform,
+            fill=-1,
+            dtype="int32",
+        ).ravel()
+
+    county_grid, community_grid = burn(counties.geometry), burn(community_gdf.geometry)
+    rows, cols = np.divmod(np.arange(width * height), width)
+    inside = county_grid >= 0
+    cell_lon, cell_lat = rasterio.transform.xy(transform, rows[inside], cols[inside])
+    cell_x, cell_y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(
+        np.asarray(cell_lon), np.asarray(cell_lat)
+    )
+    residents = (places.communities["committee_type"] == "residents_committee").to_numpy()
+    inside_values = spread_to_cells(
+        children,
+        community_grid[inside],
+        np.column_stack([cell_x, cell_y]),
+        places.seats,
+        np.where(residents, DECAY_URBAN_M, DECAY_RURAL_M),
+        county_grid[inside],
+        places.communities["county_code"].map(county_index).to_numpy(),
+    )
+    raster = np.full(width * height, RASTER_NODATA, dtype=np.float32)
+    raster[inside] = inside_values.astype(np.float32)
+    return raster.reshape(height, width), transform, width, height
+
+
+def _institutions(counties: gpd.GeoDataFrame, county_seats: Sequence[object], crs: object, seed: int) -> pd.DataFrame:
+    """Modelled child-welfare and rescue institutions at the seats of counties drawn ∝ population."""
+    seat_lonlat = gpd.GeoSeries(county_seats, crs=crs).to_crs("EPSG:4326")
+    chosen = institutions(counties["population_total"].to_numpy(dtype=float), np.random.default_rng([seed, 2]))
+    rows = []
+    for kind, label in (("welfare", "儿童福利院"), ("rescue", "救助管理站")):
+        for index in chosen[kind]:
+            rows.append(
+                {
+                    "institution_id": f"{counties['county_code'].iloc[index]}-{kind}",
+                    "county_code": counties["county_code"].iloc[index],
+                    "kind": kind,
+                    "name": f"{counties['county_name_zh'].iloc[index]}{label} (模拟 modelled)",
+                    "lon": float(seat_lonlat.iloc[index].x),
+                    "lat": float(seat_lonlat.iloc[index].y),
+                    "source": "modelled: siting sample build",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _metadata(
+    paths: SamplePaths,
+    *,
+    seed: int,
+    crs: object,
+    counties: gpd.GeoDataFrame,
+    communities: int,
+    homes: int,
+    width: int,
+    height: int,
+) -> dict[str, object]:
+    target = children_0_17_per_county(counties)
+    return {
+        "modelled": True,
+        "note": MODELLED_NOTE,
+        "seed": seed,
+        "siting_version": __version__,
+        "working_crs": crs.to_wkt(),  # type: ignore[attr-defined]
+        "children_definition": "0-14 + 3/5 x (15-19), 2020 census per county",
+        "children_total": float(target.sum()),
+        "communities": communities,
+        "existing_homes": homes,
+        "priority_totals": {k: v[0] for k, v in PRIORITY_TOTALS.items()},
+        "raster": {"cell_deg": RASTER_CELL_DEG, "width": width, "height": height},
+        "files": {
+            paths.communities_gpkg.name: "layers communities, townships, county_seats (modelled)",
+            paths.children_tif.name: "children aged 0-17 per 30 arc-second cell (modelled)",
+            paths.priority_csv.name: "priority-group counts per community (modelled)",
+            paths.existing_homes_csv.name: "existing children's homes before 2019 (modelled)",
+            paths.institutions_csv.name: "45 child-welfare and 92 rescue institutions at county seats (modelled)",
+        },
+    }
+
+
+def _write_raster(path: Path, raster: np.ndarray, transform: Affine, seed: int) -> None:
+    profile = {
+        "driver": "GTiff",
+        "width": raster.shape[1],
+        "height": raster.shape[0],
+        "count": 1,
+        "dtype": "float32",
+        "crs": "EPSG:4326",
+        "transform": transform,
+        "nodata": RASTER_NODATA,
+        "compress": "deflate",
+        "predictor": 3,
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(raster, 1)
+        dst.update_tags(MODELLED="true", NOTE=MODELLED_NOTE, AGES="0-17", SEED=str(seed), UNITS="children per cell")
+        dst.set_band_description(1, "children aged 0-17 (modelled)")
+
+
+def _swap_in(paths: SamplePaths, write: Callable[[Path], None]) -> None:
+    """Write the modelled folder into a temporary one and rename it into place (the old one goes after)."""
+    paths.root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".modelled-", dir=paths.root))
+    tmp.chmod(0o755)
+    try:
+        write(tmp)
+        old = None
+        if paths.modelled_dir.exists():
+            old = paths.modelled_dir.with_name(f".modelled-old-{time.time_ns()}")
+            paths.modelled_dir.rename(old)
+        tmp.rename(paths.modelled_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def build_sample(paths: SamplePaths, *, seed: int = DEFAULT_SEED) -> SampleBuild:
     """Generate the modelled files of the sample into ``paths.modelled_dir``.
 
@@ -93,189 +268,72 @@ def build_sample(paths: SamplePaths, *, seed: int = DEFAULT_SEED) -> SampleBuild
     communities = load_communities_table(paths)
     townships = townships_table(communities)
     crs = working_crs(tuple(counties.total_bounds))
-    counties_m = counties.to_crs(crs)
-
-    order: list[str] = []
-    seats: list[np.ndarray] = []
-    polygons: list[np.ndarray] = []
-    town_codes: list[str] = []
-    town_polys: list[np.ndarray] = []
-    county_seats = []
-    for row in counties_m.itertuples():
-        rng = np.random.default_rng([seed, int(row.county_code)])
-        geo = place_county(
-            row.geometry,
-            townships[townships["county_code"] == row.county_code],
-            communities[communities["county_code"] == row.county_code],
-            rng,
-        )
-        order.extend(geo.community_codes)
-        seats.append(geo.community_seats)
-        polygons.append(geo.community_polygons)
-        town_codes.extend(geo.township_codes)
-        town_polys.append(geo.township_polygons)
-        county_seats.append(geo.county_seat)
-
-    placed = communities.set_index("community_code").loc[order].reset_index()
-    seat_xy = np.concatenate(seats)
+    places = _place_everything(counties.to_crs(crs), communities, townships, seed)
+    placed = places.communities
     rng = np.random.default_rng([seed, 0])
     children = community_children(placed, counties, rng)
-
-    to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    seat_lon, seat_lat = to_lonlat.transform(seat_xy[:, 0], seat_xy[:, 1])
+    seat_lon, seat_lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(
+        places.seats[:, 0], places.seats[:, 1]
+    )
     community_gdf = gpd.GeoDataFrame(
         placed.assign(
-            seat_lon=seat_lon,
-            seat_lat=seat_lat,
-            children_modelled=children,
-            source="modelled: siting sample build",
+            seat_lon=seat_lon, seat_lat=seat_lat, children_modelled=children, source="modelled: siting sample build"
         ),
-        geometry=np.concatenate(polygons),
+        geometry=places.polygons,
         crs=crs,
     ).to_crs("EPSG:4326")
-
-    # Raster: each county's cells take exactly that county's children.
-    transform, width, height = _grid(tuple(counties.total_bounds))
-    county_index = {code: i for i, code in enumerate(counties["county_code"])}
-    county_grid = rasterio.features.rasterize(
-        ((g, i) for i, g in enumerate(counties.geometry)),
-        out_shape=(height, width),
-        transform=transform,
-        fill=-1,
-        dtype="int32",
-    ).ravel()
-    community_grid = rasterio.features.rasterize(
-        ((g, i) for i, g in enumerate(community_gdf.geometry)),
-        out_shape=(height, width),
-        transform=transform,
-        fill=-1,
-        dtype="int32",
-    ).ravel()
-    rows, cols = np.divmod(np.arange(width * height), width)
-    inside = county_grid >= 0
-    cell_lon, cell_lat = rasterio.transform.xy(transform, rows[inside], cols[inside])
-    to_m = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
-    cell_x, cell_y = to_m.transform(np.asarray(cell_lon), np.asarray(cell_lat))
-    residents = (placed["committee_type"] == "residents_committee").to_numpy()
-    inside_values = spread_to_cells(
-        children,
-        community_grid[inside],
-        np.column_stack([cell_x, cell_y]),
-        seat_xy,
-        np.where(residents, DECAY_URBAN_M, DECAY_RURAL_M),
-        county_grid[inside],
-        placed["county_code"].map(county_index).to_numpy(),
-    )
-    raster = np.full(width * height, RASTER_NODATA, dtype=np.float32)
-    raster[inside] = inside_values.astype(np.float32)
-
+    raster, transform, width, height = _children_raster(counties, community_gdf, places, children, crs)
     priority = priority_counts(children, placed["committee_type"], rng)
     priority.insert(0, "community_code", placed["community_code"].to_numpy())
     homes = existing_homes(children, rng)
+    codes = placed["community_code"].to_numpy()
     homes_table = pd.DataFrame(
         {
-            "site_id": placed["community_code"].to_numpy()[homes],
-            "community_code": placed["community_code"].to_numpy()[homes],
+            "site_id": codes[homes],
+            "community_code": codes[homes],
             "lon": seat_lon[homes],
             "lat": seat_lat[homes],
             "status": "existing",
             "source": "modelled: siting sample build",
         }
     )
+    institution_table = _institutions(counties, places.county_seats, crs, seed)
 
-    seat_lonlat = gpd.GeoSeries(county_seats, crs=crs).to_crs("EPSG:4326")
-    chosen = institutions(counties["population_total"].to_numpy(dtype=float), np.random.default_rng([seed, 2]))
-    institution_rows = []
-    for kind, label in (("welfare", "儿童福利院"), ("rescue", "救助管理站")):
-        for index in chosen[kind]:
-            institution_rows.append(
-                {
-                    "institution_id": f"{counties['county_code'].iloc[index]}-{kind}",
-                    "county_code": counties["county_code"].iloc[index],
-                    "kind": kind,
-                    "name": f"{counties['county_name_zh'].iloc[index]}{label} (模拟 modelled)",
-                    "lon": float(seat_lonlat.iloc[index].x),
-                    "lat": float(seat_lonlat.iloc[index].y),
-                    "source": "modelled: siting sample build",
-                }
-            )
-    institution_table = pd.DataFrame(institution_rows)
-
-    paths.root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".modelled-", dir=paths.root))
-    tmp.chmod(0o755)
-    try:
+    def write(tmp: Path) -> None:
         gpkg = tmp / paths.communities_gpkg.name
         community_gdf.sort_values("community_code").to_file(gpkg, layer="communities", driver="GPKG")
-        towns = townships.set_index("township_code").loc[town_codes].reset_index()
-        gpd.GeoDataFrame(towns, geometry=np.concatenate(town_polys), crs=crs).to_crs("EPSG:4326").to_file(
+        towns = townships.set_index("township_code").loc[places.township_codes].reset_index()
+        gpd.GeoDataFrame(towns, geometry=places.township_polygons, crs=crs).to_crs("EPSG:4326").to_file(
             gpkg, layer="townships", driver="GPKG"
         )
-        gpd.GeoDataFrame(
-            counties[["county_code", "county_name_zh", "county_name_en"]],
-            geometry=county_seats,
-            crs=crs,
-        ).to_crs("EPSG:4326").to_file(gpkg, layer="county_seats", driver="GPKG")
-        profile = {
-            "driver": "GTiff",
-            "width": width,
-            "height": height,
-            "count": 1,
-            "dtype": "float32",
-            "crs": "EPSG:4326",
-            "transform": transform,
-            "nodata": RASTER_NODATA,
-            "compress": "deflate",
-            "predictor": 3,
-            "tiled": True,
-            "blockxsize": 256,
-            "blockysize": 256,
-        }
-        with rasterio.open(tmp / paths.children_tif.name, "w", **profile) as dst:
-            dst.write(raster.reshape(height, width), 1)
-            dst.update_tags(MODELLED="true", NOTE=MODELLED_NOTE, AGES="0-17", SEED=str(seed), UNITS="children per cell")
-            dst.set_band_description(1, "children aged 0-17 (modelled)")
+        seats = counties[["county_code", "county_name_zh", "county_name_en"]]
+        gpd.GeoDataFrame(seats, geometry=places.county_seats, crs=crs).to_crs("EPSG:4326").to_file(
+            gpkg, layer="county_seats", driver="GPKG"
+        )
+        _write_raster(tmp / paths.children_tif.name, raster, transform, seed)
         priority.sort_values("community_code").to_csv(tmp / paths.priority_csv.name, index=False)
         homes_table.sort_values("site_id").to_csv(tmp / paths.existing_homes_csv.name, index=False)
         institution_table.to_csv(tmp / paths.institutions_csv.name, index=False)
-        target = children_0_17_per_county(counties)
-        metadata = {
-            "modelled": True,
-            "note": MODELLED_NOTE,
-            "seed": seed,
-            "siting_version": __version__,
-            "working_crs": crs.to_wkt(),
-            "children_definition": "0-14 + 3/5 x (15-19), 2020 census per county",
-            "children_total": float(target.sum()),
-            "communities": len(placed),
-            "existing_homes": len(homes_table),
-            "priority_totals": {k: v[0] for k, v in PRIORITY_TOTALS.items()},
-            "raster": {"cell_deg": RASTER_CELL_DEG, "width": width, "height": height},
-            "files": {
-                paths.communities_gpkg.name: "layers communities, townships, county_seats (modelled)",
-                paths.children_tif.name: "children aged 0-17 per 30 arc-second cell (modelled)",
-                paths.priority_csv.name: "priority-group counts per community (modelled)",
-                paths.existing_homes_csv.name: "existing children's homes before 2019 (modelled)",
-                paths.institutions_csv.name: "45 child-welfare and 92 rescue institutions at county seats (modelled)",
-            },
-        }
+        metadata = _metadata(
+            paths,
+            seed=seed,
+            crs=crs,
+            counties=counties,
+            communities=len(placed),
+            homes=len(homes_table),
+            width=width,
+            height=height,
+        )
         (tmp / paths.metadata_json.name).write_text(
             json.dumps(metadata, ensure_ascii=False, indent=2), encoding="utf-8"
         )
-        old = None
-        if paths.modelled_dir.exists():
-            old = paths.modelled_dir.with_name(f".modelled-old-{time.time_ns()}")
-            paths.modelled_dir.rename(old)
-        tmp.rename(paths.modelled_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    _swap_in(paths, write)
+    filled = raster[raster != RASTER_NODATA]
     return SampleBuild(
         paths=paths,
         seed=seed,
         communities=len(placed),
-        children_total=float(raster[inside].sum(dtype=np.float64)),
+        children_total=float(filled.sum(dtype=np.float64)),
         seconds=time.perf_counter() - started,
     )
