@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -28,16 +28,21 @@ from sklearn.neighbors import KDTree
 from siting.costs import CostMatrix, cost_matrix_from_table, distance_matrix, restrict_to_same_unit
 from siting.errors import InputError
 
+if TYPE_CHECKING:
+    from siting.terrain import TravelGrid
+
 __all__ = [
     "MODES",
     "RESPECT_LEVELS",
     "Access",
+    "access_codes",
     "access_from_points",
     "access_from_table",
     "cost_column",
     "format_cost",
     "read_cost_table",
     "unit_label",
+    "with_boundary",
 ]
 
 MODES = ("distance", "table", "travel_time")
@@ -97,6 +102,10 @@ class Access:
         distances they give the nearest home at any distance, not only within the cutoff.
     demand_unit, site_unit
         The unit code of each demand point and site under the boundary rule.
+    grid, demand_cells, site_cells
+        For travel time: the travel grid and the flat cell index of each demand
+        point and site on it (-1: a site not on a passable cell). They give the
+        nearest home at any time, and the nearest-home travel-time raster.
     """
 
     costs: CostMatrix
@@ -108,6 +117,12 @@ class Access:
     site_xy: np.ndarray | None = None
     demand_unit: np.ndarray | None = None
     site_unit: np.ndarray | None = None
+    grid: TravelGrid | None = None
+    demand_cells: np.ndarray | None = None
+    site_cells: np.ndarray | None = None
+    _searched: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -150,7 +165,12 @@ class Access:
             "table": "routing table / 路网",
             "travel_time": "travel time / 通行时间",
         }
-        return f"{format_cost(self.standard, self.unit, digits=1)} ({how[self.mode]})"
+        text = f"{format_cost(self.standard, self.unit, digits=1)} ({how[self.mode]})"
+        if self.direction == "to_home":
+            text += ", 儿童前往 children travel to the home"
+        elif self.direction == "from_home":
+            text += ", 儿童主任入户 the director visits the family"
+        return text
 
     def nearest(self, open_site_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Per demand point, the nearest open home and its cost (at any distance when coordinates are known).
@@ -166,6 +186,13 @@ class Access:
         if len(open_site_ids) == 0:
             return site, cost
         positions = np.sort(self.costs.site_positions(list(open_site_ids)))
+        if self.grid is not None and self.respect is None:
+            minutes, label = self.nearest_time_raster(open_site_ids)
+            cells = np.asarray(self.demand_cells)
+            reached = label.reshape(-1)[cells] >= 0
+            site[reached] = self.site_ids[positions[label.reshape(-1)[cells[reached]]]]
+            cost[reached] = minutes.reshape(-1)[cells[reached]]
+            return site, cost
         if self.mode == "distance" and self.demand_xy is not None and self.site_xy is not None:
             if self.respect is None or self.demand_unit is None or self.site_unit is None:
                 distance, index = KDTree(self.site_xy[positions]).query(self.demand_xy, k=1)
@@ -186,6 +213,41 @@ class Access:
         site[rows[first]] = self.site_ids[positions[cols[first]]]
         cost[rows[first]] = data[first]
         return site, cost
+
+    def nearest_time_raster(
+        self, open_site_ids: Sequence[str], *, limit_min: float = math.inf
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Minutes from every cell of the grid to its nearest open home, from one multi-source search.
+
+        Returns
+        -------
+        tuple
+            ``(minutes, home)`` grids: the time (``inf`` where no home is reached
+            within ``limit_min``) and the position of that home among the open
+            homes sorted by column (-1 where none). The direction is the access's:
+            ``to_home`` is the time from the cell to the home.
+
+        Raises
+        ------
+        InputError
+            This access has no travel grid (it is not travel time).
+        """
+        if self.grid is None or self.site_cells is None:
+            raise InputError(f"a nearest-home travel-time raster needs travel-time access, not {self.mode!r}")
+        from siting.terrain import nearest_times
+
+        positions = np.sort(self.costs.site_positions(list(open_site_ids)))
+        key = (limit_min, *positions.tolist())
+        if key not in self._searched:  # the allocation and the raster ask for the same search
+            self._searched.clear()
+            cells = self.site_cells[positions]
+            width = self.grid.shape[1]
+            rows = np.where(cells >= 0, cells // width, -1)
+            cols = np.where(cells >= 0, cells % width, -1)
+            self._searched[key] = nearest_times(
+                self.grid, rows, cols, limit_min=limit_min, reverse=self.direction == "to_home"
+            )
+        return self._searched[key]
 
     def cost_of(self, demand_positions: np.ndarray, site_positions: np.ndarray) -> np.ndarray:
         """The stored cost of some pairs (NaN for pairs that are not stored)."""
@@ -215,7 +277,8 @@ class Access:
         }
 
 
-def _codes(frame: pd.DataFrame, id_column: str, respect: str | None, what: str) -> np.ndarray | None:
+def access_codes(frame: pd.DataFrame, respect: str | None, what: str) -> np.ndarray | None:
+    """The admin code of each row at the level of ``respect`` (None without a boundary rule)."""
     if respect is None:
         return None
     column = f"{respect}_code"
@@ -224,16 +287,16 @@ def _codes(frame: pd.DataFrame, id_column: str, respect: str | None, what: str) 
     return frame[column].to_numpy(dtype=object)
 
 
-def _with_boundary(costs: CostMatrix, respect: str | None, demand: pd.DataFrame, sites: pd.DataFrame) -> CostMatrix:
-    """Drop the pairs that cross the boundary of ``respect`` (the one place it is applied)."""
+def with_boundary(costs: CostMatrix, respect: str | None, demand: pd.DataFrame, sites: pd.DataFrame) -> CostMatrix:
+    """Drop the pairs that cross the boundary of ``respect`` (the one place the rule is applied)."""
     if respect is None:
         return costs
     if respect not in RESPECT_LEVELS:
         raise InputError(f"respect={respect!r}; use 'township', 'county' or None")
     by_demand = demand.set_index("demand_id")
     by_site = sites.set_index("site_id")
-    d_unit = _codes(by_demand.loc[costs.demand_ids], "demand_id", respect, "demand")
-    s_unit = _codes(by_site.loc[costs.site_ids], "site_id", respect, "sites")
+    d_unit = access_codes(by_demand.loc[costs.demand_ids], respect, "demand")
+    s_unit = access_codes(by_site.loc[costs.site_ids], respect, "sites")
     assert d_unit is not None and s_unit is not None
     return restrict_to_same_unit(costs, demand_unit=d_unit, site_unit=s_unit)
 
@@ -280,14 +343,14 @@ def access_from_points(
         crs=demand.crs,
     )
     return Access(
-        costs=_with_boundary(costs, respect, demand, sites),
+        costs=with_boundary(costs, respect, demand, sites),
         standard=float(standard_m),
         mode="distance",
         respect=respect,
         demand_xy=demand_xy,
         site_xy=site_xy,
-        demand_unit=_codes(demand, "demand_id", respect, "demand"),
-        site_unit=_codes(sites, "site_id", respect, "sites"),
+        demand_unit=access_codes(demand, respect, "demand"),
+        site_unit=access_codes(sites, respect, "sites"),
     )
 
 
@@ -349,5 +412,5 @@ def access_from_table(
         cost_column=cost_column_name,
     )
     return Access(
-        costs=_with_boundary(costs, respect, demand, sites), standard=float(standard), mode="table", respect=respect
+        costs=with_boundary(costs, respect, demand, sites), standard=float(standard), mode="table", respect=respect
     )

@@ -224,39 +224,49 @@ def name_lookup(names: pd.DataFrame, codes: Iterable[object], *, language: str =
     return out
 
 
-def _refuse_unknown(wanted: Sequence[str], known: Sequence[str], *, level: str) -> list[str]:
-    problems = []
-    for code in wanted:
-        if code in known:
-            continue
-        close = difflib.get_close_matches(code, known, n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]}?" if close else ""
-        problems.append(f"{code} matches no {level}{hint}")
-    return problems
+def _codes_of(wanted: Sequence[str], codes: pd.DataFrame, *, level: str, problems: list[str]) -> list[str]:
+    """The codes of ``wanted`` units, each given by code or by name (Chinese or English, where known)."""
+    code_column = f"{level}_code"
+    names: dict[str, str] = {}
+    for column in (f"{level}_name", f"{level}_name_zh", f"{level}_name_en"):
+        if column in codes.columns:
+            pairs = codes[[column, code_column]].dropna().drop_duplicates()
+            names |= dict(zip(pairs[column].astype(str), pairs[code_column].astype(str), strict=True))
+    known = sorted(codes[code_column].astype(str).unique())
+    out = []
+    for item in (str(w) for w in wanted):
+        if item in known:
+            out.append(item)
+        elif item in names:
+            out.append(names[item])
+        else:
+            close = difflib.get_close_matches(item, known + sorted(names), n=1, cutoff=0.5)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            problems.append(f"{item} matches no {level} code or name{hint}")
+    return out
 
 
 def study_area_mask(
     codes: pd.DataFrame, *, prefectures: Sequence[str] = (), counties: Sequence[str] = ()
 ) -> np.ndarray:
-    """Rows inside the study area; every code that matches nothing is refused by name.
+    """Rows inside the study area; units are given by code or name, and each that matches nothing is refused.
 
     Raises
     ------
     InputError
-        ``"530199 matches no county; did you mean 530102?"`` for each unknown code,
-        also when other codes of the list do match.
+        ``"530199 matches no county code or name; did you mean 530102?"`` for each
+        unknown unit, also when other units of the list do match.
     """
-    known_prefectures = sorted(codes["prefecture_code"].astype(str).unique())
-    known_counties = sorted(codes["county_code"].astype(str).unique())
-    problems = _refuse_unknown([str(p) for p in prefectures], known_prefectures, level="prefecture")
-    problems += _refuse_unknown([str(c) for c in counties], known_counties, level="county")
+    problems: list[str] = []
+    prefecture_codes = _codes_of(prefectures, codes, level="prefecture", problems=problems)
+    county_codes = _codes_of(counties, codes, level="county", problems=problems)
     if problems:
         raise InputError("study_area: " + "; ".join(problems))
     keep = np.ones(len(codes), dtype=bool)
     if prefectures:
-        keep &= codes["prefecture_code"].astype(str).isin([str(p) for p in prefectures]).to_numpy()
+        keep &= codes["prefecture_code"].astype(str).isin(prefecture_codes).to_numpy()
     if counties:
-        keep &= codes["county_code"].astype(str).isin([str(c) for c in counties]).to_numpy()
+        keep &= codes["county_code"].astype(str).isin(county_codes).to_numpy()
     if not keep.any():
         raise InputError(
             f"the study area (prefectures {list(prefectures)}, counties {list(counties)}) holds no community: "

@@ -166,7 +166,7 @@ def run(
             sites, site_options = stages.candidates(scenario, inputs, demand)
             note["size"] = f"{len(sites):,} sites ({len(site_options.existing):,} existing)"
         with clock.stage("access") as note:
-            access = stages.access(scenario, demand, sites)
+            access = stages.access(scenario, inputs, demand, sites)
             note["size"] = f"{access.n_pairs:,} pairs within {access.standard_text()}"
         with clock.stage("plan") as note:
             plan = stages.plan(scenario, access, demand, sites, site_options)

@@ -52,6 +52,7 @@ class ReportContext:
     status: str = ""
     date: str = ""
     modelled: bool = False
+    modelled_terrain: bool = False
     sources: tuple[str, ...] = ()
     small_count_threshold: int = 5
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -147,6 +148,9 @@ def _markdown(
     if context.modelled:
         lines.append(
             "- **模拟数据 / modelled data**: 村界、儿童分布与已有儿童之家为模拟 (simulated boundaries, children, homes)"
+            if not context.modelled_terrain
+            else "- **模拟数据 / modelled data**: 村界、儿童分布、已有儿童之家、地形起伏与道路为模拟 "
+            "(simulated boundaries, children, homes, relief and roads)"
         )
     lines.append("")
     if target_results is not None and len(target_results):

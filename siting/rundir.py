@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import pandas as pd
@@ -29,6 +29,9 @@ import pyogrio
 
 from siting.errors import InputError, OutputError
 from siting.scenario import Scenario, scenario_from_dict
+
+if TYPE_CHECKING:
+    from siting.travel_access import TravelTimeRaster
 
 __all__ = [
     "FILES",
@@ -63,6 +66,7 @@ FILES = {
     "map.html": "the map (when outputs.map is on)",
     "nearest_home.tif": "which home serves each raster cell",
     "nearest_home.csv": "home number → site id of nearest_home.tif",
+    "nearest_home_time.tif": "minutes from each cell to the nearest home (travel-time runs)",
     "phasing.csv": "build years (phased plans)",
     "phasing.png": "children covered by year (phased plans)",
 }
@@ -263,6 +267,7 @@ class RunContents:
     years: pd.DataFrame | None = None
     page: str | None = None
     raster_like: Path | None = None
+    travel_time: TravelTimeRaster | None = None
     extra_columns: tuple[str, ...] = ()
 
 
@@ -327,6 +332,12 @@ def write_run(out_dir: Path, contents: RunContents, *, timings: dict[str, float]
         contents.centres.to_file(gpkg, layer="centres", driver="GPKG")
         if contents.raster_like is not None and contents.raster_like.exists():
             write_nearest_home_raster(contents.catchments, like=contents.raster_like, out_path=tmp / "nearest_home.tif")
+        if contents.travel_time is not None:
+            from siting.travel_access import write_travel_time_raster
+
+            write_travel_time_raster(
+                contents.travel_time, tmp / "nearest_home_time.tif", modelled=bool(contents.record.get("modelled_data"))
+            )
         if contents.years is not None:
             write_csv(contents.years, tmp / "phasing.csv")
             phasing_chart(contents.years, tmp / "phasing.png")

@@ -52,7 +52,25 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "totals_column": (str,),
     },
     "study_area": {"prefectures": (list,), "counties": (list,)},
-    "access": {"mode": (str,), "standard_m": Number, "standard_min": Number, "table": (str,), "table_unit": (str,)},
+    "access": {
+        "mode": (str,),
+        "standard_m": Number,
+        "standard_min": Number,
+        "table": (str,),
+        "table_unit": (str,),
+        "direction": (str,),
+        "dem": (str,),
+        "landcover": (str,),
+        "speed_table": (str,),
+        "roads": (str,),
+        "road_class_column": (str,),
+        "road_speeds": (dict,),
+        "barriers": (str,),
+        "resolution_m": Number,
+        "max_speed_kmh": Number,
+        "walking_kmh": Number,
+        "margin_m": Number,
+    },
     "model": {
         "type": (str,),
         "budget_cny": Number,
@@ -82,16 +100,29 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
     "outputs": {"dir": (str,), "map": (bool,), "small_count_threshold": (int,)},
 }
 PATH_KEYS_EXTRA = {("inputs", "data_dir"), ("outputs", "dir")}
-FILE_KEYS = {
-    ("inputs", k)
-    for k in ("communities", "population", "priority_registry", "existing_homes", "official_totals", "candidate_sites")
-} | {("targets", "file"), ("access", "table")}
+FILE_KEYS = (
+    {
+        ("inputs", k)
+        for k in (
+            "communities",
+            "population",
+            "priority_registry",
+            "existing_homes",
+            "official_totals",
+            "candidate_sites",
+        )
+    }
+    | {("targets", "file")}
+    | {("access", k) for k in ("table", "dem", "landcover", "speed_table", "roads", "barriers")}
+)
 FOLDER_KEYS = {("inputs", "worldpop_dir")}
 #: Scenario field of each key, where the names differ.
 FIELD_OF = {
     ("access", "mode"): "access_mode",
     ("access", "table"): "access_table",
     ("access", "table_unit"): "access_table_unit",
+    ("access", "direction"): "access_direction",
+    ("access", "road_speeds"): "road_speeds_kmh",
     ("model", "type"): "model",
     ("model", "locked_in"): "locked_in",
     ("solver", "name"): "solver",
@@ -145,6 +176,18 @@ class Scenario:
     standard_min: float | None = None
     access_table: Path | None = None
     access_table_unit: str | None = None
+    access_direction: str = "to_home"
+    dem: Path | None = None
+    landcover: Path | None = None
+    speed_table: Path | None = None
+    roads: Path | None = None
+    road_class_column: str = "class"
+    road_speeds_kmh: tuple[tuple[str, float], ...] = ()
+    barriers: Path | None = None
+    resolution_m: float = 200.0
+    max_speed_kmh: float | None = None
+    walking_kmh: float = 5.0
+    margin_m: float = 2_000.0
     # [model]
     model: str = "mclp"
     budget_cny: float | None = None
@@ -207,7 +250,7 @@ class Scenario:
             for key in keys:
                 name = _field_name(section, key)
                 value = values.get(name)
-                if name == "priority_factors":
+                if name in PAIR_FIELDS:
                     value = {k: v for k, v in value or []}
                 if value is None or value == [] or value == {}:
                     continue
@@ -252,6 +295,8 @@ def _field_name(section: str, key: str) -> str:
 
 
 PATH_KEYS = FILE_KEYS | FOLDER_KEYS | PATH_KEYS_EXTRA
+#: Fields kept as sorted (name, number) pairs, written as tables in the file.
+PAIR_FIELDS = ("priority_factors", "road_speeds_kmh")
 FIELD_TYPES = {f.name: str(f.type) for f in fields(Scenario)}
 
 
@@ -303,7 +348,7 @@ def _flatten(document: dict[str, Any], problems: list[str]) -> dict[tuple[str, s
 def _convert(name: str, value: Any) -> Any:
     """A document value as the Scenario field wants it (by the field's type)."""
     kind = FIELD_TYPES[name]
-    if name == "priority_factors":
+    if name in PAIR_FIELDS:
         return tuple(
             sorted((str(k), float(v)) for k, v in value.items() if isinstance(v, Number) and not isinstance(v, bool))
         )
@@ -339,11 +384,12 @@ def _checked_path(section: str, key: str, value: str, base_dir: Path, problems: 
 
 def _list_problems(flat: dict[tuple[str, str], Any]) -> list[str]:
     problems = []
-    factors = flat.get(("model", "priority_factors"), {})
-    if isinstance(factors, dict):
-        bad = [k for k, v in factors.items() if isinstance(v, bool) or not isinstance(v, Number)]
-        if bad:
-            problems.append(f"model.priority_factors must be numbers, not for {bad}")
+    for section, key in (("model", "priority_factors"), ("access", "road_speeds")):
+        table = flat.get((section, key), {})
+        if isinstance(table, dict):
+            bad = [k for k, v in table.items() if isinstance(v, bool) or not isinstance(v, Number)]
+            if bad:
+                problems.append(f"{section}.{key} must be numbers, not for {bad}")
     years, budgets = flat.get(("phasing", "years"), []), flat.get(("phasing", "budgets_cny"), [])
     if isinstance(years, list) and any(isinstance(y, bool) or not isinstance(y, int) for y in years):
         problems.append(f"phasing.years must be whole years, got {years}")

@@ -116,7 +116,40 @@ def scenario_problems(s: Scenario) -> list[str]:
     return own
 
 
+TERRAIN_KEYS = ("dem", "landcover", "speed_table", "roads", "barriers")
+
+
+def _travel_time_problems(s: Scenario) -> list[str]:
+    problems = []
+    if s.standard_min is None:
+        problems.append("access.mode 'travel_time' needs access.standard_min (e.g. 60)")
+    if s.access_direction not in ("to_home", "from_home"):
+        problems.append(f"access.direction {s.access_direction!r} must be 'to_home' or 'from_home'")
+    if s.dem is None:
+        problems.append("access.mode 'travel_time' needs access.dem (an elevation raster covering the study area)")
+    if (s.landcover is None) != (s.speed_table is None):
+        problems.append("access.landcover and access.speed_table go together (classes and their speeds)")
+    if s.roads is not None and not s.road_speeds_kmh:
+        problems.append("access.roads needs access.road_speeds (a table of road class = km/h)")
+    for name, kmh in s.road_speeds_kmh:
+        if not _finite(kmh) or kmh <= 0:
+            problems.append(f"access.road_speeds.{name} must be a positive number of km/h, got {kmh!r}")
+    for where, number in (("access.resolution_m", s.resolution_m), ("access.walking_kmh", s.walking_kmh)):
+        if not _finite(number) or number <= 0:
+            problems.append(f"{where} must be a positive finite number, got {number!r}")
+    if s.max_speed_kmh is not None and (not _finite(s.max_speed_kmh) or s.max_speed_kmh <= 0):
+        problems.append(f"access.max_speed_kmh must be a positive finite number, got {s.max_speed_kmh!r}")
+    if not _finite(s.margin_m) or s.margin_m < 0:
+        problems.append(f"access.margin_m must be a finite number ≥ 0 of metres, got {s.margin_m!r}")
+    return problems
+
+
 def _access_problems(s: Scenario) -> list[str]:
+    terrain = [f"access.{k}" for k in TERRAIN_KEYS if getattr(s, k) is not None]
+    if s.access_mode != "travel_time" and terrain:
+        return [f"{', '.join(terrain)} are read only with access.mode = 'travel_time'; set it or remove them"]
+    if s.access_mode == "travel_time":
+        return _travel_time_problems(s)
     if s.access_mode == "distance":
         if s.access_table is not None or s.standard_min is not None:
             return ["access.mode 'distance' takes standard_m only; remove access.table / standard_min"]
@@ -130,7 +163,7 @@ def _access_problems(s: Scenario) -> list[str]:
         if s.access_table_unit == "min" and s.standard_min is None:
             problems.append("access.table_unit 'min' needs access.standard_min (the standard in minutes)")
         return problems
-    return [f"access.mode {s.access_mode!r} must be 'distance' or 'table'"]
+    return [f"access.mode {s.access_mode!r} must be 'distance', 'table' or 'travel_time'"]
 
 
 def _inputs_problems(s: Scenario) -> list[str]:

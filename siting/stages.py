@@ -35,6 +35,9 @@ from siting.report_files import ReportContext
 from siting.rundir import RunContents
 from siting.scenario import Scenario
 from siting.targets import check_targets, read_targets
+from siting.terrain import TravelGrid
+from siting.travel_access import TravelTimeRaster, access_from_terrain, nearest_home_minutes
+from siting.travel_grid import TerrainInputs, build_travel_grid
 from siting.webmap import MapLayers
 
 __all__ = [
@@ -51,6 +54,7 @@ __all__ = [
     "read",
     "report",
     "run_contents",
+    "travel_grid",
 ]
 
 CODE_COLUMNS = ["community_code", "township_code", "county_code", "prefecture_code", "province_code"]
@@ -141,8 +145,42 @@ def candidates(
     return sites.reset_index(drop=True), options
 
 
-def access(scenario: Scenario, points: gpd.GeoDataFrame, sites: gpd.GeoDataFrame) -> Access:
+def travel_grid(scenario: Scenario, inputs: PreparedInputs) -> TravelGrid:
+    """The travel grid over the study area (plus ``access.margin_m``) from the scenario's terrain files."""
+    west, south, east, north = inputs.communities.total_bounds
+    margin = scenario.margin_m
+    area = gpd.GeoSeries([inputs.counties.union_all().buffer(margin)], crs=inputs.counties.crs)
+    return build_travel_grid(
+        (west - margin, south - margin, east + margin, north + margin),
+        inputs.communities.crs,
+        TerrainInputs(
+            dem=scenario.dem,
+            landcover=scenario.landcover,
+            speed_table=scenario.speed_table,
+            roads=scenario.roads,
+            road_class_column=scenario.road_class_column,
+            road_speeds_kmh=dict(scenario.road_speeds_kmh),
+            barriers=scenario.barriers,
+            resolution_m=scenario.resolution_m,
+            walking_kmh=scenario.walking_kmh,
+        ),
+        area=area,
+    )
+
+
+def access(scenario: Scenario, inputs: PreparedInputs, points: gpd.GeoDataFrame, sites: gpd.GeoDataFrame) -> Access:
     """Who can reach which site within the standard, inside the scenario's boundary rule."""
+    if scenario.access_mode == "travel_time":
+        assert scenario.standard_min is not None
+        return access_from_terrain(
+            points,
+            sites,
+            travel_grid(scenario, inputs),
+            standard_min=scenario.standard_min,
+            direction=scenario.access_direction,
+            respect=scenario.respect,
+            max_speed_kmh=scenario.max_speed_kmh,
+        )
     if scenario.access_mode == "table":
         assert scenario.access_table is not None and scenario.access_table_unit is not None
         standard = scenario.standard_min if scenario.access_table_unit == "min" else scenario.standard_m
@@ -195,6 +233,7 @@ class Allocated:
     homes: gpd.GeoDataFrame
     communities: gpd.GeoDataFrame
     uncovered: pd.DataFrame
+    travel_time: TravelTimeRaster | None = None
 
 
 def _why(homes: gpd.GeoDataFrame, points: gpd.GeoDataFrame, reach: Access, plan_: Plan) -> gpd.GeoDataFrame:
@@ -252,7 +291,10 @@ def allocate(
         seat_x=communities["seat_x"].to_numpy(),
         seat_y=communities["seat_y"].to_numpy(),
     )
-    return Allocated(allocation, areas, homes, view, uncovered_communities(communities, points, allocation, reach))
+    travel = nearest_home_minutes(reach, list(plan_.site_ids), communities.geometry) if reach.grid is not None else None
+    return Allocated(
+        allocation, areas, homes, view, uncovered_communities(communities, points, allocation, reach), travel
+    )
 
 
 def _community_seats(communities: gpd.GeoDataFrame, points: pd.DataFrame) -> gpd.GeoDataFrame:
@@ -378,6 +420,7 @@ def report(
         status=f"{plan_.status_text()}, {plan_.solver}",
         date=f"{datetime.now(UTC):%Y-%m-%d}",
         modelled=inputs.modelled,
+        modelled_terrain=inputs.modelled and reach.mode == "travel_time",
         sources=tuple(str(f) for f in inputs.input_files),
         small_count_threshold=scenario.small_count_threshold,
     )
@@ -411,12 +454,15 @@ def map_layers(inputs: PreparedInputs, allocated: Allocated, net: Network, reach
         raster_path=inputs.raster_path,
         stations=net.stations,
         centres=net.centres,
+        travel_time=allocated.travel_time,
     )
 
 
 def light_layers(layers: MapLayers) -> MapLayers:
     """The layers of a light map (for notebooks): outlines, homes and uncovered children."""
-    return replace(layers, catchments=None, raster_path=None, townships=None, stations=None, centres=None)
+    return replace(
+        layers, catchments=None, raster_path=None, townships=None, stations=None, centres=None, travel_time=None
+    )
 
 
 def run_contents(
@@ -495,5 +541,6 @@ def run_contents(
         years=years,
         page=page,
         raster_like=inputs.raster_path,
+        travel_time=allocated.travel_time,
         extra_columns=(reach.column("mean"), reach.column("p90")),
     )

@@ -16,13 +16,15 @@ REAL_FILES = [
     "yunnan_counties_2020.csv",
     "yunnan_prefectures_2020.csv",
     "yunnan_communities_2020.csv",
+    "terrain/heights_5arcmin.tif",
+    "terrain/rivers_lakes.gpkg",
 ]
 
 
 def copy_real_parts(data_dir: Path) -> SamplePaths:
     """Copy the committed real files of the sample into ``data_dir/yunnan``."""
     paths = sample_paths(data_dir)
-    paths.root.mkdir(parents=True)
+    paths.terrain_dir.mkdir(parents=True)
     for name in REAL_FILES:
         shutil.copy2(REPO / "data" / "yunnan" / name, paths.root / name)
     return paths

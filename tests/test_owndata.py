@@ -75,7 +75,7 @@ def test_wrong_combinations_are_refused_by_name(tmp_path: Path) -> None:
         load_scenario(both)
     area = tmp_path / "area.toml"
     area.write_text(text.replace("[access]", '[study_area]\ncounties = ["c1", "c9"]\n\n[access]'), encoding="utf-8")
-    with pytest.raises(InputError, match=r"c9 matches no county; did you mean c[13]\?"):
+    with pytest.raises(InputError, match=r"c9 matches no county code or name; did you mean c[13]\?"):
         run(load_scenario(area))
     wrong = tmp_path / "wrong.toml"
     wrong.write_text(text.replace('name_column = "NAME"', 'name_column = "NAMES"'), encoding="utf-8")

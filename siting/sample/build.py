@@ -40,6 +40,8 @@ from siting.sample.children import (
 from siting.sample.geography import place_county
 from siting.sample.paths import SamplePaths
 from siting.sample.real import load_communities_table, load_counties, townships_table
+from siting.sample.roads import model_roads
+from siting.sample.terrain import SLOPE_TARGETS, ModelledDem, model_dem
 
 __all__ = ["DEFAULT_SEED", "RASTER_CELL_DEG", "SampleBuild", "build_sample"]
 
@@ -203,6 +205,8 @@ def _metadata(
             paths.priority_csv.name: "priority-group counts per community (modelled)",
             paths.existing_homes_csv.name: "existing children's homes before 2019 (modelled)",
             paths.institutions_csv.name: "45 child-welfare and 92 rescue institutions at county seats (modelled)",
+            paths.dem_tif.name: "elevation at 200 m: real 5' heights plus calibrated relief (modelled)",
+            paths.roads_gpkg.name: "rural roads: county, township, village classes (modelled)",
         },
     }
 
@@ -227,6 +231,67 @@ def _write_raster(path: Path, raster: np.ndarray, transform: Affine, seed: int) 
         dst.write(raster, 1)
         dst.update_tags(MODELLED="true", NOTE=MODELLED_NOTE, AGES="0-17", SEED=str(seed), UNITS="children per cell")
         dst.set_band_description(1, "children aged 0-17 (modelled)")
+
+
+def _terrain(
+    paths: SamplePaths, counties_m: gpd.GeoDataFrame, places: _Places, seed: int
+) -> tuple[ModelledDem, gpd.GeoDataFrame]:
+    """The modelled DEM and rural roads (see :mod:`siting.sample.terrain` and :mod:`siting.sample.roads`)."""
+    dem = model_dem(paths, counties_m, seed)
+    crs = counties_m.crs
+    by_code = places.communities.reset_index(drop=True).sort_values("community_code")
+    first_of_township = by_code.drop_duplicates("township_code").index.to_numpy()
+    roads = model_roads(
+        dem.heights_m,
+        dem.transform,
+        province=counties_m.geometry,
+        rivers=gpd.read_file(paths.water_gpkg, layer="rivers").to_crs(crs).geometry,
+        lakes=gpd.read_file(paths.water_gpkg, layer="lakes").to_crs(crs).geometry,
+        county_seats=gpd.GeoSeries(list(places.county_seats)).get_coordinates().to_numpy(),
+        township_seats=places.seats[first_of_township],
+        community_seats=places.seats,
+    )
+    roads = roads.set_crs(crs).assign(source="modelled: siting sample build")
+    return dem, roads
+
+
+def _write_dem(path: Path, dem: ModelledDem, seed: int) -> None:
+    profile = {
+        "driver": "GTiff",
+        "width": dem.heights_m.shape[1],
+        "height": dem.heights_m.shape[0],
+        "count": 1,
+        "dtype": "int16",
+        "crs": dem.crs,
+        "transform": dem.transform,
+        "nodata": -32768,
+        "compress": "deflate",
+        "predictor": 2,
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(np.round(dem.heights_m).astype(np.int16), 1)
+        dst.update_tags(MODELLED="true", NOTE=MODELLED_NOTE, SEED=str(seed), UNITS="metres")
+        dst.set_band_description(1, "elevation, real 5' heights plus modelled relief (modelled)")
+
+
+SLOPE_CLASSES = ("below_8_deg", "8_to_25_deg", "above_25_deg")
+
+
+def _terrain_metadata(paths: SamplePaths, dem: ModelledDem, roads: gpd.GeoDataFrame) -> dict[str, object]:
+    lengths = roads.geometry.length.groupby(roads["class"]).sum() / 1000
+    return {
+        "dem": paths.dem_tif.name,
+        "resolution_m": float(dem.transform.a),
+        "relief_amplitude_m": round(dem.amplitude_m, 1),
+        "slope_shares": dict(zip(SLOPE_CLASSES, [round(v, 4) for v in dem.shares], strict=True)),
+        "slope_targets_cbik_2007": dict(zip(SLOPE_CLASSES, SLOPE_TARGETS, strict=True)),
+        "roads": paths.roads_gpkg.name,
+        "road_km": {k: round(float(v), 1) for k, v in lengths.items()},
+        "barriers": "real: ../terrain/rivers_lakes.gpkg (GSHHG 2.3.6 rivers and lakes)",
+    }
 
 
 def _swap_in(paths: SamplePaths, write: Callable[[Path], None]) -> None:
@@ -268,7 +333,10 @@ def build_sample(paths: SamplePaths, *, seed: int = DEFAULT_SEED) -> SampleBuild
     communities = load_communities_table(paths)
     townships = townships_table(communities)
     crs = working_crs(tuple(counties.total_bounds))
-    places = _place_everything(counties.to_crs(crs), communities, townships, seed)
+    lakes = gpd.read_file(paths.water_gpkg, layer="lakes").to_crs(crs).union_all()
+    land = counties.to_crs(crs)
+    land["geometry"] = land.geometry.difference(lakes)  # no community seat or boundary in Dianchi, Erhai, ...
+    places = _place_everything(land, communities, townships, seed)
     placed = places.communities
     rng = np.random.default_rng([seed, 0])
     children = community_children(placed, counties, rng)
@@ -298,6 +366,7 @@ def build_sample(paths: SamplePaths, *, seed: int = DEFAULT_SEED) -> SampleBuild
         }
     )
     institution_table = _institutions(counties, places.county_seats, crs, seed)
+    dem, roads = _terrain(paths, counties.to_crs(crs), places, seed)
 
     def write(tmp: Path) -> None:
         gpkg = tmp / paths.communities_gpkg.name
@@ -314,6 +383,8 @@ def build_sample(paths: SamplePaths, *, seed: int = DEFAULT_SEED) -> SampleBuild
         priority.sort_values("community_code").to_csv(tmp / paths.priority_csv.name, index=False)
         homes_table.sort_values("site_id").to_csv(tmp / paths.existing_homes_csv.name, index=False)
         institution_table.to_csv(tmp / paths.institutions_csv.name, index=False)
+        _write_dem(tmp / paths.dem_tif.name, dem, seed)
+        roads.to_file(tmp / paths.roads_gpkg.name, layer="roads", driver="GPKG")
         metadata = _metadata(
             paths,
             seed=seed,
@@ -323,7 +394,7 @@ def build_sample(paths: SamplePaths, *, seed: int = DEFAULT_SEED) -> SampleBuild
             homes=len(homes_table),
             width=width,
             height=height,
-        )
+        ) | {"terrain": _terrain_metadata(paths, dem, roads)}
         (tmp / paths.metadata_json.name).write_text(
             json.dumps(metadata, ensure_ascii=False, indent=2), encoding="utf-8"
         )

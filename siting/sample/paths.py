@@ -45,6 +45,27 @@ class SamplePaths:
         return self.root / "yunnan_communities_2020.csv"
 
     @property
+    def terrain_dir(self) -> Path:
+        """Real terrain sources: heights, rivers and lakes (committed)."""
+        return self.root / "terrain"
+
+    @property
+    def heights_tif(self) -> Path:
+        return self.terrain_dir / "heights_5arcmin.tif"
+
+    @property
+    def water_gpkg(self) -> Path:
+        return self.terrain_dir / "rivers_lakes.gpkg"
+
+    @property
+    def dem_tif(self) -> Path:
+        return self.modelled_dir / "dem_200m.tif"
+
+    @property
+    def roads_gpkg(self) -> Path:
+        return self.modelled_dir / "roads.gpkg"
+
+    @property
     def modelled_dir(self) -> Path:
         return self.root / "modelled"
 

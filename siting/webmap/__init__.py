@@ -11,9 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import folium
 import geopandas as gpd
+
+if TYPE_CHECKING:
+    from siting.travel_access import TravelTimeRaster
 
 from siting.webmap.engine import (
     BASEMAPS,
@@ -45,6 +49,7 @@ from siting.webmap.layers import (
     add_outlines,
     add_raster,
     add_tiers,
+    add_travel_time,
     add_uncovered_children,
 )
 
@@ -101,6 +106,7 @@ class MapLayers:
     raster_path: Path | None = None
     stations: gpd.GeoDataFrame | None = None
     centres: gpd.GeoDataFrame | None = None
+    travel_time: TravelTimeRaster | None = None
 
 
 class _Panel(_ValueScript):
@@ -148,10 +154,18 @@ def _swatch(colour: str, *, shape: str = "square", border: str = "#555") -> str:
     return f'<span class="siting-swatch" style="background:{colour}"></span>'
 
 
-def _legend(layers: MapLayers, raster_scale: tuple[float, float] | None) -> str:
-    rows = [
-        f"{_swatch(COVERED_COLOUR)}{LAYER_NAMES['communities'].split(' ')[0]} 已覆盖 covered",
-        f"{_swatch(UNCOVERED_COLOUR)}{LAYER_NAMES['communities'].split(' ')[0]} 未覆盖 not covered",
+def _legend(
+    layers: MapLayers, raster_scale: tuple[float, float] | None, travel_classes: Sequence[tuple[str, str]] = ()
+) -> str:
+    rows = (
+        []
+        if travel_classes
+        else [  # over a travel-time surface, communities are outlines
+            f"{_swatch(COVERED_COLOUR)}{LAYER_NAMES['communities'].split(' ')[0]} 已覆盖 covered",
+            f"{_swatch(UNCOVERED_COLOUR)}{LAYER_NAMES['communities'].split(' ')[0]} 未覆盖 not covered",
+        ]
+    )
+    rows += [
         f"{_swatch(UNCOVERED_DOT, shape='circle')}{LAYER_NAMES['uncovered']} (面积∝人数 area ∝ children)",
         f"{_swatch(EXISTING_COLOUR, shape='circle')}{LAYER_NAMES['existing']}",
         f"{_swatch(NEW_COLOUR, shape='triangle')}{LAYER_NAMES['new']}",
@@ -167,6 +181,9 @@ def _legend(layers: MapLayers, raster_scale: tuple[float, float] | None) -> str:
     rows.append(f"{_swatch('#333333', shape='line')}{LAYER_NAMES['counties']}")
     if layers.townships is not None:
         rows.append(f"{_swatch('#888888', shape='line')}{LAYER_NAMES['townships']}")
+    if travel_classes:
+        rows.append(f"<b>{LAYER_NAMES['travel_time']}</b>")
+        rows += [f"{_swatch(colour)}{escape_text(label)}" for colour, label in travel_classes]
     if raster_scale is not None:
         low, high = raster_scale
         rows.append(
@@ -204,7 +221,11 @@ def plan_map(
         key, or ``SITING_TIANDITU_KEY``) or ``"gaode"`` (overlays shifted to GCJ-02).
     """
     style = MapStyle(
-        unit=layers.unit, gcj02=basemap == "gaode", simplify_m=simplify_m, small_count_threshold=small_count_threshold
+        unit=layers.unit,
+        gcj02=basemap == "gaode",
+        simplify_m=simplify_m,
+        small_count_threshold=small_count_threshold,
+        travel_time=layers.travel_time is not None,
     )
     bounds_frame = layers.counties.to_crs("EPSG:4326")
     min_lon, min_lat, max_lon, max_lat = bounds_frame.total_bounds
@@ -216,6 +237,7 @@ def plan_map(
     if tiles is not None:
         tiles.add_to(fmap)
     raster_scale = add_raster(fmap, Path(layers.raster_path)) if layers.raster_path is not None else None
+    travel_classes = add_travel_time(fmap, layers.travel_time) if layers.travel_time is not None else []
     add_communities(fmap, layers.communities, style)
     if layers.catchments is not None:
         add_catchments(fmap, layers.catchments, style)
@@ -231,9 +253,15 @@ def plan_map(
         names.update(zip(layers.counties["county_code"].astype(str), layers.counties["county_name_zh"], strict=True))
     add_tiers(fmap, stations=layers.stations, centres=layers.centres, names=names, style=style)
     folium.LayerControl(collapsed=True).add_to(fmap)
+    modelled_zh, modelled_en = "村界、儿童分布与已有儿童之家", "boundaries, children and homes"
+    if layers.travel_time is not None:
+        modelled_zh, modelled_en = (
+            "村界、儿童分布、已有儿童之家、地形起伏与道路",
+            "boundaries, children, homes, relief and roads",
+        )
     notice = (
         '<div style="color:#b30000;font-weight:bold;margin-top:3px">模拟数据 / modelled data — '
-        "村界、儿童分布与已有儿童之家为模拟 (simulated boundaries, children and homes)</div>"
+        f"{modelled_zh}为模拟 (simulated {modelled_en})</div>"
         if modelled
         else ""
     )
@@ -241,7 +269,7 @@ def plan_map(
     panel = (
         '<div class="siting-head"><button type="button" title="收起/展开 collapse/expand">▾</button><div>'
         f'<div class="siting-title">{escape_text(title_zh)}</div><div>{escape_text(title_en)}</div></div></div>'
-        f'<div class="siting-body">{lines}{notice}{_legend(layers, raster_scale)}</div>'
+        f'<div class="siting-body">{lines}{notice}{_legend(layers, raster_scale, travel_classes)}</div>'
     )
     _Panel(panel).add_to(fmap)
     fmap.get_root().html.add_child(  # type: ignore[attr-defined]

@@ -28,6 +28,7 @@ __all__ = [
     "add_outlines",
     "add_raster",
     "add_tiers",
+    "add_travel_time",
     "add_uncovered_children",
     "colour_classes",
 ]
@@ -48,6 +49,7 @@ LAYER_NAMES = {
     "communities": "村(社区)覆盖 communities covered / not covered",
     "uncovered": "未覆盖儿童 uncovered children",
     "raster": "儿童分布 children per km²",
+    "travel_time": "到最近儿童之家的时间 travel time to the nearest home",
     "catchments": "责任范围 catchments",
     "existing": "已有儿童之家 existing homes",
     "new": "新建儿童之家 proposed homes",
@@ -64,6 +66,8 @@ class MapStyle:
     gcj02: bool = False
     simplify_m: float = 250.0
     small_count_threshold: int = 5
+    #: A travel-time surface is drawn: communities keep their tooltips but no fill, catchments a light one.
+    travel_time: bool = False
 
 
 def _group(
@@ -154,7 +158,7 @@ def add_communities(fmap: folium.Map, communities: gpd.GeoDataFrame, style: MapS
         geometry=communities.geometry.to_numpy(),
         crs=communities.crs,
     )
-    base = {"color": "#777777", "weight": 0.25, "fillOpacity": 0.45}
+    base = {"color": "#777777", "weight": 0.25, "fillOpacity": 0.0 if style.travel_time else 0.45}
     styles = {"c": {**base, "fillColor": COVERED_COLOUR}, "u": {**base, "fillColor": UNCOVERED_COLOUR}}
     _group(
         fmap,
@@ -230,7 +234,12 @@ def add_catchments(fmap: folium.Map, catchments: gpd.GeoDataFrame, style: MapSty
         crs=areas.crs,
     )
     palette = {
-        f"p{k}": {"fillColor": colour, "color": "#333333", "weight": 0.7, "fillOpacity": 0.45}
+        f"p{k}": {
+            "fillColor": colour,
+            "color": colour if style.travel_time else "#333333",
+            "weight": 2.0 if style.travel_time else 0.7,
+            "fillOpacity": 0.12 if style.travel_time else 0.45,
+        }
         for k, colour in enumerate(CATCHMENT_PALETTE)
     }
     _group(
@@ -389,3 +398,70 @@ def add_raster(fmap: folium.Map, path: Path, *, max_pixels: int = 1000) -> tuple
         show=False,
     ).add_to(fmap)
     return low, high
+
+
+#: Travel-time classes as shares of the standard, and their colours (green within it, red beyond).
+TRAVEL_CLASSES = ((0.25, "#1a9850"), (0.5, "#91cf60"), (1.0, "#d9ef8b"), (2.0, "#fc8d59"), (math.inf, "#d73027"))
+
+
+def travel_time_classes(standard_min: float) -> list[tuple[str, str]]:
+    """``(colour, label)`` of each class, e.g. ``("#1a9850", "≤ 15 分钟 min")``."""
+    out, low = [], 0.0
+    for share, colour in TRAVEL_CLASSES:
+        high = share * standard_min
+        label = f"> {low:,.0f} 分钟 min" if math.isinf(high) else f"{low:,.0f}–{high:,.0f} 分钟 min"
+        out.append((colour, label))
+        low = high
+    return out
+
+
+def add_travel_time(fmap: folium.Map, raster: Any, *, max_pixels: int = 1200) -> list[tuple[str, str]]:
+    """The nearest-home travel-time raster in classes of the standard, at screen resolution; returns the legend.
+
+    ``raster`` is a :class:`siting.travel_access.TravelTimeRaster` (minutes, NaN outside the study area).
+    """
+    from rasterio.enums import Resampling
+    from rasterio.warp import reproject, transform_bounds
+
+    height, width = raster.minutes.shape
+    left, top = raster.transform * (0, 0)
+    right, bottom = raster.transform * (width, height)
+    west, south, east, north = transform_bounds(raster.crs, "EPSG:4326", left, bottom, right, top)
+    scale = max(east - west, north - south) / max_pixels
+    out_w, out_h = max(1, math.ceil((east - west) / scale)), max(1, math.ceil((north - south) / scale))
+    shown = np.full((out_h, out_w), np.nan, dtype=np.float32)
+    reproject(
+        raster.minutes,
+        shown,
+        src_transform=raster.transform,
+        src_crs=raster.crs,
+        src_nodata=np.nan,
+        dst_transform=rasterio_from_bounds(west, south, east, north, out_w, out_h),
+        dst_crs="EPSG:4326",
+        dst_nodata=np.nan,
+        resampling=Resampling.average,
+    )
+    rgba = np.zeros((out_h, out_w, 4), dtype=np.uint8)
+    low = 0.0
+    for share, colour in TRAVEL_CLASSES:
+        high = share * raster.standard_min
+        hit = (shown > low) | ((shown >= 0) & (low == 0.0))
+        hit &= shown <= high
+        rgba[hit, :3] = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+        rgba[hit, 3] = 170
+        low = high
+    folium.raster_layers.ImageOverlay(
+        image=rgba,
+        bounds=[[south, west], [north, east]],
+        mercator_project=True,
+        name=LAYER_NAMES["travel_time"],
+        show=True,
+    ).add_to(fmap)
+    return travel_time_classes(raster.standard_min)
+
+
+def rasterio_from_bounds(west: float, south: float, east: float, north: float, width: int, height: int) -> Any:
+    """The affine transform of a north-up grid over the bounds (rasterio's ``from_bounds``)."""
+    from rasterio.transform import from_bounds
+
+    return from_bounds(west, south, east, north, width, height)
