@@ -197,7 +197,7 @@ def sample() -> None:
     help="Folder holding yunnan/ (default: the checkout's data/ or $SITING_DATA_DIR).",
 )
 def sample_build(seed: int, data_dir: Path | None) -> None:
-    """Generate the modelled parts (communities, child raster, priority groups, existing homes)."""
+    """Generate the modelled parts (communities, child raster, priority groups, existing homes, DEM, roads)."""
     from siting.sample.build import build_sample
     from siting.sample.paths import sample_paths
 
@@ -224,6 +224,18 @@ def sample_prepare(reference: Path, data_dir: Path | None) -> None:
     paths = sample_paths(data_dir)
     prepare_real_parts(reference, paths)
     click.echo(f"wrote the real parts of the sample to {paths.root}")
+
+
+@sample.command("prepare-terrain")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+def sample_prepare_terrain(data_dir: Path | None) -> None:
+    """Regenerate the committed terrain sources: pvlib heights, GSHHG rivers and lakes (needs '.[dataprep]')."""
+    from siting.sample.paths import sample_paths
+    from siting.sample.terrain_sources import prepare_terrain_sources
+
+    paths = sample_paths(data_dir)
+    rivers, lakes = prepare_terrain_sources(paths)
+    click.echo(f"wrote {paths.heights_tif} and {paths.water_gpkg} ({rivers} rivers, {lakes} lakes)")
 
 
 @main.command("check-targets")
@@ -326,17 +338,26 @@ def compare_command(run_dirs: tuple[Path, ...], out_dir: Path) -> None:
 
     table, diff = compare_runs(list(run_dirs), out_dir)
     click.echo(table.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
-    for run_name, part in diff.groupby("run", sort=False):
+    for row in table.iloc[1:].itertuples():
+        part = diff[diff["run"] == row.run]
         added = (part["change"] == "added").sum()
         removed = (part["change"] == "removed").sum()
-        click.echo(f"{run_name}: +{added} homes, -{removed} homes against the first run")
-    click.echo(f"written: {out_dir / 'compare.csv'}, {out_dir / 'compare_sites.csv'}, {out_dir / 'compare.png'}")
+        click.echo(
+            f"{row.run}: +{added} homes, -{removed} homes against the first run; children newly covered "
+            f"{row.children_gained:,.0f}, no longer covered {row.children_lost:,.0f}"
+        )
+    written = ", ".join(str(out_dir / n) for n in ("compare.csv", "compare_sites.csv", "compare_communities.csv"))
+    click.echo(f"written: {written}, {out_dir / 'compare.png'}")
 
 
 @main.command("sweep")
 @click.argument("scenario_path", type=click.Path(path_type=Path))
 @click.option("--budget", default=None, help="start:stop:step in CNY, e.g. 0:30000000:3000000 (stop included).")
-@click.option("--radius", default=None, help="start:stop:step in metres, or a,b,c.")
+@click.option(
+    "--radius",
+    default=None,
+    help="start:stop:step or a,b,c in the standard's unit: metres, or minutes for travel time.",
+)
 @click.option("--workers", type=int, default=2, show_default=True, help="Worker processes.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def sweep_command(scenario_path: Path, budget: str | None, radius: str | None, workers: int, quiet: bool) -> None:
@@ -358,7 +379,9 @@ def sweep_command(scenario_path: Path, budget: str | None, radius: str | None, w
     def report(row: dict[str, Any]) -> None:
         budget_text = "—" if row["budget_cny"] is None else f"{row['budget_cny']:,.0f} CNY"
         click.echo(
-            f"  done: budget {budget_text}, standard {row['standard_m']:,.0f} m -> "
+            f"  done: budget {budget_text}, standard "
+            + (f"{row['standard_min']:,.0f} min" if "standard_min" in row else f"{row['standard_m']:,.0f} m")
+            + " -> "
             f"{row['children_covered']:,.0f} children ({row['children_covered_pct']:.1f}%), "
             f"+{row['homes_new']} homes, {row['status']}"
         )

@@ -66,14 +66,42 @@ def rerun(run_dir: Path) -> tuple[bool, list[str]]:
     return before == after and not differences, differences
 
 
+def _community_coverage(run_dir: Path) -> pd.DataFrame:
+    """Per community of a finished run: names, county, children and whether covered (from ``plan.gpkg``)."""
+    import pyogrio
+
+    columns = ["community_code", "community_name", "county_code", "children", "covered"]
+    frame = pyogrio.read_dataframe(run_dir / "plan.gpkg", layer="communities", columns=columns, read_geometry=False)
+    return frame.set_index("community_code")
+
+
+def community_changes(first_dir: Path, other_dir: Path) -> pd.DataFrame:
+    """Communities whose coverage differs between two runs: ``gained`` or ``lost`` in the second, with children."""
+    first, other = _community_coverage(first_dir), _community_coverage(other_dir)
+    both = first.merge(
+        other[["covered", "children"]], left_index=True, right_index=True, how="inner", suffixes=("", "_other")
+    )
+    changed = both[both["covered"].astype(bool) != both["covered_other"].astype(bool)]
+    return pd.DataFrame(
+        {
+            "community_code": changed.index,
+            "community_name": changed["community_name"].to_numpy(),
+            "county_code": changed["county_code"].to_numpy(),
+            "children": changed["children_other"].to_numpy(),
+            "change": np.where(changed["covered_other"].astype(bool), "gained", "lost"),
+        }
+    )
+
+
 def compare_runs(run_dirs: list[Path], out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A table of runs (children covered, homes, cost, targets met) and the home-level diff to the first run.
 
-    Writes ``compare.csv``, ``compare_sites.csv`` and ``compare.png`` into ``out_dir``.
+    Writes ``compare.csv``, ``compare_sites.csv``, ``compare_communities.csv`` (communities
+    whose coverage changes against the first run, with their children) and ``compare.png``.
     """
     if len(run_dirs) < 2:
         raise InputError("compare needs at least two run folders")
-    rows, sites = [], []
+    rows, sites, communities = [], [], []
     first_ids: set[str] = set()
     for k, run_dir in enumerate(run_dirs):
         finished = open_run(run_dir)
@@ -95,6 +123,10 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> tuple[pd.DataFrame, pd.
         if k == 0:
             first_ids = new_ids
             continue
+        changes = community_changes(open_run(run_dirs[0]).path, finished.path)
+        rows[-1]["children_gained"] = float(changes.loc[changes["change"] == "gained", "children"].sum())
+        rows[-1]["children_lost"] = float(changes.loc[changes["change"] == "lost", "children"].sum())
+        communities.append(changes.assign(run=rows[-1]["run"]))
         sites += [{"run": rows[-1]["run"], "site_id": s, "change": "added"} for s in sorted(new_ids - first_ids)]
         sites += [{"run": rows[-1]["run"], "site_id": s, "change": "removed"} for s in sorted(first_ids - new_ids)]
     table = pd.DataFrame(rows)
@@ -102,6 +134,9 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> tuple[pd.DataFrame, pd.
     out_dir.mkdir(parents=True, exist_ok=True)
     write_csv(table, out_dir / "compare.csv")
     write_csv(diff, out_dir / "compare_sites.csv")
+    if communities:
+        changed = pd.concat(communities, ignore_index=True)
+        write_csv(changed[["run", *changed.columns[:-1]]], out_dir / "compare_communities.csv")
     compare_chart(table, out_dir / "compare.png")
     return table, diff
 
@@ -126,14 +161,25 @@ def parse_range(text: str, *, what: str) -> list[float]:
         ) from None
 
 
+def standard_of(scenario: Scenario) -> tuple[str, float]:
+    """The column and value of a scenario's service standard: ``standard_m`` or, for travel time, ``standard_min``."""
+    if scenario.access_mode == "travel_time" or (
+        scenario.access_mode == "table" and scenario.access_table_unit == "min"
+    ):
+        assert scenario.standard_min is not None
+        return "standard_min", scenario.standard_min
+    return "standard_m", scenario.standard_m
+
+
 def _sweep_one(args: tuple[Scenario, Path]) -> dict[str, Any]:
     from siting.pipeline import run
 
     scenario, run_dir = args
     result = run(scenario, run_dir=run_dir)
+    column, value = standard_of(scenario)
     return {
         "budget_cny": scenario.budget_cny,
-        "standard_m": scenario.standard_m,
+        column: value,
         "children_covered": result.children_covered,
         "children_covered_pct": 100 * result.children_covered / max(result.children_total, 1e-9),
         "homes_new": result.plan.n_new,
@@ -164,13 +210,14 @@ def sweep(
     out = scenario.outputs_dir / scenario.name / f"sweep-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
     variants = []
     budget_values: list[float | None] = list(budgets) if budgets else [scenario.budget_cny]
+    standard, current = standard_of(scenario)  # --radius is in the scenario's unit: metres or minutes
     for budget in budget_values:
-        for radius in radii_m or [scenario.standard_m]:
+        for radius in radii_m or [current]:
             changed = scenario.with_changes(
                 budget_cny=budget,
                 n_homes=None if budget is not None else scenario.n_homes,
-                standard_m=radius,
                 write_map=False,
+                **{standard: radius},
             )
             label = "none" if budget is None else f"{budget:.0f}"
             variants.append((changed, out / f"budget_{label}_radius_{radius:.0f}"))
@@ -193,13 +240,13 @@ def sweep(
                     report(rows[-1])
     finally:
         bar.close()
-    curve = pd.DataFrame(rows).sort_values(["standard_m", "budget_cny"]).reset_index(drop=True)
-    gained = curve.groupby("standard_m")["children_covered"].diff()
-    spent = curve.groupby("standard_m")["budget_cny"].diff()
+    curve = pd.DataFrame(rows).sort_values([standard, "budget_cny"]).reset_index(drop=True)
+    gained = curve.groupby(standard)["children_covered"].diff()
+    spent = curve.groupby(standard)["budget_cny"].diff()
     curve["marginal_children_per_10k_cny"] = (gained / spent * 10_000).fillna(0.0)
     write_csv(curve, out / "curve.csv")
     budget_curve_chart(
-        curve[curve["standard_m"] == curve["standard_m"].iloc[0]],
+        curve[curve[standard] == curve[standard].iloc[0]],
         out / "curve.png",
         title=f"{scenario.name}: budget–coverage",
     )

@@ -44,6 +44,8 @@ __all__ = [
 
 #: e^{0.175}: Tobler's function gives v_flat on flat ground with it.
 TOBLER_FLAT_FACTOR = math.exp(0.175)
+#: Buckets in the search's ring at most (times beyond its span wait in an overflow list).
+MAX_BUCKETS = 1 << 16
 #: The 8 neighbours: row and column offsets.
 _DR = np.array([-1, -1, -1, 0, 0, 1, 1, 1], dtype=np.int64)
 _DC = np.array([-1, 0, 1, -1, 1, -1, 0, 1], dtype=np.int64)
@@ -97,19 +99,9 @@ class TravelGrid:
         fastest_walk = float(walk.max(initial=0.0)) * TOBLER_FLAT_FACTOR * math.exp(-3.5 * 0.0)
         return max(fastest_walk, float(ride.max(initial=0.0)))
 
-    def buckets(self) -> tuple[float, int]:
-        """Width (minutes) and count of the search's ring of buckets for this grid.
-
-        The width is just under the quickest move (one cell straight at the top speed);
-        the ring spans an ordinary slow move (a diagonal at a tenth of the slowest
-        speed), up to 2^16 buckets; slower moves wait in the search's overflow list.
-        """
-        passable = self.speed_kmh > 0
-        if not passable.any():
-            return 1.0, 2
-        width = 0.999 * self.resolution_m * 0.06 / max(self.max_speed_kmh, 1e-9)
-        slow = self.resolution_m * math.sqrt(2.0) * 0.06 / (0.1 * float(self.speed_kmh[passable].min()))
-        return width, min(int(slow / width) + 2, 1 << 16)
+    def bucket_min(self) -> float:
+        """Width of the search's buckets: just under the quickest move (one cell straight at the top speed)."""
+        return 0.999 * self.resolution_m * 0.06 / max(self.max_speed_kmh, 1e-9)
 
     def cells_of(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Row and column of points (working CRS); outside the grid gives -1."""
@@ -335,14 +327,14 @@ class _Workspace:
         shape = grid.shape
         self.stamp = np.zeros(shape, dtype=np.int32)
         self.dist = np.zeros(shape, dtype=np.float64)
-        self.label = np.zeros(shape, dtype=np.int64)
+        self.label = np.zeros(shape, dtype=np.int32)
         self.generation = 0
         n = shape[0] * shape[1]
-        self.entry_cell = np.empty(min(n * 2 + 8, 1 << 18), dtype=np.int64)
-        self.entry_next = np.empty(len(self.entry_cell), dtype=np.int64)
+        self.entry_cell = np.empty(min(n * 2 + 8, 1 << 18), dtype=np.int32)
+        self.entry_next = np.empty(len(self.entry_cell), dtype=np.int32)
         self.reached = np.empty(n, dtype=np.int64)
-        self.bucket_min, n_buckets = grid.buckets()
-        self.heads = np.empty(n_buckets, dtype=np.int64)
+        self.bucket_min = grid.bucket_min()
+        self.heads = np.empty(MAX_BUCKETS, dtype=np.int64)
 
     def run(
         self,
@@ -354,6 +346,9 @@ class _Workspace:
         reverse: bool,
     ) -> np.ndarray:
         """Cells reached (flat indices) by one search; their times are in ``dist``, their source in ``label``."""
+        # A bounded search never holds a time beyond its limit: a ring spanning the limit has no overflow.
+        span = int(limit_min / self.bucket_min) + 2 if math.isfinite(limit_min) else MAX_BUCKETS
+        heads = self.heads[: max(2, min(span, MAX_BUCKETS))]
         while True:
             self.generation += 1
             count = _search(
@@ -363,7 +358,7 @@ class _Workspace:
                 grid.resolution_m,
                 rows.astype(np.int64),
                 cols.astype(np.int64),
-                labels.astype(np.int64),
+                labels.astype(np.int32),
                 float(limit_min),
                 reverse,
                 self.bucket_min,
@@ -371,15 +366,15 @@ class _Workspace:
                 self.generation,
                 self.dist,
                 self.label,
-                self.heads,
+                heads,
                 self.entry_cell,
                 self.entry_next,
                 self.reached,
             )
             if count >= 0:
                 return self.reached[:count]
-            self.entry_cell = np.empty(len(self.entry_cell) * 4, dtype=np.int64)
-            self.entry_next = np.empty(len(self.entry_cell), dtype=np.int64)
+            self.entry_cell = np.empty(len(self.entry_cell) * 4, dtype=np.int32)
+            self.entry_next = np.empty(len(self.entry_cell), dtype=np.int32)
 
 
 def search_from(

@@ -299,8 +299,8 @@ def _refuse_unplaced(demand: gpd.GeoDataFrame, reason: np.ndarray) -> None:
     if len(bad) == 0:
         return
     label = demand["community_code"] if "community_code" in demand.columns else demand["demand_id"]
-    if "name" in demand.columns:
-        label = label.astype(str) + " " + demand["name"].astype(str)
+    if "community_name" in demand.columns:
+        label = label.astype(str) + " " + demand["community_name"].fillna("").astype(str)
     shown = ", ".join(f"{label.iloc[i]} ({reason[i]})" for i in bad[:10])
     kinds = sorted(set(reason[bad]))
     fix = []

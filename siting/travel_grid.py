@@ -270,4 +270,5 @@ def build_travel_grid(
             all_touched=True,
         ).astype(bool)
         speed[~inside] = 0.0
-    return TravelGrid(transform, speed, walking, elevation)
+    # float32 inputs halve the memory the search streams through; its sums stay in float64.
+    return TravelGrid(transform, speed.astype(np.float32), walking, elevation.astype(np.float32))

@@ -159,3 +159,84 @@ dir = "outputs"
         encoding="utf-8",
     )
     return path
+
+
+#: The travel-time inputs below, as a scenario's [access] section.
+TRAVEL_TIME_ACCESS = """[access]
+mode = "travel_time"
+standard_min = 30
+direction = "to_home"
+dem = "dem_wgs84.tif"
+landcover = "landcover_utm.tif"
+speed_table = "speeds.csv"
+roads = "roads.gpkg"
+road_class_column = "fclass"
+road_speeds = { primary = 40, track = 12 }
+barriers = "river.gpkg"
+resolution_m = 100
+"""
+
+
+def write_terrain(folder: Path, *, flat: bool = False) -> None:
+    """Travel-time inputs as a user brings them: an SRTM-like DEM in lon/lat, a land-cover raster in
+    UTM with a CSV speed table, OSM-like roads with an ``fclass`` column, and a river (a barrier) that
+    only the primary road crosses. ``flat``: height 1,200 m everywhere, one land-cover class."""
+    west, north, cell = 106.45, 26.56, 0.001
+    width, height = 400, 160
+    lon = west + (np.arange(width) + 0.5) * cell
+    heights = np.full((height, width), 1200.0, dtype=np.float32)
+    if not flat:
+        heights += (200.0 * (lon - west) / (width * cell)).astype(np.float32)[None, :]
+    with rasterio.open(
+        folder / "dem_wgs84.tif",
+        "w",
+        driver="GTiff",
+        width=width,
+        height=height,
+        count=1,
+        dtype="float32",
+        crs="EPSG:4326",
+        transform=Affine.translation(west, north) @ Affine.scale(cell, -cell),
+        nodata=-9999.0,
+    ) as dst:
+        dst.write(heights, 1)
+    classes = np.full((60, 140), 30, dtype=np.uint8)  # grassland
+    if not flat:
+        classes[:, 70:] = 10  # forest in the east
+    with rasterio.open(
+        folder / "landcover_utm.tif",
+        "w",
+        driver="GTiff",
+        width=140,
+        height=60,
+        count=1,
+        dtype="uint8",
+        crs="EPSG:32648",
+        transform=Affine.translation(645_000.0, 2_942_000.0) @ Affine.scale(250.0, -250.0),
+        nodata=0,
+    ) as dst:
+        dst.write(classes, 1)
+    (folder / "speeds.csv").write_text("class,mode,kmh\n10,walking,3\n30,walking,4\n", encoding="utf-8")
+    mid = LAT0 + 0.018
+    roads = gpd.GeoDataFrame(
+        {"fclass": ["primary", "track"]},
+        geometry=[
+            shapely.LineString([(LON0 - 0.02, mid), (LON0 + 0.26, mid)]),
+            shapely.LineString([(LON0 + 0.05, LAT0 - 0.01), (LON0 + 0.05, LAT0 + 0.05)]),
+        ],
+        crs="EPSG:4326",
+    )
+    roads.to_file(folder / "roads.gpkg")
+    river = gpd.GeoDataFrame(
+        geometry=[shapely.LineString([(LON0 + 0.121, LAT0 - 0.05), (LON0 + 0.121, LAT0 + 0.1)])], crs="EPSG:4326"
+    )
+    river.to_file(folder / "river.gpkg")
+
+
+def write_travel_time_scenario(folder: Path, *, name: str = "guiyang_tt", flat: bool = False) -> Path:
+    """The own-data set planned on travel time over its own terrain files."""
+    path = write_scenario(folder, name=name)
+    write_terrain(folder, flat=flat)
+    text = path.read_text(encoding="utf-8").replace("[access]\nstandard_m = 3000\n", TRAVEL_TIME_ACCESS)
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -133,6 +133,10 @@ def test_compare_two_runs_with_a_known_difference(tmp_path: Path, built_sample: 
     removed = (diff["change"] == "removed").sum()
     assert added - removed == 2
     assert (tmp_path / "cmp" / "compare.png").stat().st_size > 5_000
+    # One demand point per community: the communities that change account for the whole difference.
+    gained, lost = table["children_gained"].iloc[1], table["children_lost"].iloc[1]
+    assert gained - lost == pytest.approx(table["children_covered"].iloc[1] - table["children_covered"].iloc[0])
+    assert (tmp_path / "cmp" / "compare_communities.csv").exists()
     out = CliRunner().invoke(
         main, ["compare", str(small.output_dir), str(large.output_dir), "--out", str(tmp_path / "cmp2")]
     )

@@ -400,8 +400,9 @@ def add_raster(fmap: folium.Map, path: Path, *, max_pixels: int = 1000) -> tuple
     return low, high
 
 
-#: Travel-time classes as shares of the standard, and their colours (green within it, red beyond).
-TRAVEL_CLASSES = ((0.25, "#1a9850"), (0.5, "#91cf60"), (1.0, "#d9ef8b"), (2.0, "#fc8d59"), (math.inf, "#d73027"))
+#: Travel-time classes as shares of the standard, and their colours: greens within it, orange and lilac
+#: beyond (never the red of the uncovered-children dots).
+TRAVEL_CLASSES = ((0.25, "#1a9850"), (0.5, "#91cf60"), (1.0, "#d9ef8b"), (2.0, "#fdae61"), (math.inf, "#9e9ac8"))
 
 
 def travel_time_classes(standard_min: float) -> list[tuple[str, str]]:
