@@ -202,12 +202,31 @@ def overlapping_communities(gdf: gpd.GeoDataFrame, *, share: float = 0.01) -> pd
     return pd.DataFrame({"a": codes[left[big]], "b": codes[right[big]], "overlap": overlap[big] / smaller[big]})
 
 
+def _only_or_communities_layer(path: Path) -> str | None:
+    """The layer to read from a file of several: the one named ``communities``, else the first (with a warning)."""
+    if not path.exists():
+        return None
+    names = [str(name) for name, _ in pyogrio.list_layers(path)]
+    if len(names) <= 1:
+        return None
+    if "communities" in names:
+        return "communities"
+    warnings.warn(
+        f"{path} has layers {names}; read the first, {names[0]!r} (name another with inputs.communities_layer)",
+        SitingWarning,
+        stacklevel=3,
+    )
+    return names[0]
+
+
 def _read_layer(
     path: Path, *, layer: str | None, encoding: str | None, coordinates: CoordinateSystem
 ) -> gpd.GeoDataFrame:
     """The layer as read, with a CRS its coordinates agree with, in WGS-84 when it came as GCJ-02 or BD-09."""
     read_encoding = _shapefile_encoding(path, encoding)
     try:
+        if layer is None:
+            layer = _only_or_communities_layer(path)
         gdf = gpd.read_file(path, layer=layer, engine="pyogrio", encoding=read_encoding)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as error:
         raise InputError(f"cannot read {path} as a vector layer: {error}") from None

@@ -208,3 +208,17 @@ def test_a_township_in_two_counties_is_refused(tmp_path: Path) -> None:
     columns = LevelColumns(township_code="TOWN", county_code="CNTY", prefecture_code="PREF")
     with pytest.raises(InputError, match=r"1 township codes lie in several counties \{'t1': \['c1', 'c2'\]\}"):
         read_communities(tmp_path / "v.gpkg", columns=columns)
+
+
+def test_a_file_of_several_layers_reads_communities_or_the_first_with_a_warning(tmp_path: Path) -> None:
+    codes = ["530102001001", "530102001002", "530102001003"]
+    others = ["530102001004", "530102001005", "530102001006"]
+    path = tmp_path / "several.gpkg"
+    frame(community_code=codes).to_file(path, layer="villages")
+    frame(community_code=others).to_file(path, layer="other")
+    with pytest.warns(SitingWarning, match=r"has layers \['villages', 'other'\]; read the first, 'villages'"):
+        assert read_communities(path)["community_code"].tolist() == codes
+    frame(community_code=others).to_file(path, layer="communities")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_communities(path)["community_code"].tolist() == others
