@@ -52,36 +52,29 @@ def _work(argv: list[str]) -> dict[str, Any]:
     existing = ids[rng.choice(n, size=int(n * 1194 / 14589), replace=False)] if model == "mclp" else ids[:0]
     if tool == "siting":
         from siting.costs import distance_matrix
-        from siting.models import solve_lscp, solve_mclp
+        from siting.models import SiteOptions, SolverOptions, solve_lscp, solve_mclp
         from siting.models.pmedian import solve_pmedian_nearest
 
         if by_township:
             # Townships: 1,413 compact groups of about 10 communities (k-means), as Yunnan's 1,413.
-            import pandas as pd
             from sklearn.cluster import KMeans
 
+            from siting.access import Access
+            from siting.costs import restrict_to_same_unit
             from siting.models import solve_pmedian
 
-            town = KMeans(n_clusters=1_413, n_init=1, random_state=0).fit_predict(xy)
-            codes = pd.DataFrame({"township_code": town.astype(str), "county_code": "c"}, index=ids)
+            town = KMeans(n_clusters=1_413, n_init=1, random_state=0).fit_predict(xy).astype(str).astype(object)
         started = time.perf_counter()  # imports (and the synthetic townships) are not timed, for either tool
         if by_township:
             costs = distance_matrix(xy, xy, demand_ids=ids, site_ids=ids, cutoff_m=60_000.0, crs="EPSG:32648")
-            plan = solve_pmedian(
-                costs,
-                w,
-                p=param,
-                respect="township",
-                demand_codes=codes,
-                site_codes=codes,
-                solver="highs",
-                time_limit_s=600,
-            )
+            within = restrict_to_same_unit(costs, demand_unit=town, site_unit=town)
+            access = Access(costs=within, standard=60_000.0, mode="distance", respect="township")
+            plan = solve_pmedian(access, w, p=param, solver=SolverOptions(name="highs", time_limit_s=600))
             return _row(plan, started)
         if model == "pmedian":
             # Exact over every pair, as spopt's dense model: the k-nearest rounds prove it.
             plan = solve_pmedian_nearest(
-                xy, xy, w, demand_ids=ids, site_ids=ids, p=param, solver="highs", time_limit_s=600
+                xy, xy, w, demand_ids=ids, site_ids=ids, p=param, solver=SolverOptions(name="highs", time_limit_s=600)
             )
             return _row(plan, started)
         costs = distance_matrix(xy, xy, demand_ids=ids, site_ids=ids, cutoff_m=5_000.0, crs="EPSG:32648")
@@ -91,12 +84,12 @@ def _work(argv: list[str]) -> dict[str, Any]:
                 w,
                 budget_cny=param * HOME_COST_CNY,
                 site_cost_cny=HOME_COST_CNY,
-                existing=existing,
-                time_limit_s=600,
+                sites=SiteOptions(existing=tuple(existing)),
+                solver=SolverOptions(time_limit_s=600),
                 decompose=decomposed,
             )
         else:
-            plan = solve_lscp(costs, time_limit_s=600)  # the default solver (CBC)
+            plan = solve_lscp(costs, solver=SolverOptions(time_limit_s=600))  # the default solver (CBC)
         return _row(plan, started)
     import pulp
     from scipy.spatial.distance import cdist
