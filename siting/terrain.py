@@ -171,6 +171,58 @@ def _move_minutes(
 
 
 @njit(cache=True)
+def _pull_overflow(
+    heads: np.ndarray,
+    entry_cell: np.ndarray,
+    entry_next: np.ndarray,
+    stamp: np.ndarray,
+    dist: np.ndarray,
+    done: int,
+    bucket_min: float,
+    free: int,
+    live: int,
+    overflow: int,
+    n_overflow: int,
+    current: int,
+) -> tuple[int, int, int, int, int]:
+    """Move the overflow entries due within the ring's span into it (first jumping ahead if the ring is empty).
+
+    Returns the queue's new ``(free, live, overflow, n_overflow, current)``; the search's
+    hot loop keeps them in registers, so the rare path lives here.
+    """
+    width = stamp.shape[1]
+    n_buckets = len(heads)
+    if live == n_overflow:  # the ring is empty: jump to the earliest waiting time
+        earliest = current + n_buckets
+        entry = overflow
+        while entry >= 0:
+            cell = entry_cell[entry]
+            earliest = min(earliest, int(dist[cell // width, cell % width] / bucket_min))
+            entry = entry_next[entry]
+        current = max(current, earliest)
+    entry, overflow, n_overflow = overflow, -1, 0
+    while entry >= 0:  # into the ring if due within its span, else back to the overflow
+        following = entry_next[entry]
+        cell = entry_cell[entry]
+        r, c = cell // width, cell % width
+        if stamp[r, c] == done:
+            entry_next[entry] = free
+            free = entry
+            live -= 1
+        else:
+            due = int(dist[r, c] / bucket_min)
+            if due < current + n_buckets:
+                entry_next[entry] = heads[due % n_buckets]
+                heads[due % n_buckets] = entry
+            else:
+                entry_next[entry] = overflow
+                overflow = entry
+                n_overflow += 1
+        entry = following
+    return free, live, overflow, n_overflow, current
+
+
+@njit(cache=True)
 def _search(
     speed: np.ndarray,
     walking: np.ndarray,
@@ -236,33 +288,9 @@ def _search(
     next_pull = n_buckets // 2
     while live > 0:
         if n_overflow > 0 and (current >= next_pull or live == n_overflow):
-            if live == n_overflow:  # the ring is empty: jump to the earliest waiting time
-                earliest = current + n_buckets
-                entry = overflow
-                while entry >= 0:
-                    cell = entry_cell[entry]
-                    earliest = min(earliest, int(dist[cell // width, cell % width] / bucket_min))
-                    entry = entry_next[entry]
-                current = max(current, earliest)
-            entry, overflow, n_overflow = overflow, -1, 0
-            while entry >= 0:  # into the ring if due within its span, else back to the overflow
-                following = entry_next[entry]
-                cell = entry_cell[entry]
-                r, c = cell // width, cell % width
-                if stamp[r, c] == done:
-                    entry_next[entry] = free
-                    free = entry
-                    live -= 1
-                else:
-                    due = int(dist[r, c] / bucket_min)
-                    if due < current + n_buckets:
-                        entry_next[entry] = heads[due % n_buckets]
-                        heads[due % n_buckets] = entry
-                    else:
-                        entry_next[entry] = overflow
-                        overflow = entry
-                        n_overflow += 1
-                entry = following
+            free, live, overflow, n_overflow, current = _pull_overflow(
+                heads, entry_cell, entry_next, stamp, dist, done, bucket_min, free, live, overflow, n_overflow, current
+            )
             next_pull = current + n_buckets // 2
             continue
         slot = current % n_buckets
