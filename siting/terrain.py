@@ -508,7 +508,9 @@ def grid_graph(grid: TravelGrid, *, reverse: bool = False) -> sp.csr_array:
     """
     height, width = grid.shape
     index = np.arange(height * width).reshape(height, width)
-    speed, walking, heights = grid.speed_kmh, grid.walking, grid.elevation_m
+    # The search computes in float64 whatever the grid stores: so does the graph.
+    speed, walking = grid.speed_kmh.astype(np.float64), grid.walking
+    heights = grid.elevation_m.astype(np.float64)
     heads, tails, minutes = [], [], []
     for dr, dc in zip(_DR.tolist(), _DC.tolist(), strict=True):
         r0, r1 = max(0, -dr), height - max(0, dr)
