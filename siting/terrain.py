@@ -165,7 +165,8 @@ def _move_minutes(
     walk0, walk1 = walking[r0, c0], walking[r1, c1]
     if not (walk0 or walk1):
         return half / speed[r0, c0] + half / speed[r1, c1]
-    slope = (elevation[r1, c1] - elevation[r0, c0]) / length_m
+    rise = np.float64(elevation[r1, c1]) - np.float64(elevation[r0, c0])  # float64 for float32 grids too
+    slope = rise / length_m
     slower = math.exp(3.5 * abs(slope + 0.05) - 0.175)  # 1 / Tobler's factor
     return half * (slower if walk0 else 1.0) / speed[r0, c0] + half * (slower if walk1 else 1.0) / speed[r1, c1]
 
