@@ -125,8 +125,13 @@ def _travel_time_problems(s: Scenario) -> list[str]:
         problems.append("access.mode 'travel_time' needs access.standard_min (e.g. 60)")
     if s.access_direction not in ("to_home", "from_home"):
         problems.append(f"access.direction {s.access_direction!r} must be 'to_home' or 'from_home'")
-    if s.dem is None:
+    if s.dem is None and not s.sample:
         problems.append("access.mode 'travel_time' needs access.dem (an elevation raster covering the study area)")
+    if s.sample and s.dem is None and not s.road_speeds_kmh:
+        problems.append(
+            "the sample's roads need access.road_speeds for their classes county, township and village "
+            "(e.g. { county = 40, township = 25, village = 10 })"
+        )
     if (s.landcover is None) != (s.speed_table is None):
         problems.append("access.landcover and access.speed_table go together (classes and their speeds)")
     if s.roads is not None and not s.road_speeds_kmh:

@@ -33,6 +33,7 @@ from siting.population import zonal_children
 from siting.report import coverage_by_level, coverage_report
 from siting.report_files import ReportContext
 from siting.rundir import RunContents
+from siting.sample.paths import sample_paths
 from siting.scenario import Scenario
 from siting.targets import check_targets, read_targets
 from siting.terrain import TravelGrid
@@ -147,6 +148,15 @@ def candidates(
 
 def travel_grid(scenario: Scenario, inputs: PreparedInputs) -> TravelGrid:
     """The travel grid over the study area (plus ``access.margin_m``) from the scenario's terrain files."""
+    dem, roads, barriers, road_class_column = (
+        scenario.dem,
+        scenario.roads,
+        scenario.barriers,
+        scenario.road_class_column,
+    )
+    if scenario.sample and dem is None:  # the sample's own terrain, built with the sample
+        paths = sample_paths(scenario.data_dir)
+        dem, roads, barriers, road_class_column = paths.dem_tif, paths.roads_gpkg, paths.water_gpkg, "class"
     west, south, east, north = inputs.communities.total_bounds
     margin = scenario.margin_m
     area = gpd.GeoSeries([inputs.counties.union_all().buffer(margin)], crs=inputs.counties.crs)
@@ -154,13 +164,13 @@ def travel_grid(scenario: Scenario, inputs: PreparedInputs) -> TravelGrid:
         (west - margin, south - margin, east + margin, north + margin),
         inputs.communities.crs,
         TerrainInputs(
-            dem=scenario.dem,
+            dem=dem,
             landcover=scenario.landcover,
             speed_table=scenario.speed_table,
-            roads=scenario.roads,
-            road_class_column=scenario.road_class_column,
+            roads=roads,
+            road_class_column=road_class_column,
             road_speeds_kmh=dict(scenario.road_speeds_kmh),
-            barriers=scenario.barriers,
+            barriers=barriers,
             resolution_m=scenario.resolution_m,
             walking_kmh=scenario.walking_kmh,
         ),
