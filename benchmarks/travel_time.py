@@ -54,7 +54,8 @@ def _work(argv: list[str]) -> dict[str, Any]:
     what, peer_sites = argv[0], int(argv[1])
     from scipy.sparse.csgraph import dijkstra
 
-    from siting.terrain import grid_graph, nearest_times
+    from siting.terrain import nearest_times
+    from siting.terrain_graph import grid_graph
     from siting.travel_access import access_from_terrain, snap_points
 
     _, points, sites, (grid, grid_s), options = _instance()

@@ -29,6 +29,7 @@ from siting.errors import InputError
 from siting.models.options import SiteOptions
 from siting.models.plan import Plan
 from siting.report import coverage_by_level
+from siting.run_record import run_contents
 from siting.rundir import clean_stale_folders, new_run_dir, write_run, write_text_atomically
 from siting.scenario import Scenario, load_scenario
 from siting.webmap import MapLayers, plan_map, render_map
@@ -197,7 +198,7 @@ def run(
                 note["size"] = f"{len(page) / 1e6:.1f} MB"
         with clock.stage("write") as note:
             target_dir = run_dir or new_run_dir(scenario)
-            contents = stages.run_contents(scenario, inputs, access, plan, allocated, network, report, page)
+            contents = run_contents(scenario, inputs, access, plan, allocated, network, report, page)
             contents.record["sites"] = {"existing": len(site_options.existing), "excluded": list(site_options.excluded)}
             write_run(target_dir, contents, timings=clock.timings)
             written_map = write_text_atomically(map_path, page) if (map_path is not None and page is not None) else None

@@ -16,23 +16,20 @@ import numpy as np
 import pandas as pd
 from sklearn.neighbors import KDTree
 
-from siting import __version__
-from siting.access import Access, access_from_points, access_from_table, format_cost
+from siting.access import Access, access_from_points, access_from_table
 from siting.allocation import allocate as allocate_demand
 from siting.allocation import catchments, describe_homes, uncovered_communities
 from siting.candidates import add_candidate_sites, add_located_homes, sites_at_community_seats
 from siting.demand import build_demand
 from siting.errors import InputError
-from siting.inputs import PreparedInputs, file_sha256, prepare_inputs
+from siting.inputs import PreparedInputs, prepare_inputs
 from siting.models.options import SiteOptions, SolverOptions
 from siting.models.plan import Plan
 from siting.models.registry import MODELS, ModelRequest, PhasingOptions, solve_model
 from siting.network import Network, StaffRules, plan_network, sites_beyond_stations, staff_table
-from siting.phasing import years_table
 from siting.population import zonal_children
-from siting.report import coverage_by_level, coverage_report
+from siting.report import coverage_report
 from siting.report_files import ReportContext
-from siting.rundir import RunContents
 from siting.sample.paths import sample_paths
 from siting.scenario import Scenario
 from siting.targets import check_targets, read_targets
@@ -54,7 +51,6 @@ __all__ = [
     "plan",
     "read",
     "report",
-    "run_contents",
     "travel_grid",
 ]
 
@@ -472,85 +468,4 @@ def light_layers(layers: MapLayers) -> MapLayers:
     """The layers of a light map (for notebooks): outlines, homes and uncovered children."""
     return replace(
         layers, catchments=None, raster_path=None, townships=None, stations=None, centres=None, travel_time=None
-    )
-
-
-def run_contents(
-    scenario: Scenario,
-    inputs: PreparedInputs,
-    reach: Access,
-    plan_: Plan,
-    allocated: Allocated,
-    net: Network,
-    made: Report,
-    page: str | None,
-) -> RunContents:
-    """Everything the run folder will hold, with the record for ``run.json``."""
-    from siting.versions import library_versions
-
-    province = made.tables["province"].iloc[0]
-    record = {
-        "siting_version": __version__,
-        "library_versions": library_versions(),
-        "scenario": scenario.to_document(),
-        "inputs": {str(f): file_sha256(f) for f in inputs.input_files if f.is_file()},
-        "access": reach.summary(),
-        "plan": {
-            "model": plan_.model,
-            "status": plan_.status,
-            "status_text": plan_.status_text(),
-            "stopped_by": plan_.stopped_by,
-            "solver": plan_.solver,
-            "objective": plan_.objective,
-            "bound": plan_.bound,
-            "gap": plan_.gap,
-            "homes_existing": len(plan_.existing_ids),
-            "homes_new": plan_.n_new,
-            "timings_s": dict(plan_.timings_s),
-            "new_ids": list(plan_.new_ids),
-            "unreachable": len(plan_.unreachable_ids),
-        },
-        "children_total": float(province["children"]),
-        "children_covered": float(province["children_covered"]),
-        "build_cost_cny": float(province["build_cost_cny"]),
-        "all_targets_met": None if made.target_results is None else bool(made.target_results["passed"].all()),
-        "modelled_data": inputs.modelled,
-        "title": list(made.title),
-    }
-    extra = {"人员 staff": made.staff}
-    years = years_table(plan_) if plan_.years else None
-    if years is not None:
-        extra["分年 by year"] = years
-    communities_layer = allocated.communities.assign(
-        cost_text=[format_cost(v, reach.unit) for v in allocated.communities[reach.column()]]
-    )
-    counties = inputs.counties[
-        [
-            c
-            for c in ("county_code", "county_name_zh", "county_name_en", "prefecture_code", "geometry")
-            if c in inputs.counties
-        ]
-    ]
-    return RunContents(
-        record=record,
-        tables=made.tables,
-        summary=coverage_by_level(made.tables, level="prefecture"),
-        homes=allocated.homes,
-        allocation=allocated.allocation,
-        catchments=allocated.catchments,
-        communities=communities_layer,
-        counties=counties,
-        stations=net.stations,
-        centres=net.centres,
-        links=net.links,
-        report_context=made.context,
-        small_count_threshold=scenario.small_count_threshold,
-        target_results=made.target_results,
-        uncovered=allocated.uncovered,
-        extra_tables=extra,
-        years=years,
-        page=page,
-        raster_like=inputs.raster_path,
-        travel_time=allocated.travel_time,
-        extra_columns=(reach.column("mean"), reach.column("p90")),
     )

@@ -148,3 +148,19 @@ def test_a_point_that_breaks_the_model_is_not_a_plan() -> None:
     assert violations(model, np.array([1.0, 1.0])) == 1  # the row
     assert violations(model, np.array([0.5, 0.0])) == 1  # integrality
     assert violations(model, np.array([0.0, 2.0])) == 2  # a bound and the row
+
+
+def test_highs_given_a_start_returns_its_optimum_not_the_start() -> None:
+    # On this instance one 16-site coverage part is solved by HiGHS's presolve; highspy then handed
+    # back the greedy start (8 homes) with the optimum's objective (7): the plan said "optimal" with
+    # 2,431 homes against a bound of 2,430. Both solvers must now give the proven 2,430.
+    from benchmarks.models import province_points
+    from siting.costs import distance_matrix
+    from siting.models import SolverOptions, solve_lscp
+
+    xy, _ = province_points(14_589)
+    ids = np.array([f"{i:06d}" for i in range(len(xy))], dtype=object)
+    costs = distance_matrix(xy, xy, demand_ids=ids, site_ids=ids, cutoff_m=5_000, crs="EPSG:32648")
+    for name in ("highs", "cbc"):
+        plan = solve_lscp(costs, solver=SolverOptions(name=name, time_limit_s=120))
+        assert (plan.status, plan.objective, plan.bound, len(plan.site_ids)) == ("optimal", 2430.0, 2430.0, 2430), name

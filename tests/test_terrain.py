@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.sparse.csgraph import dijkstra
 
-from siting.terrain import TravelGrid, grid_graph, nearest_times, search_from, site_times, tobler_kmh
+from siting.terrain import TravelGrid, nearest_times, search_from, site_times, tobler_kmh
+from siting.terrain_graph import grid_graph
 
 RES = 100.0
 

@@ -98,6 +98,13 @@ def solve_highs(
     if violations(model, values, tolerance=1e-5):
         raise SolverError(f"HiGHS returned a point that breaks the model {model.name!r}; raise time_limit_s")
     objective = float(info.objective_function_value)
+    if start is not None and abs(float(model.cost @ values) + model.offset - objective) > 1e-6 * max(
+        1.0, abs(objective)
+    ):
+        # Measured with highspy 1.x: when presolve solves a model given a start, getSolution() can hand
+        # back the start while the objective is the better optimum's. Solve again without the start.
+        left = None if time_limit_s is None else max(float(time_limit_s) - seconds, 0.01)
+        return solve_highs(model, time_limit_s=left, gap=gap, seed=seed, threads=threads, start=None, options=options)
     optimal = status == highspy.HighsModelStatus.kOptimal
     if is_mip:
         bound: float | None = float(info.mip_dual_bound) if abs(info.mip_dual_bound) < 1e29 else None

@@ -1,0 +1,102 @@
+"""What a finished run writes, gathered before the folder is touched: the record for ``run.json`` and the contents.
+
+The last step before :func:`siting.rundir.write_run`: it takes what the stages made and
+names it for the run folder (tables, layers, the record of the scenario, versions,
+input hashes, the access stage and the solver's status).
+"""
+
+from __future__ import annotations
+
+from siting import __version__
+from siting.access import Access, format_cost
+from siting.inputs import PreparedInputs, file_sha256
+from siting.models.plan import Plan
+from siting.network import Network
+from siting.phasing import years_table
+from siting.report import coverage_by_level
+from siting.rundir import RunContents
+from siting.scenario import Scenario
+from siting.stages import Allocated, Report
+
+__all__ = ["run_contents"]
+
+
+def run_contents(
+    scenario: Scenario,
+    inputs: PreparedInputs,
+    reach: Access,
+    plan_: Plan,
+    allocated: Allocated,
+    net: Network,
+    made: Report,
+    page: str | None,
+) -> RunContents:
+    """Everything the run folder will hold, with the record for ``run.json``."""
+    from siting.versions import library_versions
+
+    province = made.tables["province"].iloc[0]
+    record = {
+        "siting_version": __version__,
+        "library_versions": library_versions(),
+        "scenario": scenario.to_document(),
+        "inputs": {str(f): file_sha256(f) for f in inputs.input_files if f.is_file()},
+        "access": reach.summary(),
+        "plan": {
+            "model": plan_.model,
+            "status": plan_.status,
+            "status_text": plan_.status_text(),
+            "stopped_by": plan_.stopped_by,
+            "solver": plan_.solver,
+            "objective": plan_.objective,
+            "bound": plan_.bound,
+            "gap": plan_.gap,
+            "homes_existing": len(plan_.existing_ids),
+            "homes_new": plan_.n_new,
+            "timings_s": dict(plan_.timings_s),
+            "new_ids": list(plan_.new_ids),
+            "unreachable": len(plan_.unreachable_ids),
+        },
+        "children_total": float(province["children"]),
+        "children_covered": float(province["children_covered"]),
+        "build_cost_cny": float(province["build_cost_cny"]),
+        "all_targets_met": None if made.target_results is None else bool(made.target_results["passed"].all()),
+        "modelled_data": inputs.modelled,
+        "title": list(made.title),
+    }
+    extra = {"人员 staff": made.staff}
+    years = years_table(plan_) if plan_.years else None
+    if years is not None:
+        extra["分年 by year"] = years
+    communities_layer = allocated.communities.assign(
+        cost_text=[format_cost(v, reach.unit) for v in allocated.communities[reach.column()]]
+    )
+    counties = inputs.counties[
+        [
+            c
+            for c in ("county_code", "county_name_zh", "county_name_en", "prefecture_code", "geometry")
+            if c in inputs.counties
+        ]
+    ]
+    return RunContents(
+        record=record,
+        tables=made.tables,
+        summary=coverage_by_level(made.tables, level="prefecture"),
+        homes=allocated.homes,
+        allocation=allocated.allocation,
+        catchments=allocated.catchments,
+        communities=communities_layer,
+        counties=counties,
+        stations=net.stations,
+        centres=net.centres,
+        links=net.links,
+        report_context=made.context,
+        small_count_threshold=scenario.small_count_threshold,
+        target_results=made.target_results,
+        uncovered=allocated.uncovered,
+        extra_tables=extra,
+        years=years,
+        page=page,
+        raster_like=inputs.raster_path,
+        travel_time=allocated.travel_time,
+        extra_columns=(reach.column("mean"), reach.column("p90")),
+    )
