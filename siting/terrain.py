@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from affine import Affine
@@ -74,6 +75,8 @@ class TravelGrid:
     speed_kmh: np.ndarray
     walking: np.ndarray
     elevation_m: np.ndarray
+    #: A known bound on the fastest move (a window keeps its grid's; computed when absent).
+    speed_bound_kmh: float | None = None
 
     def __post_init__(self) -> None:
         shapes = {self.speed_kmh.shape, self.walking.shape, self.elevation_m.shape}
@@ -89,9 +92,11 @@ class TravelGrid:
         rows, cols = self.speed_kmh.shape
         return int(rows), int(cols)
 
-    @property
+    @cached_property
     def max_speed_kmh(self) -> float:
         """The fastest a move can go (walking at its best slope, or the fastest road)."""
+        if self.speed_bound_kmh is not None:
+            return self.speed_bound_kmh
         walk = self.speed_kmh[self.walking]
         ride = self.speed_kmh[~self.walking]
         fastest_walk = float(walk.max(initial=0.0)) * TOBLER_FLAT_FACTOR * math.exp(-3.5 * 0.0)
@@ -121,6 +126,7 @@ class TravelGrid:
             self.speed_kmh[row0:row1, col0:col1],
             self.walking[row0:row1, col0:col1],
             self.elevation_m[row0:row1, col0:col1],
+            speed_bound_kmh=self.max_speed_kmh,  # the grid's: buckets stay narrower than any move
         )
 
 
@@ -240,6 +246,7 @@ def _search(
     heads: np.ndarray,
     entry_cell: np.ndarray,
     entry_next: np.ndarray,
+    free_head: np.ndarray,
     reached: np.ndarray,
 ) -> int:
     """Bounded Dijkstra from the sources with a bucket queue; fills ``dist``/``label``, lists the cells in ``reached``.
@@ -255,14 +262,14 @@ def _search(
     travel towards them). Cells reached carry ``stamp == generation``, final ones
     ``-generation``; nothing is reset between searches. Returns the number of cells
     reached, or -1 when the entry pool is full (the caller grows it and searches again).
+    Entries come from the free list ``free_head[0]`` (through ``entry_next``; ``len(entry_cell)``
+    ends it) and all return to it, so it is set up once per workspace, not per search.
     """
     height, width = speed.shape
     n_buckets = len(heads)
     heads[:] = -1
     pool = len(entry_cell)
-    for k in range(pool):
-        entry_next[k] = k + 1
-    free = 0
+    free = free_head[0]  # the free list is the workspace's: every entry is back on it after a search
     live = 0
     n_reached = 0
     done = -generation
@@ -344,6 +351,7 @@ def _search(
                     overflow = entry
                     n_overflow += 1
                 live += 1
+    free_head[0] = free
     return n_reached
 
 
@@ -357,11 +365,16 @@ class _Workspace:
         self.label = np.zeros(shape, dtype=np.int32)
         self.generation = 0
         n = shape[0] * shape[1]
-        self.entry_cell = np.empty(min(n * 2 + 8, 1 << 18), dtype=np.int32)
-        self.entry_next = np.empty(len(self.entry_cell), dtype=np.int32)
+        self._entries(min(n * 2 + 8, 1 << 18))
         self.reached = np.empty(n, dtype=np.int64)
         self.bucket_min = grid.bucket_min()
         self.heads = np.empty(MAX_BUCKETS, dtype=np.int64)
+
+    def _entries(self, pool: int) -> None:
+        """A pool of queue entries, all on the free list."""
+        self.entry_cell = np.empty(pool, dtype=np.int32)
+        self.entry_next = np.arange(1, pool + 1, dtype=np.int32)
+        self.free_head = np.zeros(1, dtype=np.int64)
 
     def run(
         self,
@@ -396,12 +409,12 @@ class _Workspace:
                 heads,
                 self.entry_cell,
                 self.entry_next,
+                self.free_head,
                 self.reached,
             )
             if count >= 0:
                 return self.reached[:count]
-            self.entry_cell = np.empty(len(self.entry_cell) * 4, dtype=np.int32)
-            self.entry_next = np.empty(len(self.entry_cell), dtype=np.int32)
+            self._entries(len(self.entry_cell) * 4)
 
 
 def search_from(
