@@ -41,7 +41,6 @@ __all__ = [
     "cost_column",
     "format_cost",
     "read_cost_table",
-    "unit_label",
     "with_boundary",
 ]
 
@@ -65,12 +64,6 @@ def cost_column(unit: str, stat: str = "") -> str:
     if stat.startswith("nearest"):
         return f"{stat}_{quantity}_{unit}"
     return f"{quantity}_{stat}_{unit}" if stat else f"{quantity}_{unit}"
-
-
-def unit_label(unit: str) -> tuple[str, str, str]:
-    """``(中文, English, display unit)`` of a cost unit: ``("距离", "distance", "km")``."""
-    _, zh, en, shown, _ = _UNITS[unit]
-    return zh, en, shown
 
 
 def format_cost(value: float, unit: str, *, digits: int = 1) -> str:

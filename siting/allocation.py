@@ -18,6 +18,7 @@ import rasterio.features
 
 from siting.access import Access
 from siting.models.plan import Plan
+from siting.rasters import write_band
 
 __all__ = [
     "allocate",
@@ -256,28 +257,16 @@ def write_nearest_home_raster(
     """
     homes = catchment_polygons[catchment_polygons["site_id"].notna()].reset_index(drop=True)
     with rasterio.open(like) as src:
-        shapes = homes.geometry.to_crs(src.crs)
-        grid = rasterio.features.rasterize(
-            ((g, i + 1) for i, g in enumerate(shapes)),
-            out_shape=(src.height, src.width),
-            transform=src.transform,
-            fill=0,
-            dtype="int32",
-        )
-        profile = {
-            "driver": "GTiff",
-            "width": src.width,
-            "height": src.height,
-            "count": 1,
-            "dtype": "int32",
-            "crs": src.crs,
-            "transform": src.transform,
-            "nodata": 0,
-            "compress": "deflate",
-        }
+        crs, transform, shape = src.crs, src.transform, (src.height, src.width)
+    grid = rasterio.features.rasterize(
+        ((g, i + 1) for i, g in enumerate(homes.geometry.to_crs(crs))),
+        out_shape=shape,
+        transform=transform,
+        fill=0,
+        dtype="int32",
+    )
     out_path = Path(out_path)
-    with rasterio.open(out_path, "w", **profile) as dst:
-        dst.write(grid, 1)
+    write_band(out_path, grid, crs=crs, transform=transform, nodata=0)
     legend = pd.DataFrame({"value": np.arange(1, len(homes) + 1), "site_id": homes["site_id"].to_numpy()})
     legend.to_csv(out_path.with_suffix(".csv"), index=False, encoding="utf-8-sig")
     return legend

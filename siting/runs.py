@@ -75,9 +75,8 @@ def _community_coverage(run_dir: Path) -> pd.DataFrame:
     return frame.set_index("community_code")
 
 
-def community_changes(first_dir: Path, other_dir: Path) -> pd.DataFrame:
+def _coverage_changes(first: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
     """Communities whose coverage differs between two runs: ``gained`` or ``lost`` in the second, with children."""
-    first, other = _community_coverage(first_dir), _community_coverage(other_dir)
     both = first.merge(
         other[["covered", "children"]], left_index=True, right_index=True, how="inner", suffixes=("", "_other")
     )
@@ -103,6 +102,7 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> tuple[pd.DataFrame, pd.
         raise InputError("compare needs at least two run folders")
     rows, sites, communities = [], [], []
     first_ids: set[str] = set()
+    first_coverage = pd.DataFrame()
     for k, run_dir in enumerate(run_dirs):
         finished = open_run(run_dir)
         record = finished.record
@@ -121,9 +121,9 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> tuple[pd.DataFrame, pd.
             }
         )
         if k == 0:
-            first_ids = new_ids
+            first_ids, first_coverage = new_ids, _community_coverage(finished.path)
             continue
-        changes = community_changes(open_run(run_dirs[0]).path, finished.path)
+        changes = _coverage_changes(first_coverage, _community_coverage(finished.path))
         rows[-1]["children_gained"] = float(changes.loc[changes["change"] == "gained", "children"].sum())
         rows[-1]["children_lost"] = float(changes.loc[changes["change"] == "lost", "children"].sum())
         communities.append(changes.assign(run=rows[-1]["run"]))

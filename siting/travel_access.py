@@ -25,8 +25,6 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import rasterio
-import rasterio.features
 import scipy.sparse as sp
 from affine import Affine
 from pyproj import CRS
@@ -35,6 +33,7 @@ from siting.access import Access, access_codes, with_boundary
 from siting.costs import CostMatrix
 from siting.errors import InputError, SitingWarning
 from siting.parallel import map_parts
+from siting.rasters import burn_mask, write_band
 from siting.terrain import TravelGrid, site_times
 
 __all__ = [
@@ -335,25 +334,13 @@ class TravelTimeRaster:
     standard_min: float
     direction: str
 
-    def share_within(self, minutes: float) -> float:
-        """Share of the study area's cells within ``minutes`` of a home."""
-        known = ~np.isnan(self.minutes)
-        inside = np.count_nonzero(known)
-        return float(np.count_nonzero(self.minutes[known] <= minutes)) / inside if inside else float("nan")
-
 
 def nearest_home_minutes(reach: Access, open_site_ids: Sequence[str], area: gpd.GeoSeries) -> TravelTimeRaster:
     """The nearest-home travel-time raster of a plan: one multi-source search, clipped to ``area``."""
     if reach.grid is None:
         raise InputError(f"a travel-time raster needs travel-time access, not {reach.mode!r}")
     minutes, _ = reach.nearest_time_raster(open_site_ids)
-    inside = rasterio.features.rasterize(
-        ((g, 1) for g in area if g is not None and not g.is_empty),
-        out_shape=reach.grid.shape,
-        transform=reach.grid.transform,
-        fill=0,
-        dtype="uint8",
-    ).astype(bool)
+    inside = burn_mask(area, shape=reach.grid.shape, transform=reach.grid.transform)
     out = np.where(inside & np.isfinite(minutes), minutes, np.nan).astype(np.float32)
     crs = CRS.from_user_input(area.crs)
     return TravelTimeRaster(out, reach.grid.transform, crs, reach.standard, str(reach.direction))
@@ -361,25 +348,15 @@ def nearest_home_minutes(reach: Access, open_site_ids: Sequence[str], area: gpd.
 
 def write_travel_time_raster(raster: TravelTimeRaster, path: Path, *, modelled: bool) -> None:
     """``nearest_home_time.tif``: float32 minutes, nodata -9999 (outside the study area or unreachable)."""
-    profile = {
-        "driver": "GTiff",
-        "width": raster.minutes.shape[1],
-        "height": raster.minutes.shape[0],
-        "count": 1,
-        "dtype": "float32",
-        "crs": raster.crs,
-        "transform": raster.transform,
-        "nodata": -9999.0,
-        "compress": "deflate",
-        "predictor": 3,
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
-    }
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(np.nan_to_num(raster.minutes, nan=-9999.0), 1)
-        dst.set_band_description(1, f"minutes to the nearest children's home ({raster.direction})")
-        tags = {"UNITS": "minutes", "DIRECTION": raster.direction, "STANDARD_MIN": f"{raster.standard_min:g}"}
-        if modelled:
-            tags |= {"MODELLED": "true", "NOTE": "computed over the sample's modelled terrain and roads"}
-        dst.update_tags(**tags)
+    tags = {"UNITS": "minutes", "DIRECTION": raster.direction, "STANDARD_MIN": f"{raster.standard_min:g}"}
+    if modelled:
+        tags |= {"MODELLED": "true", "NOTE": "computed over the sample's modelled terrain and roads"}
+    write_band(
+        path,
+        np.nan_to_num(raster.minutes, nan=-9999.0),
+        crs=raster.crs,
+        transform=raster.transform,
+        nodata=-9999.0,
+        tags=tags,
+        description=f"minutes to the nearest children's home ({raster.direction})",
+    )

@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import rasterio
-import rasterio.features
 from affine import Affine
 from pyproj import CRS
 from rasterio.enums import Resampling
 from rasterio.warp import reproject
 
 from siting.errors import CRSError, InputError
+from siting.rasters import burn_mask
 from siting.tables import read_table
 from siting.terrain import TravelGrid
 
@@ -198,9 +198,7 @@ def _burn_roads(
         lines = roads.geometry[classes == name]
         if lines.empty:
             continue
-        mask = rasterio.features.rasterize(
-            ((g, 1) for g in lines), out_shape=speed.shape, transform=transform, fill=0, dtype="uint8"
-        ).astype(bool)
+        mask = burn_mask(lines, shape=speed.shape, transform=transform)
         speed[mask] = kmh
         walking[mask] = False
 
@@ -248,27 +246,11 @@ def build_travel_grid(
     if inputs.barriers is not None:
         barriers = _vector(inputs.barriers, "barriers", crs, every_layer=True)
         if len(barriers):
-            mask = rasterio.features.rasterize(
-                ((g, 1) for g in barriers.geometry if g is not None and not g.is_empty),
-                out_shape=shape,
-                transform=transform,
-                fill=0,
-                dtype="uint8",
-                all_touched=True,
-            ).astype(bool)
-            speed[mask] = 0.0
+            speed[burn_mask(barriers.geometry, shape=shape, transform=transform, all_touched=True)] = 0.0
     if inputs.roads is not None:
         _burn_roads(speed, walking, _vector(inputs.roads, "roads", crs), inputs, transform)
     speed[~np.isfinite(elevation)] = 0.0  # a road beyond the DEM goes nowhere
     if area is not None:
-        inside = rasterio.features.rasterize(
-            ((g, 1) for g in area if g is not None and not g.is_empty),
-            out_shape=shape,
-            transform=transform,
-            fill=0,
-            dtype="uint8",
-            all_touched=True,
-        ).astype(bool)
-        speed[~inside] = 0.0
+        speed[~burn_mask(area, shape=shape, transform=transform, all_touched=True)] = 0.0
     # float32 inputs halve the memory the search streams through; its sums stay in float64.
     return TravelGrid(transform, speed.astype(np.float32), walking, elevation.astype(np.float32))

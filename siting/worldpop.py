@@ -16,6 +16,7 @@ import rasterio
 from siting.agegroups import sprague_weights
 from siting.errors import CRSError, InputError
 from siting.population import BLOCK_ROWS, row_blocks
+from siting.rasters import geotiff_profile
 
 __all__ = ["AgeBandRaster", "find_worldpop_bands", "sum_age_bands"]
 
@@ -116,22 +117,14 @@ def _write_weighted_sum(
                     )
         if reference.crs is None:
             raise CRSError(f"{reference.name} has no CRS")
-        profile = {
-            "driver": "GTiff",
-            "width": reference.width,
-            "height": reference.height,
-            "count": 1,
-            "dtype": "float32",
-            "crs": reference.crs,
-            "transform": reference.transform,
-            "nodata": -99999.0,
-            "tiled": True,
-            "blockxsize": 256,
-            "blockysize": 256,
-            "compress": "deflate",
-            "predictor": 3,
-            "BIGTIFF": "IF_SAFER",
-        }
+        profile = geotiff_profile(
+            width=reference.width,
+            height=reference.height,
+            dtype="float32",
+            crs=reference.crs,
+            transform=reference.transform,
+            nodata=-99999.0,
+        )
         fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tif", dir=out_path.parent)
         os.close(fd)
         try:

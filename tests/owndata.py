@@ -9,6 +9,7 @@ registry saved in GBK; existing homes by lon/lat; and a scenario TOML naming the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
@@ -240,3 +241,34 @@ def write_travel_time_scenario(folder: Path, *, name: str = "guiyang_tt", flat: 
     text = path.read_text(encoding="utf-8").replace("[access]\nstandard_m = 3000\n", TRAVEL_TIME_ACCESS)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def edit_scenario(old: str, new: str) -> Callable[[Path], None]:
+    """A change to ``scenario.toml``: the first ``old`` becomes ``new`` (which must be there)."""
+
+    def apply(folder: Path) -> None:
+        path = folder / "scenario.toml"
+        text = path.read_text(encoding="utf-8")
+        assert old in text, old
+        path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+    return apply
+
+
+def registry_as_utf8(folder: Path) -> None:
+    """The registry re-saved in UTF-8, so that a run's only message is the one under test."""
+    registry = folder / "registry.csv"
+    registry.write_text(registry.read_bytes().decode("gbk"), encoding="utf-8")
+
+
+def refused_line(scenario: Path, case: str) -> str:
+    """``siting run`` on a broken scenario: exit 2 and one ``error:`` line, which is returned."""
+    from click.testing import CliRunner
+
+    from siting.cli import main
+
+    result = CliRunner().invoke(main, ["run", str(scenario), "--quiet"])
+    assert result.exit_code == 2, (case, result.output)
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), (case, result.output)
+    return lines[0]

@@ -85,22 +85,15 @@ def pmedian_model(
     row_lower.append(np.ones(n_rows))
     row_upper.append(np.ones(n_rows))
     first = n_rows
-    if capacity is None:
-        # z_ij - x_j ≤ 0
-        link = first + np.arange(n_pairs)
-        blocks.append((link, z0 + np.arange(n_pairs), np.ones(n_pairs)))
-        blocks.append((link, cols, -np.ones(n_pairs)))
-        row_lower.append(np.full(n_pairs, -np.inf))
-        row_upper.append(np.zeros(n_pairs))
-        first += n_pairs
-    else:
-        # z_ij - x_j ≤ 0 (tightens the relaxation), then Σ_i w_i z_ij - Q_j x_j ≤ 0
-        link = first + np.arange(n_pairs)
-        blocks.append((link, z0 + np.arange(n_pairs), np.ones(n_pairs)))
-        blocks.append((link, cols, -np.ones(n_pairs)))
-        row_lower.append(np.full(n_pairs, -np.inf))
-        row_upper.append(np.zeros(n_pairs))
-        first += n_pairs
+    # z_ij - x_j ≤ 0 (with a capacity too: it tightens the relaxation)
+    link = first + np.arange(n_pairs)
+    blocks.append((link, z0 + np.arange(n_pairs), np.ones(n_pairs)))
+    blocks.append((link, cols, -np.ones(n_pairs)))
+    row_lower.append(np.full(n_pairs, -np.inf))
+    row_upper.append(np.zeros(n_pairs))
+    first += n_pairs
+    if capacity is not None:
+        # Σ_i w_i z_ij - Q_j x_j ≤ 0
         sites = np.unique(cols)
         site_row = first + np.searchsorted(sites, cols)
         blocks.append((site_row, z0 + np.arange(n_pairs), w[rows]))

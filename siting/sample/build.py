@@ -26,6 +26,7 @@ from pyproj import Transformer
 
 from siting import __version__
 from siting.boundaries import working_crs
+from siting.rasters import write_band
 from siting.sample.children import (
     DECAY_RURAL_M,
     DECAY_URBAN_M,
@@ -212,25 +213,21 @@ def _metadata(
 
 
 def _write_raster(path: Path, raster: np.ndarray, transform: Affine, seed: int) -> None:
-    profile = {
-        "driver": "GTiff",
-        "width": raster.shape[1],
-        "height": raster.shape[0],
-        "count": 1,
-        "dtype": "float32",
-        "crs": "EPSG:4326",
-        "transform": transform,
-        "nodata": RASTER_NODATA,
-        "compress": "deflate",
-        "predictor": 3,
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
-    }
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(raster, 1)
-        dst.update_tags(MODELLED="true", NOTE=MODELLED_NOTE, AGES="0-17", SEED=str(seed), UNITS="children per cell")
-        dst.set_band_description(1, "children aged 0-17 (modelled)")
+    write_band(
+        path,
+        raster,
+        crs="EPSG:4326",
+        transform=transform,
+        nodata=RASTER_NODATA,
+        tags={
+            "MODELLED": "true",
+            "NOTE": MODELLED_NOTE,
+            "AGES": "0-17",
+            "SEED": str(seed),
+            "UNITS": "children per cell",
+        },
+        description="children aged 0-17 (modelled)",
+    )
 
 
 def _terrain(
@@ -256,25 +253,15 @@ def _terrain(
 
 
 def _write_dem(path: Path, dem: ModelledDem, seed: int) -> None:
-    profile = {
-        "driver": "GTiff",
-        "width": dem.heights_m.shape[1],
-        "height": dem.heights_m.shape[0],
-        "count": 1,
-        "dtype": "int16",
-        "crs": dem.crs,
-        "transform": dem.transform,
-        "nodata": -32768,
-        "compress": "deflate",
-        "predictor": 2,
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
-    }
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(np.round(dem.heights_m).astype(np.int16), 1)
-        dst.update_tags(MODELLED="true", NOTE=MODELLED_NOTE, SEED=str(seed), UNITS="metres")
-        dst.set_band_description(1, "elevation, real 5' heights plus modelled relief (modelled)")
+    write_band(
+        path,
+        np.round(dem.heights_m).astype(np.int16),
+        crs=dem.crs,
+        transform=dem.transform,
+        nodata=-32768,
+        tags={"MODELLED": "true", "NOTE": MODELLED_NOTE, "SEED": str(seed), "UNITS": "metres"},
+        description="elevation, real 5' heights plus modelled relief (modelled)",
+    )
 
 
 SLOPE_CLASSES = ("below_8_deg", "8_to_25_deg", "above_25_deg")

@@ -21,11 +21,12 @@ import math
 
 import geopandas as gpd
 import numpy as np
-import rasterio.features
 import scipy.sparse as sp
 from affine import Affine
 from scipy.sparse.csgraph import dijkstra, minimum_spanning_tree
 from shapely.geometry import LineString
+
+from siting.rasters import burn_mask
 
 __all__ = ["ROAD_CELL_M", "model_roads"]
 
@@ -140,13 +141,9 @@ def model_roads(
     heights, coarse = _coarse(heights_m, transform, factor)
     shape = heights.shape
 
-    def burn(shapes: gpd.GeoSeries, touched: bool) -> np.ndarray:
-        return rasterio.features.rasterize(
-            ((g, 1) for g in shapes), out_shape=shape, transform=coarse, fill=0, dtype="uint8", all_touched=touched
-        ).astype(bool)
-
-    lake = burn(lakes, False)
-    graph = _graph(heights, burn(rivers, True), lake, burn(province, True))
+    lake = burn_mask(lakes, shape=shape, transform=coarse)
+    rivers_mask = burn_mask(rivers, shape=shape, transform=coarse, all_touched=True)
+    graph = _graph(heights, rivers_mask, lake, burn_mask(province, shape=shape, transform=coarse, all_touched=True))
 
     def cells(xy: np.ndarray) -> np.ndarray:
         cols, rows = ~coarse * (xy[:, 0], xy[:, 1])

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 import rasterio
-import rasterio.features
 import scipy.fft
 from affine import Affine
 from pyproj import CRS
@@ -30,6 +29,7 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject
 from scipy import ndimage
 
+from siting.rasters import burn_mask
 from siting.sample.paths import SamplePaths
 
 __all__ = ["DEM_RESOLUTION_M", "SLOPE_TARGETS", "ModelledDem", "model_dem", "slope_shares"]
@@ -114,12 +114,6 @@ def _fractal_noise(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarr
     return noise / noise.std()
 
 
-def _burn(shapes: gpd.GeoSeries, transform: Affine, shape: tuple[int, int]) -> np.ndarray:
-    return rasterio.features.rasterize(
-        ((g, 1) for g in shapes), out_shape=shape, transform=transform, fill=0, dtype="uint8", all_touched=True
-    ).astype(bool)
-
-
 def _distance_m(mask: np.ndarray) -> np.ndarray:
     return (ndimage.distance_transform_edt(~mask) * DEM_RESOLUTION_M).astype(np.float32)
 
@@ -131,12 +125,12 @@ def model_dem(paths: SamplePaths, counties_m: gpd.GeoDataFrame, seed: int) -> Mo
     base, relief = _real_heights(paths, transform, shape, crs)
     rivers = gpd.read_file(paths.water_gpkg, layer="rivers").to_crs(crs)
     lakes = gpd.read_file(paths.water_gpkg, layer="lakes").to_crs(crs)
-    river_distance = _distance_m(_burn(rivers.geometry, transform, shape))
-    lake_distance = _distance_m(_burn(lakes.geometry, transform, shape))
+    river_distance = _distance_m(burn_mask(rivers.geometry, shape=shape, transform=transform, all_touched=True))
+    lake_distance = _distance_m(burn_mask(lakes.geometry, shape=shape, transform=transform, all_touched=True))
     scale = relief * (1.0 - 0.8 * np.exp(-lake_distance / LAKE_BASIN_M))
     carved = base - RIVER_DEPTH_M * relief * np.exp(-((river_distance / RIVER_HALF_WIDTH_M) ** 2))
     noise = _fractal_noise(shape, np.random.default_rng([seed, 7]))
-    province = _burn(counties_m.geometry, transform, shape)
+    province = burn_mask(counties_m.geometry, shape=shape, transform=transform, all_touched=True)
     rough = scale * noise
 
     def above_25(amplitude: float) -> float:

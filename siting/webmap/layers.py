@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import folium
 import geopandas as gpd
@@ -18,6 +18,9 @@ import pandas as pd
 
 from siting.access import cost_column, format_cost
 from siting.webmap.engine import SafeGeoJson, SafeLabels, display_frame, escape_text, small_count
+
+if TYPE_CHECKING:
+    from siting.travel_access import TravelTimeRaster
 
 __all__ = [
     "LAYER_NAMES",
@@ -358,6 +361,22 @@ def _ramp(t: np.ndarray) -> np.ndarray:
     return rgba
 
 
+def _screen_grid(
+    crs: Any, bounds: tuple[float, float, float, float], max_pixels: int
+) -> tuple[tuple[float, float, float, float], Any, int, int]:
+    """A lon/lat grid over ``bounds`` (in ``crs``) at most ``max_pixels`` on its long side: what a screen shows.
+
+    Returns ``((west, south, east, north), transform, width, height)``.
+    """
+    from rasterio.transform import from_bounds
+    from rasterio.warp import transform_bounds
+
+    west, south, east, north = transform_bounds(crs, "EPSG:4326", *bounds)
+    scale = max(east - west, north - south) / max_pixels
+    width, height = max(1, math.ceil((east - west) / scale)), max(1, math.ceil((north - south) / scale))
+    return (west, south, east, north), from_bounds(west, south, east, north, width, height), width, height
+
+
 def add_raster(fmap: folium.Map, path: Path, *, max_pixels: int = 1000) -> tuple[float, float] | None:
     """The child raster at the resolution a screen shows (memory independent of the input), in any CRS.
 
@@ -366,14 +385,9 @@ def add_raster(fmap: folium.Map, path: Path, *, max_pixels: int = 1000) -> tuple
     import rasterio
     from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
-    from rasterio.warp import transform_bounds
 
     with rasterio.open(path) as src:
-        west, south, east, north = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
-        scale = max((east - west), (north - south)) / max_pixels
-        width = max(1, math.ceil((east - west) / scale))
-        height = max(1, math.ceil((north - south) / scale))
-        transform = rasterio.transform.from_bounds(west, south, east, north, width, height)
+        (west, south, east, north), transform, width, height = _screen_grid(src.crs, tuple(src.bounds), max_pixels)
         # Children per km² of the native cells, averaged into display pixels.
         native_km2 = abs(src.res[0] * src.res[1]) / 1e6
         if src.crs.is_geographic:
@@ -416,20 +430,17 @@ def travel_time_classes(standard_min: float) -> list[tuple[str, str]]:
     return out
 
 
-def add_travel_time(fmap: folium.Map, raster: Any, *, max_pixels: int = 1200) -> list[tuple[str, str]]:
-    """The nearest-home travel-time raster in classes of the standard, at screen resolution; returns the legend.
-
-    ``raster`` is a :class:`siting.travel_access.TravelTimeRaster` (minutes, NaN outside the study area).
-    """
+def add_travel_time(fmap: folium.Map, raster: TravelTimeRaster, *, max_pixels: int = 1200) -> list[tuple[str, str]]:
+    """The nearest-home travel-time raster in classes of the standard, at screen resolution; returns the legend."""
     from rasterio.enums import Resampling
-    from rasterio.warp import reproject, transform_bounds
+    from rasterio.transform import array_bounds
+    from rasterio.warp import reproject
 
     height, width = raster.minutes.shape
-    left, top = raster.transform * (0, 0)
-    right, bottom = raster.transform * (width, height)
-    west, south, east, north = transform_bounds(raster.crs, "EPSG:4326", left, bottom, right, top)
-    scale = max(east - west, north - south) / max_pixels
-    out_w, out_h = max(1, math.ceil((east - west) / scale)), max(1, math.ceil((north - south) / scale))
+    west, south, east, north = array_bounds(height, width, raster.transform)
+    (west, south, east, north), transform, out_w, out_h = _screen_grid(
+        raster.crs, (west, south, east, north), max_pixels
+    )
     shown = np.full((out_h, out_w), np.nan, dtype=np.float32)
     reproject(
         raster.minutes,
@@ -437,20 +448,17 @@ def add_travel_time(fmap: folium.Map, raster: Any, *, max_pixels: int = 1200) ->
         src_transform=raster.transform,
         src_crs=raster.crs,
         src_nodata=np.nan,
-        dst_transform=rasterio_from_bounds(west, south, east, north, out_w, out_h),
+        dst_transform=transform,
         dst_crs="EPSG:4326",
         dst_nodata=np.nan,
         resampling=Resampling.average,
     )
+    # Class k holds the minutes in (edge k-1, edge k]; the first class starts at 0, the last is open.
+    edges = np.array([share * raster.standard_min for share, _ in TRAVEL_CLASSES[:-1]])
+    palette = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] + [170] for _, c in TRAVEL_CLASSES], np.uint8)
+    known = np.isfinite(shown)
     rgba = np.zeros((out_h, out_w, 4), dtype=np.uint8)
-    low = 0.0
-    for share, colour in TRAVEL_CLASSES:
-        high = share * raster.standard_min
-        hit = (shown > low) | ((shown >= 0) & (low == 0.0))
-        hit &= shown <= high
-        rgba[hit, :3] = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
-        rgba[hit, 3] = 170
-        low = high
+    rgba[known] = palette[np.searchsorted(edges, shown[known], side="left")]
     folium.raster_layers.ImageOverlay(
         image=rgba,
         bounds=[[south, west], [north, east]],
@@ -459,10 +467,3 @@ def add_travel_time(fmap: folium.Map, raster: Any, *, max_pixels: int = 1200) ->
         show=True,
     ).add_to(fmap)
     return travel_time_classes(raster.standard_min)
-
-
-def rasterio_from_bounds(west: float, south: float, east: float, north: float, width: int, height: int) -> Any:
-    """The affine transform of a north-up grid over the bounds (rasterio's ``from_bounds``)."""
-    from rasterio.transform import from_bounds
-
-    return from_bounds(west, south, east, north, width, height)
