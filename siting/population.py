@@ -291,12 +291,12 @@ def zonal_children(
         totals = map_parts(_sum_strips, jobs, workers=n_workers)
         sums, sum_col, sum_row, cells = (np.sum(column, axis=0) for column in zip(*totals, strict=True))
         raster_total = float(sums.sum())
+        raster_total += _share_cells_with_small_zones(src, path, in_raster_crs, cells, sums, sum_col, sum_row)
         if raster_total <= 0 and len(zones):
             raise InputError(
                 f"population raster {path} holds no children inside the communities (every cell there is 0 or "
                 "nodata); check the raster and its nodata value"
             )
-        raster_total += _share_cells_with_small_zones(src, path, in_raster_crs, cells, sums, sum_col, sum_row)
         cell_size = _cell_size_in(src, zones.crs)
 
         # Weighted mean cell position -> raster CRS -> zone CRS.
