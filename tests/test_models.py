@@ -191,3 +191,50 @@ def test_pmedian_infeasible_says_why() -> None:
     )
     with pytest.raises(InfeasibleError, match=r"p=1 cannot serve every demand point .* Raise p"):
         solve_pmedian(costs, np.array([1.0, 1.0]), p=1)
+
+
+def _cover_part(cover: np.ndarray, cost: np.ndarray | None = None):  # type: ignore[no-untyped-def]
+    from siting.models.lscp import _CoverPart
+    from siting.models.options import SolverOptions
+
+    matrix = sp.csr_array(cover.astype(float))
+    cost = np.ones(cover.shape[1]) if cost is None else cost
+    return _CoverPart(matrix, np.arange(cover.shape[1]), cost, SolverOptions(), None)
+
+
+def test_cover_part_proven_without_a_mip_when_the_lp_allows() -> None:
+    from siting.models.lscp import _solve_cover_part
+
+    # Five rows in a ring, each column covers two neighbours: LP 2.5, so 3 homes are optimal (greedy finds 3).
+    ring = np.array([[1 if j in (i, (i + 1) % 5) else 0 for i in range(5)] for j in range(5)]).T
+    result = _solve_cover_part(_cover_part(ring))
+    assert (result.objective, result.bound, result.status) == (3.0, 3.0, "optimal")
+    assert result.solver == "greedy (proven by the LP bound)"
+    # Two rows of 14 points; the greedy takes the 16-, 8- and 4-point blocks (3), the two rows do (2): LP is integral.
+    rows = np.zeros((28, 5), dtype=int)
+    rows[:14, 0] = rows[14:, 1] = 1
+    for col, (a, b) in zip((2, 3, 4), ((0, 2), (2, 6), (6, 14)), strict=True):
+        rows[[*range(a, b), *range(14 + a, 14 + b)], col] = 1
+    result = _solve_cover_part(_cover_part(rows))
+    assert (result.chosen, result.objective, result.solver) == ((0, 1), 2.0, "HiGHS (integral LP)")
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(min_value=0, max_value=2**31 - 1))
+def test_cover_part_matches_brute_force(seed: int) -> None:
+    from siting.models.lscp import _solve_cover_part
+
+    rng = np.random.default_rng(seed)
+    n_rows, n_cols = int(rng.integers(3, 12)), int(rng.integers(3, 9))
+    cover = (rng.random((n_rows, n_cols)) < 0.35).astype(int)
+    cover[np.arange(n_rows), rng.integers(0, n_cols, n_rows)] = 1  # every row coverable
+    cost = rng.integers(1, 5, n_cols).astype(float) if seed % 2 else np.ones(n_cols)
+    best = min(
+        cost[list(subset)].sum()
+        for k in range(1, n_cols + 1)
+        for subset in itertools.combinations(range(n_cols), k)
+        if cover[:, list(subset)].any(axis=1).all()
+    )
+    result = _solve_cover_part(_cover_part(cover, cost))
+    assert result.status == "optimal" and result.objective == pytest.approx(best)
+    assert cover[:, list(result.chosen)].any(axis=1).all()

@@ -17,6 +17,7 @@ from siting.errors import InfeasibleError, InputError, SolverError
 from siting.models.decompose import coverage_components, map_parts
 from siting.models.options import SiteOptions, SolverOptions
 from siting.models.plan import Plan, frozen_mapping
+from siting.models.problem import violations
 from siting.models.reductions import covered_by, reduce_set_cover
 from siting.models.sites import SiteRules, checked_weights, plan_from_choice, resolve_sites
 from siting.models.solver import MatrixModel, solve_matrix_model, solve_problem
@@ -78,19 +79,14 @@ class _PartResult:
     solver: str
 
 
-def _solve_cover_part(part: _CoverPart, rules: SiteRules | None = None) -> _PartResult:
-    """Solve one part; a single column covering every row needs no solver."""
+#: Parts up to this many columns go to CBC with its cut generators off: on the province's 5 km parts
+#: (up to 245 columns) CBC proves the optimum 3-9x sooner without them (1.60 s -> 0.23 s on the largest).
+CBC_NO_CUTS_MAX_COLUMNS = 1_000
+
+
+def _cover_model(part: _CoverPart, rules: SiteRules | None) -> MatrixModel:
+    """Σ_{j covers i} x_j ≥ 1 for every row, then Σ_{j in T} x_j ≥ need for short townships; costs scaled to 1."""
     n_rows, n_cols = part.cover.shape
-    if n_rows == 0:
-        return _PartResult((), 0.0, 0.0, "optimal", "none (trivial)")
-    csc = part.cover.tocsc()
-    full = np.flatnonzero(np.diff(csc.indptr) == n_rows)
-    if len(full) and (rules is None or rules.min_per_township == 0):
-        j = int(full[np.argmin(part.cost[full])])
-        if part.cost[j] <= part.cost.min() + 1e-12:
-            value = float(part.cost[j])
-            return _PartResult((int(part.columns[j]),), value, value, "optimal", "none (trivial)")
-    # Σ_{j covers i} x_j ≥ 1 for every row, then Σ_{j in T} x_j ≥ need for short townships.
     blocks = [part.cover.tocoo()]
     needs = [np.ones(n_rows)]
     if rules is not None:
@@ -101,7 +97,7 @@ def _solve_cover_part(part: _CoverPart, rules: SiteRules | None = None) -> _Part
             needs.append(np.array([float(need)]))
     matrix = sp.vstack(blocks).tocsr()
     scale = max(float(np.abs(part.cost).max(initial=0.0)), 1e-12)
-    model = MatrixModel(
+    return MatrixModel(
         name="lscp",
         maximise=False,
         cost=part.cost / scale,
@@ -112,19 +108,68 @@ def _solve_cover_part(part: _CoverPart, rules: SiteRules | None = None) -> _Part
         row_lower=np.concatenate(needs),
         row_upper=np.full(matrix.shape[0], np.inf),
     )
+
+
+def _proven_by_relaxation(part: _CoverPart, model: MatrixModel, start: np.ndarray | None) -> _PartResult | None:
+    """The part's optimum when its LP relaxation proves one without branching, else None.
+
+    An integral LP optimum is the optimum; with whole costs (counting homes), a
+    greedy cover costing no more than the LP bound rounded up is optimal too. The
+    relaxation is solved by HiGHS in this process (milliseconds), which spares a
+    solver run on most small parts.
+    """
+    try:
+        relaxation = replace(model, integer=np.zeros(len(model.cost), dtype=bool))
+        relaxed, values = solve_matrix_model(relaxation, solver="highs")
+    except SolverError:
+        return None
+    scale = float(np.abs(part.cost).max(initial=0.0)) or 1.0
+    bound = float(relaxed.objective) * scale
+    whole = bool(np.allclose(part.cost, np.round(part.cost)))
+    rounded = np.round(values)
+    if np.all(np.abs(values - rounded) <= 1e-6) and not violations(model, rounded):
+        chosen = rounded > 0.5
+        value = float(part.cost[chosen].sum())
+        return _PartResult(tuple(int(c) for c in part.columns[chosen]), value, value, "optimal", "HiGHS (integral LP)")
+    if start is not None and whole:
+        value = float(part.cost[start > 0.5].sum())
+        if value <= math.ceil(bound - 1e-6) + 1e-9:
+            picked = tuple(int(c) for c in part.columns[start > 0.5])
+            return _PartResult(picked, value, value, "optimal", "greedy (proven by the LP bound)")
+    return None
+
+
+def _solve_cover_part(part: _CoverPart, rules: SiteRules | None = None) -> _PartResult:
+    """Solve one part: a single column covering every row, or the LP relaxation, may prove it without a MIP."""
+    n_rows, n_cols = part.cover.shape
+    if n_rows == 0:
+        return _PartResult((), 0.0, 0.0, "optimal", "none (trivial)")
+    csc = part.cover.tocsc()
+    full = np.flatnonzero(np.diff(csc.indptr) == n_rows)
+    if len(full) and (rules is None or rules.min_per_township == 0):
+        j = int(full[np.argmin(part.cost[full])])
+        if part.cost[j] <= part.cost.min() + 1e-12:
+            value = float(part.cost[j])
+            return _PartResult((int(part.columns[j]),), value, value, "optimal", "none (trivial)")
+    model = _cover_model(part, rules)
     start = None
     if rules is None or rules.min_per_township == 0:
         start = np.zeros(n_cols)
         start[greedy_set_cover(part.cover, part.cost)] = 1.0
+    proven = _proven_by_relaxation(part, model, start)
+    if proven is not None:
+        return proven
     left = None if part.deadline_epoch is None else max(part.deadline_epoch - time.time(), 0.05)
+    cbc_options = ("cuts off",) if n_cols <= CBC_NO_CUTS_MAX_COLUMNS else ()
     try:
         kwargs = replace(part.solver, time_limit_s=left).solve_kwargs()
-        solved, values = solve_matrix_model(model, **kwargs, start=start)
+        solved, values = solve_matrix_model(model, **kwargs, start=start, cbc_options=cbc_options)
     except SolverError:
         if start is None:
             raise
         value = float(part.cost[start > 0.5].sum())
         return _PartResult(tuple(int(c) for c in part.columns[start > 0.5]), value, None, "feasible", "greedy")
+    scale = max(float(np.abs(part.cost).max(initial=0.0)), 1e-12)
     chosen = tuple(int(c) for c in part.columns[values > 0.5])
     objective = float(part.cost[values > 0.5].sum())
     bound = None if solved.bound is None else min(solved.bound * scale, objective)
