@@ -226,6 +226,26 @@ def _notes(context: ReportContext) -> dict[str, str]:
     return items
 
 
+#: Columns of the per-level sheets: coverage and homes, then any extra columns, then money and staff.
+LEVEL_COLUMNS = (
+    "children",
+    "children_covered",
+    "children_covered_pct",
+    "priority_children",
+    "priority_covered",
+    "priority_covered_pct",
+    "communities",
+    "communities_uncovered",
+    "homes_existing",
+    "homes_new",
+    "homes_total",
+    "townships",
+    "townships_with_home",
+    "townships_with_home_pct",
+)
+LEVEL_MONEY_COLUMNS = ("build_cost_cny", "directors", "director_pay_cny_per_year")
+
+
 def _workbook(
     shared: Mapping[str, pd.DataFrame],
     context: ReportContext,
@@ -239,26 +259,7 @@ def _workbook(
     book = Workbook()
     book.remove(book.active)
     write_notes_sheet(book, "说明 notes", f"{context.title_zh} {context.title_en}", _notes(context))
-    columns = [
-        "children",
-        "children_covered",
-        "children_covered_pct",
-        "priority_children",
-        "priority_covered",
-        "priority_covered_pct",
-        "communities",
-        "communities_uncovered",
-        "homes_existing",
-        "homes_new",
-        "homes_total",
-        "townships",
-        "townships_with_home",
-        "townships_with_home_pct",
-        *extra_columns,
-        "build_cost_cny",
-        "directors",
-        "director_pay_cny_per_year",
-    ]
+    columns = [*LEVEL_COLUMNS, *extra_columns, *LEVEL_MONEY_COLUMNS]
     for level in LEVELS:
         sheet, title = LEVEL_SHEETS[level]
         table = shared[level]

@@ -179,6 +179,21 @@ def _solve_cover_part(part: _CoverPart, rules: SiteRules | None = None) -> _Part
     return _PartResult(chosen, result.objective, result.bound, result.status, result.solver)
 
 
+def _component_parts(
+    cover: sp.csr_array, columns: np.ndarray, cost: np.ndarray, solver: SolverOptions, deadline_epoch: float | None
+) -> list[_CoverPart]:
+    """One part per connected component of the coverage graph that has rows to cover."""
+    n_parts, row_label, col_label = coverage_components(cover)
+    parts = []
+    for label in range(n_parts):
+        rows_l = np.flatnonzero(row_label == label)
+        if len(rows_l):
+            cols_l = np.flatnonzero(col_label == label)
+            sub = cover[rows_l][:, cols_l].tocsr()
+            parts.append(_CoverPart(sub, columns[cols_l], cost[cols_l], solver, deadline_epoch))
+    return parts
+
+
 def solve_lscp(
     costs: Any,
     *,
@@ -255,22 +270,7 @@ def solve_lscp(
     if rules.min_per_township > 0 or not decompose:
         parts = [_CoverPart(part_cover, columns, rules.cost_cny[columns], solver, deadline_epoch)]
     else:
-        n_parts, row_label, col_label = coverage_components(part_cover)
-        parts = []
-        for label in range(n_parts):
-            rows_l = np.flatnonzero(row_label == label)
-            if len(rows_l) == 0:
-                continue
-            cols_l = np.flatnonzero(col_label == label)
-            parts.append(
-                _CoverPart(
-                    part_cover[rows_l][:, cols_l].tocsr(),
-                    columns[cols_l],
-                    rules.cost_cny[columns[cols_l]],
-                    solver,
-                    deadline_epoch,
-                )
-            )
+        parts = _component_parts(part_cover, columns, rules.cost_cny[columns], solver, deadline_epoch)
     if rules.min_per_township > 0:
         results = [_solve_cover_part(parts[0], rules=rules)]
     else:
@@ -325,6 +325,37 @@ def _greedy_share(cover: sp.csr_array, w: np.ndarray, cost: np.ndarray, need: fl
     return np.array(chosen, dtype=np.int64)
 
 
+def _partial_cover_problem(
+    cover: sp.csr_array,
+    w: np.ndarray,
+    open_rows: np.ndarray,
+    allowed: np.ndarray,
+    rules: SiteRules,
+    *,
+    need: float,
+) -> tuple[pulp.LpProblem, dict[int, pulp.LpVariable]]:
+    """The partial-cover MIP over the open rows: ``y_i ≤ Σ x_j``, ``Σ w_i y_i ≥ need``, township minimums."""
+    problem = pulp.LpProblem("partial_cover", pulp.LpMinimize)
+    x: dict[int, pulp.LpVariable] = {}
+    y_terms = []
+    for i in open_rows:
+        cols = cover.indices[cover.indptr[i] : cover.indptr[i + 1]]
+        cols = cols[allowed[cols]]
+        y = pulp.LpVariable(f"y_{i}", lowBound=0, upBound=1)
+        for c in cols:
+            x.setdefault(int(c), pulp.LpVariable(f"x_{c}", cat=pulp.LpBinary))
+        problem += pulp.LpAffineExpression([(y, 1.0)] + [(x[int(c)], -1.0) for c in cols]) <= 0
+        y_terms.append((y, float(w[i])))
+    if rules.min_per_township > 0:
+        for j in np.flatnonzero(allowed):
+            x.setdefault(int(j), pulp.LpVariable(f"x_{j}", cat=pulp.LpBinary))
+    rules.add_township_minimums(problem, x)
+    if need > 0 and y_terms:
+        problem += pulp.LpAffineExpression(y_terms) >= need, "share"
+    problem += pulp.LpAffineExpression([(v, float(rules.cost_cny[j])) for j, v in x.items()])
+    return problem, x
+
+
 def solve_partial_cover(
     costs: Any,
     weights: pd.Series | np.ndarray,
@@ -370,27 +401,9 @@ def solve_partial_cover(
     allowed = rules.allowed(cover.shape[1])
     allowed[rules.fixed] = False
     base = float(w[covered_fixed].sum())
-    problem = pulp.LpProblem("partial_cover", pulp.LpMinimize)
-    x: dict[int, pulp.LpVariable] = {}
-    y_terms = []
     open_rows = np.flatnonzero(reachable & ~covered_fixed & (w > 0))
-    for i in open_rows:
-        cols = cover.indices[cover.indptr[i] : cover.indptr[i + 1]]
-        cols = cols[allowed[cols]]
-        y = pulp.LpVariable(f"y_{i}", lowBound=0, upBound=1)
-        for c in cols:
-            x.setdefault(int(c), pulp.LpVariable(f"x_{c}", cat=pulp.LpBinary))
-        problem += pulp.LpAffineExpression([(y, 1.0)] + [(x[int(c)], -1.0) for c in cols]) <= 0
-        y_terms.append((y, float(w[i])))
-    if rules.min_per_township > 0:
-        for j in np.flatnonzero(allowed):
-            x.setdefault(int(j), pulp.LpVariable(f"x_{j}", cat=pulp.LpBinary))
-    rules.add_township_minimums(problem, x)
-    if base < target and y_terms:
-        problem += pulp.LpAffineExpression(y_terms) >= target - base, "share"
-    problem += pulp.LpAffineExpression([(v, float(rules.cost_cny[j])) for j, v in x.items()])
+    problem, x = _partial_cover_problem(cover, w, open_rows, allowed, rules, need=target - base)
     built = time.perf_counter()
-    stopped = None
     if x and (base < target or rules.min_per_township > 0):
         try:
             result = solve_problem(problem, **solver.solve_kwargs(solver.deadline(started)))
@@ -416,7 +429,7 @@ def solve_partial_cover(
             }
             stopped = f"time limit {solver.time_limit_s:g} s"
     else:
-        chosen = []
+        chosen, stopped = [], None
         fields = {"objective": 0.0, "bound": 0.0, "status": "optimal", "solver": "none (trivial)"}
     fields["stopped_by"] = stopped
     fields["timings_s"] = frozen_mapping({"build": built - started, "solve": time.perf_counter() - built})

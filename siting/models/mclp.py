@@ -114,31 +114,7 @@ def solve_mclp(
     matrix, standard_value = matrix_and_standard(costs, standard)
     w = checked_weights(weights, matrix.demand_ids)
     rules = resolve_sites(matrix, sites, site_cost_cny=site_cost_cny)
-    forced_cost = float(rules.cost_cny[rules.forced].sum())
-    if n_homes is not None and len(rules.forced) > n_homes:
-        raise InfeasibleError(
-            f"{len(rules.forced)} forced sites (locked_in) exceed n_homes={n_homes}; raise n_homes or lock fewer in"
-        )
-    if budget_cny is not None and forced_cost > budget_cny + 1e-9:
-        raise InfeasibleError(
-            f"forced sites (locked_in) cost {forced_cost:,.0f} CNY, more than budget_cny={budget_cny:,.0f}; "
-            "raise the budget or lock fewer sites in"
-        )
-    minimums = rules.township_minimums()
-    needed = sum(need for _, _, need in minimums)
-    if n_homes is not None and len(rules.forced) + needed > n_homes:
-        raise InfeasibleError(
-            f"min_per_township={sites.min_per_township} needs {needed} new homes in {len(minimums)} townships "
-            f"(plus {len(rules.forced)} locked in), more than n_homes={n_homes}; raise n_homes or lower the minimum"
-        )
-    if budget_cny is not None and minimums:
-        cheapest = sum(float(np.sort(rules.cost_cny[positions])[:need].sum()) for _, positions, need in minimums)
-        if forced_cost + cheapest > budget_cny + 1e-9:
-            raise InfeasibleError(
-                f"min_per_township={sites.min_per_township} needs at least {cheapest:,.0f} CNY of new homes in "
-                f"{len(minimums)} townships (plus {forced_cost:,.0f} CNY locked in), more than budget_cny="
-                f"{budget_cny:,.0f}; raise the budget or lower the minimum"
-            )
+    _check_room_for_forced_and_minimums(rules, sites, n_homes=n_homes, budget_cny=budget_cny)
     parameters: dict[str, object] = {
         "standard": standard_value,
         "unit": matrix.unit,
@@ -180,6 +156,37 @@ def solve_mclp(
         started=started,
         parameters=parameters,
     )
+
+
+def _check_room_for_forced_and_minimums(
+    rules: SiteRules, sites: SiteOptions, *, n_homes: int | None, budget_cny: float | None
+) -> None:
+    """Refuse limits that leave no room for the forced sites and the township minimums."""
+    forced_cost = float(rules.cost_cny[rules.forced].sum())
+    if n_homes is not None and len(rules.forced) > n_homes:
+        raise InfeasibleError(
+            f"{len(rules.forced)} forced sites (locked_in) exceed n_homes={n_homes}; raise n_homes or lock fewer in"
+        )
+    if budget_cny is not None and forced_cost > budget_cny + 1e-9:
+        raise InfeasibleError(
+            f"forced sites (locked_in) cost {forced_cost:,.0f} CNY, more than budget_cny={budget_cny:,.0f}; "
+            "raise the budget or lock fewer sites in"
+        )
+    minimums = rules.township_minimums()
+    needed = sum(need for _, _, need in minimums)
+    if n_homes is not None and len(rules.forced) + needed > n_homes:
+        raise InfeasibleError(
+            f"min_per_township={sites.min_per_township} needs {needed} new homes in {len(minimums)} townships "
+            f"(plus {len(rules.forced)} locked in), more than n_homes={n_homes}; raise n_homes or lower the minimum"
+        )
+    if budget_cny is not None and minimums:
+        cheapest = sum(float(np.sort(rules.cost_cny[positions])[:need].sum()) for _, positions, need in minimums)
+        if forced_cost + cheapest > budget_cny + 1e-9:
+            raise InfeasibleError(
+                f"min_per_township={sites.min_per_township} needs at least {cheapest:,.0f} CNY of new homes in "
+                f"{len(minimums)} townships (plus {forced_cost:,.0f} CNY locked in), more than budget_cny="
+                f"{budget_cny:,.0f}; raise the budget or lower the minimum"
+            )
 
 
 def _solve_uncapacitated(
