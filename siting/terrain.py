@@ -93,6 +93,11 @@ class TravelGrid:
         return int(rows), int(cols)
 
     @cached_property
+    def move_factors(self) -> np.ndarray:
+        """What the search reads per cell, side by side: half-move minutes per metre (signed) and height."""
+        return _move_factors(self.speed_kmh, self.walking, self.elevation_m)
+
+    @cached_property
     def max_speed_kmh(self) -> float:
         """The fastest a move can go (walking at its best slope, or the fastest road)."""
         if self.speed_bound_kmh is not None:
@@ -153,26 +158,67 @@ def _snap(speed: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> tuple[np.nda
     return out_r, out_c
 
 
+#: e^{-0.175}: the least Tobler's slope factor can slow a walking move (at a slope of -5 %).
+_LEAST_SLOWING = math.exp(-0.175)
+
+
+@njit(cache=True)
+def _move_factors(speed: np.ndarray, walking: np.ndarray, elevation: np.ndarray) -> np.ndarray:
+    """Per cell, side by side (one cache line for the search): minutes per metre of half a move at its flat speed
+    (negative when walking, so that the slope applies; 0 where impassable), and its height."""
+    height, width = speed.shape
+    cells = np.zeros((height, width, 2), dtype=np.float64)
+    for r in range(height):
+        for c in range(width):
+            if speed[r, c] > 0:
+                per_m = 0.03 / np.float64(speed[r, c])  # half the move, in min/m: 0.5 × 60 / 1000 / (km/h)
+                cells[r, c, 0] = -per_m if walking[r, c] else per_m
+            cells[r, c, 1] = elevation[r, c]
+    return cells
+
+
 @njit(cache=True, inline="always")
-def _move_minutes(
-    speed: np.ndarray,
-    walking: np.ndarray,
-    elevation: np.ndarray,
-    r0: int,
-    c0: int,
-    r1: int,
-    c1: int,
-    length_m: float,
-) -> float:
+def _half_minutes(per_m: float, slower: float) -> float:
+    """Minutes per metre of half a move in a cell: its flat figure, times the slope factor when walking."""
+    return -per_m * slower if per_m < 0 else per_m
+
+
+@njit(cache=True, inline="always")
+def _move_minutes(cells: np.ndarray, r0: int, c0: int, r1: int, c1: int, length_m: float) -> float:
     """Minutes to move from cell (r0, c0) to its neighbour (r1, c1): half the length at each cell's speed."""
-    half = 0.03 * length_m  # half the move, in km·min/h: 0.5 × m / 1000 × 60
-    walk0, walk1 = walking[r0, c0], walking[r1, c1]
-    if not (walk0 or walk1):
-        return half / speed[r0, c0] + half / speed[r1, c1]
-    rise = np.float64(elevation[r1, c1]) - np.float64(elevation[r0, c0])  # float64 for float32 grids too
-    slope = rise / length_m
+    p0, p1 = cells[r0, c0, 0], cells[r1, c1, 0]
+    if p0 > 0 and p1 > 0:
+        return length_m * (p0 + p1)
+    slope = (cells[r1, c1, 1] - cells[r0, c0, 1]) / length_m
     slower = math.exp(3.5 * abs(slope + 0.05) - 0.175)  # 1 / Tobler's factor
-    return half * (slower if walk0 else 1.0) / speed[r0, c0] + half * (slower if walk1 else 1.0) / speed[r1, c1]
+    return length_m * (_half_minutes(p0, slower) + _half_minutes(p1, slower))
+
+
+@njit(cache=True, inline="always")
+def _enqueue(
+    heads: np.ndarray,
+    entry_cell: np.ndarray,
+    entry_next: np.ndarray,
+    free: int,
+    overflow: int,
+    n_overflow: int,
+    cell: int,
+    due: int,
+    current: int,
+) -> tuple[int, int, int]:
+    """Put ``cell`` in bucket ``due`` (or the overflow beyond the ring); returns ``(free, overflow, n_overflow)``."""
+    n_buckets = len(heads)
+    entry = free
+    free = entry_next[entry]
+    entry_cell[entry] = cell
+    if due < current + n_buckets:
+        entry_next[entry] = heads[due % n_buckets]
+        heads[due % n_buckets] = entry
+    else:
+        entry_next[entry] = overflow
+        overflow = entry
+        n_overflow += 1
+    return free, overflow, n_overflow
 
 
 @njit(cache=True)
@@ -180,7 +226,7 @@ def _pull_overflow(
     heads: np.ndarray,
     entry_cell: np.ndarray,
     entry_next: np.ndarray,
-    stamp: np.ndarray,
+    marks: np.ndarray,
     dist: np.ndarray,
     done: int,
     bucket_min: float,
@@ -195,7 +241,7 @@ def _pull_overflow(
     Returns the queue's new ``(free, live, overflow, n_overflow, current)``; the search's
     hot loop keeps them in registers, so the rare path lives here.
     """
-    width = stamp.shape[1]
+    width = marks.shape[1]
     n_buckets = len(heads)
     if live == n_overflow:  # the ring is empty: jump to the earliest waiting time
         earliest = current + n_buckets
@@ -210,7 +256,7 @@ def _pull_overflow(
         following = entry_next[entry]
         cell = entry_cell[entry]
         r, c = cell // width, cell % width
-        if stamp[r, c] == done:
+        if marks[r, c, 0] == done:
             entry_next[entry] = free
             free = entry
             live -= 1
@@ -229,34 +275,32 @@ def _pull_overflow(
 
 @njit(cache=True)
 def _search(
-    speed: np.ndarray,
-    walking: np.ndarray,
-    elevation: np.ndarray,
+    cells: np.ndarray,
     resolution_m: float,
-    source_rows: np.ndarray,
-    source_cols: np.ndarray,
-    source_labels: np.ndarray,
+    sources: np.ndarray,
     limit_min: float,
     reverse: bool,
     bucket_min: float,
-    stamp: np.ndarray,
+    marks: np.ndarray,
     generation: int,
     dist: np.ndarray,
-    label: np.ndarray,
     heads: np.ndarray,
     entry_cell: np.ndarray,
     entry_next: np.ndarray,
     free_head: np.ndarray,
     reached: np.ndarray,
 ) -> int:
-    """Bounded Dijkstra from the sources with a bucket queue; fills ``dist``/``label``, lists the cells in ``reached``.
+    """Bounded Dijkstra from the sources with a bucket queue; fills ``dist`` and labels, lists cells in ``reached``.
 
-    The queue is Dial's: cells wait in buckets ``bucket_min`` minutes wide, kept in a
-    ring of ``len(heads)`` buckets. ``bucket_min`` is at most the quickest move of the
-    grid, so a move out of a bucket always lands in a later one and every cell of the
-    current bucket is final when it is taken, in any order: the search is exact, with
-    constant-time queue operations. A time beyond the ring's span (a very slow move:
-    walking up a cliff) waits in an overflow list, moved into the ring every half turn.
+    ``cells`` is :func:`_move_factors`' array; ``sources`` has one ``(row, column, label)``
+    row per source; ``marks[..., 0]`` is the stamp and ``marks[..., 1]`` the label of
+    each cell (side by side, as the search reads them together). The queue is Dial's:
+    cells wait in buckets ``bucket_min`` minutes wide, kept in a ring of ``len(heads)``
+    buckets. ``bucket_min`` is at most the quickest move of the grid, so a move out of a
+    bucket always lands in a later one and every cell of the current bucket is final
+    when it is taken, in any order: the search is exact, with constant-time queue
+    operations. A time beyond the ring's span (a very slow move: walking up a cliff)
+    waits in an overflow list, moved into the ring every half turn.
 
     ``reverse`` gives the time *to* the sources (each move costed in the direction of
     travel towards them). Cells reached carry ``stamp == generation``, final ones
@@ -265,37 +309,26 @@ def _search(
     Entries come from the free list ``free_head[0]`` (through ``entry_next``; ``len(entry_cell)``
     ends it) and all return to it, so it is set up once per workspace, not per search.
     """
-    height, width = speed.shape
-    n_buckets = len(heads)
+    height, width = cells.shape[0], cells.shape[1]
+    n_buckets, pool = len(heads), len(entry_cell)
     heads[:] = -1
-    pool = len(entry_cell)
-    free = free_head[0]  # the free list is the workspace's: every entry is back on it after a search
-    live = 0
-    n_reached = 0
-    done = -generation
-    for k in range(len(source_rows)):
-        r, c = source_rows[k], source_cols[k]
-        if r < 0 or speed[r, c] <= 0 or stamp[r, c] == generation:
+    free, live, n_reached, done = free_head[0], 0, 0, -generation
+    current, overflow, n_overflow, next_pull = 0, -1, 0, n_buckets // 2  # overflow: a list through entry_next
+    for k in range(len(sources)):
+        r, c = sources[k, 0], sources[k, 1]
+        if r < 0 or cells[r, c, 0] == 0 or marks[r, c, 0] == generation:
             continue  # off the grid, impassable, or a second source on the same cell
-        stamp[r, c] = generation
-        dist[r, c] = 0.0
-        label[r, c] = source_labels[k]
         if free >= pool:
             return -1
-        entry = free
-        free = entry_next[entry]
-        entry_cell[entry] = r * width + c
-        entry_next[entry] = heads[0]
-        heads[0] = entry
+        marks[r, c, 0], marks[r, c, 1], dist[r, c] = generation, sources[k, 2], 0.0
+        free, overflow, n_overflow = _enqueue(
+            heads, entry_cell, entry_next, free, overflow, n_overflow, r * width + c, 0, 0
+        )
         live += 1
-    current = 0
-    overflow = -1  # entries beyond the ring, as a list through entry_next
-    n_overflow = 0
-    next_pull = n_buckets // 2
     while live > 0:
         if n_overflow > 0 and (current >= next_pull or live == n_overflow):
             free, live, overflow, n_overflow, current = _pull_overflow(
-                heads, entry_cell, entry_next, stamp, dist, done, bucket_min, free, live, overflow, n_overflow, current
+                heads, entry_cell, entry_next, marks, dist, done, bucket_min, free, live, overflow, n_overflow, current
             )
             next_pull = current + n_buckets // 2
             continue
@@ -311,46 +344,39 @@ def _search(
         live -= 1
         r = cell // width
         c = cell - r * width
-        if stamp[r, c] == done:
+        if marks[r, c, 0] == done:
             continue  # an older, slower entry of a cell already final
-        stamp[r, c] = done
+        marks[r, c, 0] = done
         reached[n_reached] = cell
         n_reached += 1
         here = dist[r, c]
         for k in range(8):
-            rr = r + _DR[k]
-            cc = c + _DC[k]
-            if rr < 0 or rr >= height or cc < 0 or cc >= width or speed[rr, cc] <= 0 or stamp[rr, cc] == done:
+            rr, cc = r + _DR[k], c + _DC[k]
+            if rr < 0 or rr >= height or cc < 0 or cc >= width or cells[rr, cc, 0] == 0 or marks[rr, cc, 0] == done:
                 continue
             diagonal = rr != r and cc != c
-            if diagonal and speed[r, cc] <= 0 and speed[rr, c] <= 0:
+            if diagonal and cells[r, cc, 0] == 0 and cells[rr, c, 0] == 0:
                 continue  # no slipping between two impassable cells at a corner
             length = resolution_m * (1.4142135623730951 if diagonal else 1.0)
+            seen = marks[rr, cc, 0] == generation
+            if seen:  # not even the best slope could make this move improve the cell: skip its exp
+                least = _half_minutes(cells[r, c, 0], _LEAST_SLOWING) + _half_minutes(cells[rr, cc, 0], _LEAST_SLOWING)
+                if here + length * least >= dist[rr, cc]:
+                    continue
             if reverse:
-                step = _move_minutes(speed, walking, elevation, rr, cc, r, c, length)
+                candidate = here + _move_minutes(cells, rr, cc, r, c, length)
             else:
-                step = _move_minutes(speed, walking, elevation, r, c, rr, cc, length)
-            candidate = here + step
-            if candidate > limit_min:
+                candidate = here + _move_minutes(cells, r, c, rr, cc, length)
+            if candidate > limit_min or (seen and candidate >= dist[rr, cc]):
                 continue
-            if stamp[rr, cc] != generation or candidate < dist[rr, cc]:  # not yet reached, or reached slower
-                stamp[rr, cc] = generation
-                dist[rr, cc] = candidate
-                label[rr, cc] = label[r, c]
-                if free >= pool:
-                    return -1
-                entry = free
-                free = entry_next[entry]
-                entry_cell[entry] = rr * width + cc
-                due = int(candidate / bucket_min)
-                if due < current + n_buckets:
-                    entry_next[entry] = heads[due % n_buckets]
-                    heads[due % n_buckets] = entry
-                else:
-                    entry_next[entry] = overflow
-                    overflow = entry
-                    n_overflow += 1
-                live += 1
+            if free >= pool:
+                return -1
+            marks[rr, cc, 0], marks[rr, cc, 1], dist[rr, cc] = generation, marks[r, c, 1], candidate
+            due = int(candidate / bucket_min)
+            free, overflow, n_overflow = _enqueue(
+                heads, entry_cell, entry_next, free, overflow, n_overflow, rr * width + cc, due, current
+            )
+            live += 1
     free_head[0] = free
     return n_reached
 
@@ -360,15 +386,19 @@ class _Workspace:
 
     def __init__(self, grid: TravelGrid) -> None:
         shape = grid.shape
-        self.stamp = np.zeros(shape, dtype=np.int32)
+        self.marks = np.zeros((*shape, 2), dtype=np.int32)  # stamp and label of each cell, side by side
         self.dist = np.zeros(shape, dtype=np.float64)
-        self.label = np.zeros(shape, dtype=np.int32)
         self.generation = 0
         n = shape[0] * shape[1]
         self._entries(min(n * 2 + 8, 1 << 18))
         self.reached = np.empty(n, dtype=np.int64)
         self.bucket_min = grid.bucket_min()
         self.heads = np.empty(MAX_BUCKETS, dtype=np.int64)
+
+    @property
+    def label(self) -> np.ndarray:
+        """The source label of each cell reached by the last search."""
+        return self.marks[..., 1]
 
     def _entries(self, pool: int) -> None:
         """A pool of queue entries, all on the free list."""
@@ -385,27 +415,23 @@ class _Workspace:
         limit_min: float,
         reverse: bool,
     ) -> np.ndarray:
-        """Cells reached (flat indices) by one search; their times are in ``dist``, their source in ``label``."""
+        """Cells reached (flat indices) by one search; their times are in ``dist``, their source in :attr:`label`."""
         # A bounded search never holds a time beyond its limit: a ring spanning the limit has no overflow.
         span = int(limit_min / self.bucket_min) + 2 if math.isfinite(limit_min) else MAX_BUCKETS
         heads = self.heads[: max(2, min(span, MAX_BUCKETS))]
+        sources = np.column_stack([rows, cols, labels]).astype(np.int64).reshape(-1, 3)
         while True:
             self.generation += 1
             count = _search(
-                grid.speed_kmh,
-                grid.walking,
-                grid.elevation_m,
+                grid.move_factors,
                 grid.resolution_m,
-                rows.astype(np.int64),
-                cols.astype(np.int64),
-                labels.astype(np.int32),
+                sources,
                 float(limit_min),
                 reverse,
                 self.bucket_min,
-                self.stamp,
+                self.marks,
                 self.generation,
                 self.dist,
-                self.label,
                 heads,
                 self.entry_cell,
                 self.entry_next,
@@ -503,9 +529,6 @@ def nearest_times(
     """
     work = _Workspace(grid)
     labels = np.arange(len(source_rows), dtype=np.int64)
-    reached = work.run(grid, np.asarray(source_rows), np.asarray(source_cols), labels, limit_min, reverse)
-    minutes = np.full(grid.shape, np.inf)
-    nearest = np.full(grid.shape, -1, dtype=np.int64)
-    minutes.reshape(-1)[reached] = work.dist.reshape(-1)[reached]
-    nearest.reshape(-1)[reached] = work.label.reshape(-1)[reached]
-    return minutes, nearest
+    work.run(grid, np.asarray(source_rows), np.asarray(source_cols), labels, limit_min, reverse)
+    final = work.marks[..., 0] == -work.generation  # one pass over the grid, not a gather of every cell reached
+    return np.where(final, work.dist, np.inf), np.where(final, work.label, -1).astype(np.int64)
