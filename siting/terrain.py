@@ -92,6 +92,10 @@ class TravelGrid:
         rows, cols = self.speed_kmh.shape
         return int(rows), int(cols)
 
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled without what it caches (a window or a worker computes its own move factors)."""
+        return {k: v for k, v in self.__dict__.items() if k != "move_factors"}
+
     @cached_property
     def move_factors(self) -> np.ndarray:
         """What the search reads per cell, side by side: half-move minutes per metre (signed) and height."""
@@ -384,13 +388,15 @@ def _search(
 class _Workspace:
     """Arrays a run of searches shares (nothing is reset between searches: stamps tell what is current)."""
 
-    def __init__(self, grid: TravelGrid) -> None:
+    def __init__(self, grid: TravelGrid, *, whole_grid: bool = False) -> None:
+        """``whole_grid``: the searches will sweep the whole grid (a multi-source unbounded search), so the
+        queue's entry pool starts at a quarter of the cells; a full pool costs a search started again."""
         shape = grid.shape
         self.marks = np.zeros((*shape, 2), dtype=np.int32)  # stamp and label of each cell, side by side
         self.dist = np.zeros(shape, dtype=np.float64)
         self.generation = 0
         n = shape[0] * shape[1]
-        self._entries(min(n * 2 + 8, 1 << 18))
+        self._entries(n // 4 + 8 if whole_grid else min(n * 2 + 8, 1 << 18))
         self.reached = np.empty(n, dtype=np.int64)
         self.bucket_min = grid.bucket_min()
         self.heads = np.empty(MAX_BUCKETS, dtype=np.int64)
@@ -527,7 +533,7 @@ def nearest_times(
     This is the nearest-home travel-time raster: each cell's time to (or from) the
     nearest home and that home's index.
     """
-    work = _Workspace(grid)
+    work = _Workspace(grid, whole_grid=True)
     labels = np.arange(len(source_rows), dtype=np.int64)
     work.run(grid, np.asarray(source_rows), np.asarray(source_cols), labels, limit_min, reverse)
     final = work.marks[..., 0] == -work.generation  # one pass over the grid, not a gather of every cell reached
