@@ -238,3 +238,11 @@ def test_cover_part_matches_brute_force(seed: int) -> None:
     result = _solve_cover_part(_cover_part(cover, cost))
     assert result.status == "optimal" and result.objective == pytest.approx(best)
     assert cover[:, list(result.chosen)].any(axis=1).all()
+
+
+@pytest.mark.parametrize("decompose", [False, True])
+def test_mclp_builds_no_home_that_covers_nothing_new(decompose: bool) -> None:
+    # Room for 4 homes; A or D, B and C cover every reachable child: the fourth would cover nothing new.
+    plan = solve_mclp(instance(), WEIGHTS, n_homes=4, decompose=decompose)
+    assert plan.objective == 49.0 and plan.status == "optimal"  # every reachable child (d7 is not)
+    assert len(plan.new_ids) == 3 and {"B", "C"} <= set(plan.new_ids)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pulp
+import scipy.sparse as sp
 
 from siting.costs import CostMatrix, matrix_and_standard
 from siting.errors import InfeasibleError, InputError, SolverError
@@ -19,6 +20,7 @@ from siting.models.plan import Plan, frozen_mapping
 from siting.models.reductions import covered_by, dominated_sites, merge_identical_rows
 from siting.models.sites import SiteRules, checked_capacity, checked_weights, plan_from_choice, resolve_sites
 from siting.models.solver import SolveResult, solve_problem
+from siting.parallel import Workers
 
 __all__ = ["solve_mclp"]
 
@@ -44,7 +46,7 @@ def solve_mclp(
     sites: SiteOptions | None = None,
     solver: SolverOptions | None = None,
     decompose: bool = False,
-    workers: int | None = None,
+    workers: Workers = None,
 ) -> Plan:
     r"""Open new homes that cover the most weighted children.
 
@@ -189,6 +191,28 @@ def _check_room_for_forced_and_minimums(
             )
 
 
+def without_idle_homes(cover: sp.csc_array, w: np.ndarray, rules: SiteRules, chosen: list[int]) -> list[int]:
+    """The chosen new homes less those that cover no child no other open home covers (dearest checked first).
+
+    A plan of maximum coverage may hold such homes when the budget exceeds what full
+    coverage needs (the solver is indifferent to them); an office would build them for
+    nothing. Dropping them keeps the covered weight, so optimality and the bound stand.
+    Kept as chosen under a township minimum (a home may be there to meet it).
+    """
+    if rules.min_per_township > 0 or not chosen:
+        return chosen
+    fixed = set(rules.fixed.tolist())
+    open_sites = sorted(set(chosen) | fixed)
+    covering = np.asarray(cover[:, open_sites].sum(axis=1)).ravel()
+    kept = set(chosen)
+    for j in sorted((j for j in chosen if j not in fixed), key=lambda j: (-float(rules.cost_cny[j]), j)):
+        rows = cover.indices[cover.indptr[j] : cover.indptr[j + 1]]
+        if not ((w[rows] > 0) & (covering[rows] == 1)).any():
+            covering[rows] -= 1
+            kept.discard(j)
+    return sorted(kept)
+
+
 def _solve_uncapacitated(
     costs: CostMatrix,
     w: np.ndarray,
@@ -199,7 +223,7 @@ def _solve_uncapacitated(
     budget_cny: float | None,
     solver: SolverOptions,
     decompose: bool,
-    workers: int | None,
+    workers: Workers,
     started: float,
     parameters: dict[str, object],
 ) -> Plan:
@@ -238,7 +262,7 @@ def _solve_uncapacitated(
         parts = solve_mclp_by_parts(
             sub, sub_w, max_homes=max(limit, 0), solver=solver, started=started, workers=workers
         )
-        chosen = sorted(int(site_cols[j]) for j in parts.chosen)
+        chosen = without_idle_homes(cover, w, rules, sorted(int(site_cols[j]) for j in parts.chosen))
         fields = {
             "objective": base + parts.objective,
             "bound": base + parts.bound,
@@ -431,4 +455,5 @@ def _whole_model(
         "stopped_by": stopped,
         "timings_s": frozen_mapping({"build": built - started, "solve": solve_s}),
     }
+    chosen = without_idle_homes(costs.within(standard).tocsc(), w, rules, chosen)
     return plan_from_choice("mclp", costs, rules, chosen, fields, parameters)
