@@ -21,7 +21,7 @@ $(VENV)/.runtime-installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml $(VENV)/.runtime-installed
-	$(PIP) install --quiet -e '.[test]'
+	$(PIP) install --quiet -e '.[test,dask]'
 	touch $@
 
 demo: $(VENV)/.runtime-installed

@@ -57,6 +57,16 @@ def _configure_logging(verbose: bool) -> None:
     logger.setLevel(level)
 
 
+#: Where the partitioned stages run; overrides the scenario's [engine] use.
+ENGINE_OPTION = click.option(
+    "--engine",
+    default=None,
+    metavar="ENGINE",
+    help="Where partitioned stages run: local (process pool, default), dask-local[:N] (a Dask LocalCluster "
+    "of N workers) or dask://HOST:PORT (a running Dask scheduler). Overrides the scenario's [engine] use.",
+)
+
+
 def _bar_wanted(quiet: bool) -> bool:
     return not quiet and sys.stderr.isatty() and os.environ.get("CI") != "true"
 
@@ -136,6 +146,7 @@ def main() -> None:
     default=None,
     help="Targets TOML checked in the report (default: targets/yunnan_full_coverage.toml).",
 )
+@ENGINE_OPTION
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--verbose", is_flag=True, help="One log line per stage.")
 def demo(
@@ -148,6 +159,7 @@ def demo(
     solver: str | None,
     time_limit_s: float | None,
     targets_path: Path | None,
+    engine: str | None,
     quiet: bool,
     verbose: bool,
 ) -> None:
@@ -180,7 +192,7 @@ def demo(
     if targets_path is not None:
         overrides["targets_file"] = targets_path.resolve()
     scenario = load_scenario(DEMO_SCENARIO).with_changes(**overrides)
-    _summary(run(scenario, map_path=map_path, progress=_bar_wanted(quiet)), started=started)
+    _summary(run(scenario, map_path=map_path, progress=_bar_wanted(quiet), engine=engine), started=started)
 
 
 @main.group()
@@ -302,9 +314,10 @@ def map_command(run_dir: Path, unit: str, out_path: Path, basemap: str, tianditu
 @main.command("run")
 @click.argument("scenario_path", type=click.Path(path_type=Path))
 @click.option("--map", "map_path", type=click.Path(path_type=Path), default=None, help="Also write the map here.")
+@ENGINE_OPTION
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--verbose", is_flag=True, help="One log line per stage (seconds and size).")
-def run_command(scenario_path: Path, map_path: Path | None, quiet: bool, verbose: bool) -> None:
+def run_command(scenario_path: Path, map_path: Path | None, engine: str | None, quiet: bool, verbose: bool) -> None:
     """Run a scenario file; writes outputs/<scenario>/<timestamp>/."""
     _configure_logging(verbose)
     started = time.perf_counter()
@@ -313,7 +326,7 @@ def run_command(scenario_path: Path, map_path: Path | None, quiet: bool, verbose
     scenario = load_scenario(scenario_path)
     from siting.pipeline import run
 
-    _summary(run(scenario, map_path=map_path, progress=_bar_wanted(quiet)), started=started)
+    _summary(run(scenario, map_path=map_path, progress=_bar_wanted(quiet), engine=engine), started=started)
 
 
 @main.command("rerun")

@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "CRSError",
     "DataError",
+    "EngineError",
     "InfeasibleError",
     "InputError",
     "MissingDataError",
@@ -46,6 +47,10 @@ class InfeasibleError(SitingError, ValueError):
 
 class SolverError(SitingError, RuntimeError):
     """The solver failed or returned no usable solution."""
+
+
+class EngineError(SitingError, RuntimeError):
+    """A part of a stage failed on the engine (a worker died, or the part raised); the run stops whole."""
 
 
 class OutputError(SitingError, OSError):

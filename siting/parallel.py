@@ -1,46 +1,174 @@
-"""Run independent pieces of work in worker processes (the CPUs this process may use)."""
+"""Run independent parts of a stage: in this process, in a process pool, or on the run's engine.
+
+:func:`map_parts` is the one way a stage hands out parts. Without an engine (or with
+the ``local`` one) it starts a process pool on this machine; inside a run on a Dask
+engine (:mod:`siting.engine`) the parts go to the cluster, a large input shared by all
+parts goes to each worker once (scattered), and no pool is started inside a worker.
+"""
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any, TypeVar
 
-__all__ = ["default_workers", "map_parts"]
+from tqdm.auto import tqdm
+
+from siting.engine import current_engine
+from siting.errors import EngineError, SitingError
+
+__all__ = ["Workers", "default_workers", "map_parts", "worker_count"]
+
+#: Where a stage's parts run: a number of local worker processes (None: the CPUs available,
+#: or the run's engine), or a :class:`concurrent.futures.Executor` (a Dask ``ClientExecutor``,
+#: a process or thread pool) to hand them to.
+Workers = int | Executor | None
 
 T = TypeVar("T")
 R = TypeVar("R")
 
+#: Set in a process that runs parts for an engine: parts never start a pool of their own there.
+_INSIDE_PART = False
+_NO_SHARED = object()
+_shared: Any = _NO_SHARED
+
 
 def default_workers() -> int:
-    """Worker processes to use: the CPUs this process may run on."""
+    """Workers to use: the run's engine's, else the CPUs this process may run on (1 inside a worker running a part)."""
+    if _INSIDE_PART:
+        return 1
+    engine = current_engine()
+    if engine is not None:
+        return max(1, engine.workers)
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
 
 
+def worker_count(workers: Workers) -> int:
+    """How many parts can run at once with ``workers`` (an executor's workers, or the number given)."""
+    if workers is None:
+        return default_workers()
+    if isinstance(workers, Executor):
+        client = getattr(workers, "_client", None)
+        if client is not None:
+            return max(1, len(client.scheduler_info().get("workers", {})))
+        return max(1, int(getattr(workers, "_max_workers", 1)))
+    return max(1, int(workers))
+
+
+def _keep_shared(has_shared: bool, value: Any) -> None:
+    """Process-pool initialiser: keep the stage's shared input in this worker."""
+    global _shared, _INSIDE_PART
+    _shared, _INSIDE_PART = (value if has_shared else _NO_SHARED), True
+
+
+def _pool_part(function: Callable[..., R], part: Any) -> R:
+    """One part in a pool worker, with the shared input kept there (if any)."""
+    return function(part) if _shared is _NO_SHARED else function(part, _shared)
+
+
+def _engine_part(function: Callable[..., R], part: Any, has_shared: bool, shared: Any) -> R:
+    """One part on an engine's worker: no pool inside it; the shared input arrives resolved."""
+    global _INSIDE_PART
+    _INSIDE_PART = True
+    return function(part, shared) if has_shared else function(part)
+
+
 def map_parts(
-    function: Callable[[T], R],
+    function: Callable[..., R],
     parts: Sequence[T],
     *,
-    workers: int | None = None,
-    initializer: Callable[..., None] | None = None,
-    initargs: tuple[Any, ...] = (),
+    workers: Workers = None,
+    shared: Any = _NO_SHARED,
+    what: str = "part",
 ) -> list[R]:
-    """``[function(p) for p in parts]``, in worker processes when there are several parts and workers.
+    """``[function(p) for p in parts]`` (or ``function(p, shared)``), in order, on the run's workers.
 
-    ``initializer(*initargs)`` runs once in each worker (and once here when the
-    parts run in this process): the way to hand every worker a large shared input
-    (a travel grid) once instead of with every part.
+    Parameters
+    ----------
+    function
+        A module-level function (it is sent to other processes by name).
+    parts
+        The parts; results come back in their order whatever the engine.
+    workers
+        Worker processes for a local pool (default: the run's engine, else the CPUs
+        available; 1 runs the parts here, even inside a run on a cluster), or a
+        :class:`concurrent.futures.Executor` to hand them to (Dask's ``ClientExecutor``
+        is recognised: shared inputs are scattered to its workers once).
+    shared
+        A large input every part needs (a travel grid): handed to each worker once,
+        then passed as ``function``'s second argument.
+    what
+        What a part is, for the progress bar and errors (``"travel window"``).
     """
-    workers = default_workers() if workers is None else workers
-    if workers <= 1 or len(parts) <= 1:
-        if initializer is not None:
-            initializer(*initargs)
-        return [function(p) for p in parts]
-    with ProcessPoolExecutor(max_workers=min(workers, len(parts)), initializer=initializer, initargs=initargs) as pool:
+    engine = current_engine()
+    has_shared = shared is not _NO_SHARED
+    if not has_shared:
+        shared = None
+    executor = workers if isinstance(workers, Executor) else None
+    if executor is None and engine is not None and workers != 1 and len(parts) > 1 and not _INSIDE_PART:
+        executor = engine.executor
+    if executor is not None and len(parts) > 0:
+        progress = bool(engine and engine.progress)
+        return _on_executor(function, parts, executor, has_shared, shared, what, progress=progress)
+    n_workers = worker_count(workers)
+    if n_workers <= 1 or len(parts) <= 1:
+        return [function(p, shared) if has_shared else function(p) for p in parts]
+    with ProcessPoolExecutor(
+        max_workers=min(n_workers, len(parts)), initializer=_keep_shared, initargs=(has_shared, shared)
+    ) as pool:
         # One part per task while there are few (parts differ a lot in size); batches when there are many.
-        chunksize = 1 if len(parts) <= 256 else len(parts) // (4 * workers)
-        return list(pool.map(function, parts, chunksize=chunksize))
+        chunksize = 1 if len(parts) <= 256 else len(parts) // (4 * n_workers)
+        functions = [function] * len(parts)
+        return list(pool.map(_pool_part, functions, parts, chunksize=chunksize))
+
+
+def _on_executor(
+    function: Callable[..., R],
+    parts: Sequence[T],
+    executor: Executor,
+    has_shared: bool,
+    shared: Any,
+    what: str,
+    *,
+    progress: bool,
+) -> list[R]:
+    """Submit every part, one bar for all of them; a failed part stops the stage with one line naming it."""
+    client = getattr(executor, "_client", None)  # Dask's ClientExecutor
+    if client is not None:
+        if has_shared:
+            shared = client.scatter(shared, broadcast=True, hash=False)  # to each worker once, not per part
+        stage = uuid.uuid4().hex[:12]
+        futures = [
+            client.submit(
+                _engine_part, function, part, has_shared, shared, pure=False, retries=1, key=f"{what}-{stage}-{k}"
+            )
+            for k, part in enumerate(parts)
+        ]
+    else:
+        futures = [executor.submit(_engine_part, function, part, has_shared, shared) for part in parts]
+    results: list[Any] = [None] * len(parts)
+    with tqdm(total=len(parts), desc=f"{what}s", unit=what, disable=not progress, leave=False) as bar:
+        for k, future in enumerate(futures):
+            try:
+                results[k] = future.result()
+            except SitingError:
+                _cancel(futures)
+                raise
+            except Exception as error:
+                _cancel(futures)
+                raise EngineError(
+                    f"{what} {k + 1} of {len(parts)} failed on the engine: {type(error).__name__}: {error}; "
+                    "nothing was written (rerun, or use the engine 'local')"
+                ) from None
+            bar.update(1)
+    return results
+
+
+def _cancel(futures: list[Any]) -> None:
+    for future in futures:
+        future.cancel()

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from siting import stages
 from siting.access import Access
+from siting.engine import open_engine, using_engine
 from siting.errors import InputError
 from siting.models.options import SiteOptions
 from siting.models.plan import Plan
@@ -126,12 +127,27 @@ class _Clock:
         self.bar.update(1)
 
 
+def _page(scenario: Scenario, layers: MapLayers, report: stages.Report, *, modelled: bool) -> str:
+    """The plan's HTML map, titled and summarised as the report."""
+    return render_map(
+        plan_map(
+            layers,
+            title_zh=report.title[0],
+            title_en=report.title[1],
+            summary_lines=report.map_lines,
+            modelled=modelled,
+            small_count_threshold=scenario.small_count_threshold,
+        )
+    )
+
+
 def run(
     scenario: Scenario | Path | str,
     *,
     map_path: Path | None = None,
     run_dir: Path | None = None,
     progress: bool = False,
+    engine: str | None = None,
 ) -> Run:
     """Run a scenario: read, demand, candidates, access, plan, allocate, network, report, map, write.
 
@@ -145,6 +161,9 @@ def run(
         Write here instead of ``<outputs>/<scenario name>/<timestamp>/`` (must not exist).
     progress
         Show a progress bar (tqdm) on a terminal.
+    engine
+        Where the partitioned stages run, instead of the scenario's ``[engine] use``:
+        ``"local"``, ``"dask-local:N"`` or ``"dask://HOST:PORT"`` (see :mod:`siting.engine`).
 
     Returns
     -------
@@ -153,56 +172,60 @@ def run(
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
+    if engine is not None:
+        scenario = scenario.with_changes(engine=engine)
     clock = _Clock(scenario.name, progress)
     clean_stale_folders(Path(tempfile.gettempdir()), prefix=WORK_PREFIX)
     work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-"))
     try:
-        with clock.stage("read") as note:
-            inputs = stages.read(scenario, work)
-            note["size"] = f"{len(inputs.communities):,} communities, {inputs.existing_homes.shape[0]:,} existing homes"
-        with clock.stage("demand") as note:
-            demand = stages.demand(scenario, inputs)
-            note["size"] = f"{len(demand):,} demand points, {demand['children'].sum():,.0f} children"
-        with clock.stage("candidates") as note:
-            sites, site_options = stages.candidates(scenario, inputs, demand)
-            note["size"] = f"{len(sites):,} sites ({len(site_options.existing):,} existing)"
-        with clock.stage("access") as note:
-            access = stages.access(scenario, inputs, demand, sites)
-            note["size"] = f"{access.n_pairs:,} pairs within {access.standard_text()}"
-        with clock.stage("plan") as note:
-            plan = stages.plan(scenario, access, demand, sites, site_options)
-            note["size"] = f"{plan.n_new:,} new homes, {plan.model} {plan.status_text()}"
-        with clock.stage("allocate") as note:
-            allocated = stages.allocate(inputs, demand, sites, access, plan)
-            note["size"] = f"{int(allocated.allocation['covered'].sum()):,} demand points covered"
-        with clock.stage("network") as note:
-            network = stages.network(scenario, inputs, demand, allocated.homes)
-            note["size"] = f"{len(network.stations):,} stations, {len(network.centres):,} centres"
-        with clock.stage("report") as note:
-            report = stages.report(scenario, inputs, demand, sites, access, plan, allocated, network)
-            note["size"] = f"{len(report.tables['county']):,} counties, {len(report.tables['township']):,} townships"
-        with clock.stage("map") as note:
-            layers = stages.map_layers(inputs, allocated, network, access)
-            page = None
-            if scenario.write_map or map_path is not None:
-                page = render_map(
-                    plan_map(
-                        layers,
-                        title_zh=report.title[0],
-                        title_en=report.title[1],
-                        summary_lines=report.map_lines,
-                        modelled=inputs.modelled,
-                        small_count_threshold=scenario.small_count_threshold,
-                    )
+        wanted = scenario.write_map or map_path is not None
+        with open_engine(scenario.engine, progress=progress) as opened, using_engine(opened):
+            with clock.stage("read") as note:
+                inputs = stages.read(scenario, work)
+                note["size"] = (
+                    f"{len(inputs.communities):,} communities, {inputs.existing_homes.shape[0]:,} existing homes"
                 )
-                note["size"] = f"{len(page) / 1e6:.1f} MB"
-        with clock.stage("write") as note:
-            target_dir = run_dir or new_run_dir(scenario)
-            contents = run_contents(scenario, inputs, access, plan, allocated, network, report, page)
-            contents.record["sites"] = {"existing": len(site_options.existing), "excluded": list(site_options.excluded)}
-            write_run(target_dir, contents, timings=clock.timings)
-            written_map = write_text_atomically(map_path, page) if (map_path is not None and page is not None) else None
-            note["size"] = str(target_dir)
+            with clock.stage("demand") as note:
+                demand = stages.demand(scenario, inputs)
+                note["size"] = f"{len(demand):,} demand points, {demand['children'].sum():,.0f} children"
+            with clock.stage("candidates") as note:
+                sites, site_options = stages.candidates(scenario, inputs, demand)
+                note["size"] = f"{len(sites):,} sites ({len(site_options.existing):,} existing)"
+            with clock.stage("access") as note:
+                access = stages.access(scenario, inputs, demand, sites)
+                note["size"] = f"{access.n_pairs:,} pairs within {access.standard_text()}"
+            with clock.stage("plan") as note:
+                plan = stages.plan(scenario, access, demand, sites, site_options)
+                note["size"] = f"{plan.n_new:,} new homes, {plan.model} {plan.status_text()}"
+            with clock.stage("allocate") as note:
+                allocated = stages.allocate(inputs, demand, sites, access, plan)
+                note["size"] = f"{int(allocated.allocation['covered'].sum()):,} demand points covered"
+            with clock.stage("network") as note:
+                network = stages.network(scenario, inputs, demand, allocated.homes)
+                note["size"] = f"{len(network.stations):,} stations, {len(network.centres):,} centres"
+            with clock.stage("report") as note:
+                report = stages.report(scenario, inputs, demand, sites, access, plan, allocated, network)
+                note["size"] = (
+                    f"{len(report.tables['county']):,} counties, {len(report.tables['township']):,} townships"
+                )
+            with clock.stage("map") as note:
+                layers = stages.map_layers(inputs, allocated, network, access)
+                page = _page(scenario, layers, report, modelled=inputs.modelled) if wanted else None
+                if page is not None:
+                    note["size"] = f"{len(page) / 1e6:.1f} MB"
+            with clock.stage("write") as note:
+                target_dir = run_dir or new_run_dir(scenario)
+                contents = run_contents(scenario, inputs, access, plan, allocated, network, report, page)
+                contents.record["sites"] = {
+                    "existing": len(site_options.existing),
+                    "excluded": list(site_options.excluded),
+                }
+                contents.record["engine"] = opened.record()
+                write_run(target_dir, contents, timings=clock.timings)
+                written_map = (
+                    write_text_atomically(map_path, page) if (map_path is not None and page is not None) else None
+                )
+                note["size"] = str(target_dir)
     finally:
         clock.bar.close()
         shutil.rmtree(work, ignore_errors=True)

@@ -31,7 +31,7 @@ from pyproj import Transformer
 
 from siting.errors import CRSError, InputError
 from siting.geometry import move_inside
-from siting.parallel import default_workers, map_parts
+from siting.parallel import Workers, map_parts, worker_count
 
 __all__ = ["ZonalResult", "calibrate_to_totals", "cells_in_zone", "check_raster", "zonal_children"]
 
@@ -242,7 +242,7 @@ def zonal_children(
     id_column: str,
     block_rows: int = BLOCK_ROWS,
     weighted_centres: bool = True,
-    workers: int | None = None,
+    workers: Workers = None,
 ) -> ZonalResult:
     """Sum a child-count raster per zone, conserving mass.
 
@@ -282,13 +282,13 @@ def zonal_children(
         # Strips go to workers in runs that match the file's tiles (each tile is decoded once), round-robin.
         per_run = max(1, tile_rows // block_rows)
         runs = [windows[k : k + per_run] for k in range(0, len(windows), per_run)]
-        n_workers = default_workers() if workers is None else max(1, workers)
+        n_workers = worker_count(workers)
         if n_workers > 1 and n_cells < PARALLEL_MIN_CELLS:
-            n_workers = 1  # small rasters: starting workers costs more than it saves
+            n_workers = workers = 1  # small rasters: starting workers costs more than it saves
         shares = [[w for run in runs[k::n_workers] for w in run] for k in range(n_workers)]
         wkb = shapely.to_wkb(in_raster_crs.to_numpy())
         jobs = [(path, wkb, share, weighted_centres) for share in shares if share]
-        totals = map_parts(_sum_strips, jobs, workers=n_workers)
+        totals = map_parts(_sum_strips, jobs, workers=workers, what="raster strip")
         sums, sum_col, sum_row, cells = (np.sum(column, axis=0) for column in zip(*totals, strict=True))
         raster_total = float(sums.sum())
         raster_total += _share_cells_with_small_zones(src, path, in_raster_crs, cells, sums, sum_col, sum_row)

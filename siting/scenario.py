@@ -87,6 +87,7 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "priority_factors": (dict,),
     },
     "solver": {"name": (str,), "time_limit_s": Number, "gap": Number},
+    "engine": {"use": (str,)},
     "phasing": {"years": (list,), "budgets_cny": (list,), "carry_over": (bool,), "method": (str,)},
     "network": {
         "communities_per_supervisor": (int,),
@@ -126,6 +127,7 @@ FIELD_OF = {
     ("model", "type"): "model",
     ("model", "locked_in"): "locked_in",
     ("solver", "name"): "solver",
+    ("engine", "use"): "engine",
     ("phasing", "years"): "phasing_years",
     ("phasing", "budgets_cny"): "phasing_budgets_cny",
     ("phasing", "method"): "phasing_method",
@@ -217,6 +219,8 @@ class Scenario:
     solver: str = "cbc"
     time_limit_s: float = 120.0
     gap: float = 0.0
+    # [engine]: where partitioned stages run ('local', 'dask-local:N', 'dask://HOST:PORT')
+    engine: str = "local"
     # [targets]
     targets_file: Path | None = None
     # [report]

@@ -10,6 +10,9 @@ import math
 import re
 from typing import TYPE_CHECKING, Any
 
+from siting.engine import EngineSpec
+from siting.errors import InputError
+
 if TYPE_CHECKING:
     from siting.scenario import Scenario
 
@@ -110,6 +113,10 @@ def scenario_problems(s: Scenario) -> list[str]:
     own += _access_problems(s)
     if s.solver not in ("cbc", "highs"):
         own.append(f"solver.name {s.solver!r} must be 'cbc' or 'highs'")
+    try:
+        EngineSpec.parse(s.engine)
+    except InputError as error:
+        own.append(f"engine.use: {error}")
     if s.coordinates not in ("wgs84", "gcj02", "bd09"):
         own.append(f"inputs.coordinates {s.coordinates!r} must be 'wgs84', 'gcj02' or 'bd09'")
     own += _inputs_problems(s)

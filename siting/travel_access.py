@@ -32,7 +32,7 @@ from pyproj import CRS
 from siting.access import Access, access_codes, with_boundary
 from siting.costs import CostMatrix
 from siting.errors import InputError, SitingWarning
-from siting.parallel import map_parts
+from siting.parallel import Workers, map_parts
 from siting.rasters import burn_mask, write_band
 from siting.terrain import TravelGrid, site_times
 
@@ -113,15 +113,9 @@ class _Window:
     reverse: bool
 
 
-_SHARED: dict[str, TravelGrid] = {}
-
-
-def _share_grid(grid: TravelGrid) -> None:
-    _SHARED["grid"] = grid
-
-
-def _search_window(part: _Window) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    window = _SHARED["grid"].window(part.row0, part.row1, part.col0, part.col1)
+def _search_window(part: _Window, grid: TravelGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The site-to-demand times of one window (the grid reaches each worker once, shared by all windows)."""
+    window = grid.window(part.row0, part.row1, part.col0, part.col1)
     s, t, minutes = site_times(
         window, part.site_rows, part.site_cols, part.target_cells, limit_min=part.limit_min, reverse=part.reverse
     )
@@ -200,7 +194,7 @@ def access_from_terrain(
     direction: str = "to_home",
     respect: str | None = None,
     max_speed_kmh: float | None = None,
-    workers: int | None = None,
+    workers: Workers = None,
     tile_cells: int = DEFAULT_TILE_CELLS,
 ) -> Access:
     """Travel times (minutes) between demand points and sites over ``grid``, within ``standard_min``.
@@ -263,8 +257,7 @@ def access_from_terrain(
         limit_min=float(standard_min),
         reverse=direction == "to_home",
     )
-    results = map_parts(_search_window, parts, workers=workers, initializer=_share_grid, initargs=(grid,))
-    _SHARED.clear()
+    results = map_parts(_search_window, parts, workers=workers, shared=grid, what="travel window")
     empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0)
     site_of = np.concatenate([r[0] for r in results] or [empty_i])
     cell_of = np.concatenate([r[1] for r in results] or [empty_i])

@@ -21,6 +21,7 @@ from siting.models.problem import violations
 from siting.models.reductions import covered_by, reduce_set_cover
 from siting.models.sites import SiteRules, checked_weights, plan_from_choice, resolve_sites
 from siting.models.solver import MatrixModel, solve_matrix_model, solve_problem
+from siting.parallel import Workers
 
 __all__ = ["greedy_set_cover", "solve_lscp", "solve_partial_cover"]
 
@@ -203,7 +204,7 @@ def solve_lscp(
     sites: SiteOptions | None = None,
     solver: SolverOptions | None = None,
     decompose: bool = True,
-    workers: int | None = None,
+    workers: Workers = None,
 ) -> Plan:
     r"""Fewest new homes (or least build cost) so every coverable demand point is covered.
 
@@ -276,7 +277,7 @@ def solve_lscp(
     else:
         # Largest parts first, so that no worker is left with a big one at the end.
         parts.sort(key=lambda part: -part.cover.nnz)
-        results = map_parts(_solve_cover_part, parts, workers=workers)
+        results = map_parts(_solve_cover_part, parts, workers=workers, what="cover part")
     chosen = sorted({j for r in results for j in r.chosen} | set(reduced_forced.tolist()))
     objective = forced_value + sum(r.objective for r in results)
     bounds = [r.bound for r in results]

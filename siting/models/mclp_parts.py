@@ -22,6 +22,7 @@ from siting.models.knapsack import combine_parts
 from siting.models.options import SolverOptions
 from siting.models.reductions import covered_by
 from siting.models.solver import MatrixModel, solve_matrix_model
+from siting.parallel import Workers
 
 __all__ = ["PartsResult", "solve_mclp_by_parts"]
 
@@ -162,7 +163,7 @@ def solve_mclp_by_parts(
     max_homes: int,
     solver: SolverOptions,
     started: float,
-    workers: int | None,
+    workers: Workers,
 ) -> PartsResult:
     """Chosen columns, objective, bound and status of the decomposed MCLP (limit: ``solver.time_limit_s``)."""
     n_parts, row_labels, column_labels = coverage_components(cover)
@@ -175,7 +176,7 @@ def solve_mclp_by_parts(
             continue
         parts.append((cols, _CoverPart(cover[rows][:, cols].tocsr(), weights[rows], max_homes, solver, deadline_epoch)))
     clock = time.perf_counter()
-    curves = map_parts(_part_curve, [part for _, part in parts], workers=workers)
+    curves = map_parts(_part_curve, [part for _, part in parts], workers=workers, what="coverage part")
     seconds = time.perf_counter() - clock  # wall clock (the parts run in parallel)
     objective, homes = combine_parts([curve.values for curve in curves], max_homes)
     bound, _ = combine_parts([curve.bounds for curve in curves], max_homes)

@@ -34,6 +34,7 @@ from siting.models.pmedian_parts import solve_pmedian_by_parts
 from siting.models.pmedian_rounds import Outcome, solve_in_rounds
 from siting.models.sites import SiteRules, checked_capacity, checked_weights, plan_from_choice, resolve_sites
 from siting.models.solver import SolveResult
+from siting.parallel import Workers
 
 __all__ = ["solve_pmedian", "solve_pmedian_nearest"]
 
@@ -63,7 +64,7 @@ def solve_pmedian(
     sites: SiteOptions | None = None,
     solver: SolverOptions | None = None,
     decompose: bool | None = None,
-    workers: int | None = None,
+    workers: Workers = None,
 ) -> Plan:
     r"""Open ``p`` homes in all and assign each demand point to one, minimising weighted travel.
 
@@ -250,7 +251,7 @@ def _uncapacitated(
     solver: SolverOptions,
     started: float,
     decompose: bool,
-    workers: int | None,
+    workers: Workers,
 ) -> _Solved:
     """Rounds (or township parts), then every point to its nearest open home."""
     n_sites = len(rules.cost_cny)
@@ -352,7 +353,7 @@ def _solve_by_parts(
     n_sites: int,
     solver: SolverOptions,
     started: float,
-    workers: int | None,
+    workers: Workers,
 ) -> Outcome:
     """The p-median over the independent parts of the pair graph, joined by an exact knapsack."""
     graph = sp.csr_array((np.ones(len(pairs.rows)), (pairs.rows, pairs.cols)), shape=(len(pairs.demand), n_sites))

@@ -33,6 +33,7 @@ from siting.errors import InfeasibleError, SolverError
 from siting.models.decompose import map_parts
 from siting.models.knapsack import combine_parts
 from siting.models.solver import MatrixModel, quiet_stdout, solve_matrix_model
+from siting.parallel import Workers
 
 __all__ = ["EXHAUSTIVE_SITES", "PartCurve", "pmedian_curve", "solve_pmedian_by_parts"]
 
@@ -283,7 +284,7 @@ def solve_pmedian_by_parts(
     n_parts: int,
     solver: str,
     deadline: float | None,
-    workers: int | None = None,
+    workers: Workers = None,
 ) -> tuple[np.ndarray, bool, float]:
     """Open sites of the optimal plan over independent parts, whether it is proven, and solve seconds.
 
@@ -316,7 +317,9 @@ def solve_pmedian_by_parts(
             continue
         jobs.append((c, pairs[rows][:, cols].tocsr(), w[rows], part_fixed, part_free, max(n_max, 0), solver, deadline))
     started = time.perf_counter()
-    for c, curve in zip([job[0] for job in jobs], map_parts(_curve_job, jobs, workers=workers), strict=True):
+    for c, curve in zip(
+        [job[0] for job in jobs], map_parts(_curve_job, jobs, workers=workers, what="p-median part"), strict=True
+    ):
         curves_at[c] = curve
     curves = [curves_at[c] for c in range(n_parts)]
     seconds = time.perf_counter() - started  # wall clock (the parts run in parallel)

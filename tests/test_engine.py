@@ -1,0 +1,97 @@
+"""Engines: the same plan on a real 2-worker Dask LocalCluster as in the process pool; specs; failures."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from siting import parallel
+from siting.engine import EngineSpec, open_engine, using_engine
+from siting.errors import EngineError, InputError
+from siting.parallel import default_workers, map_parts
+from siting.scenario import load_scenario
+
+REPO = Path(__file__).resolve().parents[1]
+#: Four counties of Kunming (五华, 盘龙, 官渡, 西山) and 富民: small, several travel windows and model parts.
+COUNTIES = ("530102", "530103", "530111", "530112", "530124")
+
+distributed = pytest.importorskip("distributed")
+
+
+def test_engine_specs_read_and_refused() -> None:
+    assert EngineSpec.parse("local") == EngineSpec("local")
+    assert EngineSpec.parse("dask-local:3") == EngineSpec("dask-local", workers=3)
+    assert EngineSpec.parse("dask://10.1.2.3:8786") == EngineSpec("dask", address="tcp://10.1.2.3:8786")
+    assert str(EngineSpec.parse("dask://scheduler.example:8786")) == "dask://scheduler.example:8786"
+    for bad in ("dask-lokal", "dask-local:0", "dask://host", "dask://host:99999", "spark://host:7077"):
+        with pytest.raises(InputError, match="engine"):
+            EngineSpec.parse(bad)
+
+
+def test_an_unreachable_scheduler_is_one_clear_error() -> None:
+    with (
+        pytest.raises(InputError, match=r"could not reach the Dask scheduler.*dask scheduler"),
+        open_engine("dask://127.0.0.1:9"),
+    ):
+        pass
+
+
+def _square_plus(part: int, shared: int) -> tuple[int, int]:
+    return part * part + shared, default_workers()
+
+
+def _dies_on_two(part: int) -> int:
+    if part == 2:
+        os._exit(3)  # the worker process dies mid-part
+    return part
+
+
+@pytest.mark.slow
+def test_parts_on_a_connected_cluster_come_back_in_order_and_a_dead_worker_stops_the_stage() -> None:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
+        address = cluster.scheduler_address.removeprefix("tcp://")
+        with open_engine(f"dask://{address}") as engine, using_engine(engine):
+            assert engine.workers == 2
+            results = map_parts(_square_plus, list(range(8)), shared=100)
+            # In order, the shared input reached every part, and no part would start a pool of its own.
+            assert results == [(k * k + 100, 1) for k in range(8)]
+            with pytest.raises(EngineError, match=r"^part 3 of 4 failed on the engine: .*nothing was written"):
+                map_parts(_dies_on_two, [0, 1, 2, 3])
+
+
+@pytest.mark.slow
+def test_dask_local_gives_the_process_pool_plan(built_sample, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from siting.pipeline import run
+
+    scenario = load_scenario(REPO / "scenarios" / "demo_travel_time.toml").with_changes(
+        name="engines",
+        data_dir=built_sample.paths.root.parent,
+        outputs_dir=tmp_path,
+        counties=COUNTIES,
+        budget_cny=150_000,  # 5 homes: the budget binds
+        write_map=False,
+    )
+    local = run(scenario, run_dir=tmp_path / "local")
+    stages_on_cluster: list[tuple[str, int]] = []
+    handed_out = parallel._on_executor
+
+    def spy(function, parts, executor, has_shared, shared, what, *, progress):  # type: ignore[no-untyped-def]
+        stages_on_cluster.append((what, len(parts)))
+        return handed_out(function, parts, executor, has_shared, shared, what, progress=progress)
+
+    monkeypatch.setattr(parallel, "_on_executor", spy)
+    on_dask = run(scenario, run_dir=tmp_path / "dask", engine="dask-local:2")
+    # The travel windows (with the grid scattered once) went to the cluster, in several parts.
+    assert any(what == "travel window" and n > 1 for what, n in stages_on_cluster), stages_on_cluster
+    assert on_dask.plan.site_ids == local.plan.site_ids and len(local.plan.new_ids) == 5
+    assert on_dask.plan.objective == local.plan.objective
+    assert on_dask.access.n_pairs == local.access.n_pairs
+    for level in ("county", "township"):
+        pd.testing.assert_frame_equal(on_dask.tables[level], local.tables[level])
+    record = json.loads((tmp_path / "dask" / "run.json").read_text(encoding="utf-8"))
+    assert record["engine"]["engine"] == "dask-local:2" and record["engine"]["workers"] == 2
+    assert json.loads((tmp_path / "local" / "run.json").read_text(encoding="utf-8"))["engine"]["engine"] == "local"
