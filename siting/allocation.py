@@ -7,6 +7,7 @@ unit (``distance_m`` or ``time_min``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 import rasterio
 import rasterio.features
+import rasterio.transform
 
 from siting.access import Access
 from siting.models.plan import Plan
@@ -247,17 +249,28 @@ def uncovered_communities(
 
 
 def write_nearest_home_raster(
-    catchment_polygons: gpd.GeoDataFrame, *, like: Path | str, out_path: Path | str
+    catchment_polygons: gpd.GeoDataFrame,
+    *,
+    like: Path | str,
+    out_path: Path | str,
+    resolution_m: float | None = None,
 ) -> pd.DataFrame:
-    """Write which home serves each cell (a GeoTIFF on the grid of ``like``) for analysts' own statistics.
+    """Write which home serves each cell (a GeoTIFF) for analysts' own statistics.
 
-    Cell values are 1-based home numbers (0 = uncovered or outside); the
-    returned table maps numbers to ``site_id`` and is also written next to the
-    raster as ``<name>.csv``.
+    On the grid of ``like`` (the child raster), or with ``resolution_m`` on a grid of
+    that cell size in the catchments' (working, metric) CRS over their extent. Cell
+    values are 1-based home numbers (0 = uncovered or outside); the returned table maps
+    numbers to ``site_id`` and is also written next to the raster as ``<name>.csv``.
     """
     homes = catchment_polygons[catchment_polygons["site_id"].notna()].reset_index(drop=True)
-    with rasterio.open(like) as src:
-        crs, transform, shape = src.crs, src.transform, (src.height, src.width)
+    if resolution_m is None:
+        with rasterio.open(like) as src:
+            crs, transform, shape = src.crs, src.transform, (src.height, src.width)
+    else:
+        west, south, east, north = catchment_polygons.total_bounds
+        west, north = np.floor(west / resolution_m) * resolution_m, np.ceil(north / resolution_m) * resolution_m
+        shape = (max(1, math.ceil((north - south) / resolution_m)), max(1, math.ceil((east - west) / resolution_m)))
+        crs, transform = catchment_polygons.crs, rasterio.transform.from_origin(west, north, resolution_m, resolution_m)
     grid = rasterio.features.rasterize(
         ((g, i + 1) for i, g in enumerate(homes.geometry.to_crs(crs))),
         out_shape=shape,

@@ -97,6 +97,7 @@ def run_contents(
         years=years,
         page=page,
         raster_like=inputs.raster_path,
+        raster_resolution_m=scenario.raster_resolution_m,
         travel_time=allocated.travel_time,
         extra_columns=(reach.column("mean"), reach.column("p90")),
     )

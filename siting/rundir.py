@@ -267,6 +267,7 @@ class RunContents:
     years: pd.DataFrame | None = None
     page: str | None = None
     raster_like: Path | None = None
+    raster_resolution_m: float | None = None
     travel_time: TravelTimeRaster | None = None
     extra_columns: tuple[str, ...] = ()
 
@@ -331,7 +332,12 @@ def write_run(out_dir: Path, contents: RunContents, *, timings: dict[str, float]
         contents.stations.to_file(gpkg, layer="stations", driver="GPKG")
         contents.centres.to_file(gpkg, layer="centres", driver="GPKG")
         if contents.raster_like is not None and contents.raster_like.exists():
-            write_nearest_home_raster(contents.catchments, like=contents.raster_like, out_path=tmp / "nearest_home.tif")
+            write_nearest_home_raster(
+                contents.catchments,
+                like=contents.raster_like,
+                resolution_m=contents.raster_resolution_m,
+                out_path=tmp / "nearest_home.tif",
+            )
         if contents.travel_time is not None:
             from siting.travel_access import write_travel_time_raster
 

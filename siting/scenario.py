@@ -98,7 +98,7 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
     },
     "targets": {"file": (str,)},
     "report": {"title": (str,), "region_name": (str,), "region_name_en": (str,)},
-    "outputs": {"dir": (str,), "map": (bool,), "small_count_threshold": (int,)},
+    "outputs": {"dir": (str,), "map": (bool,), "small_count_threshold": (int,), "raster_resolution_m": Number},
 }
 PATH_KEYS_EXTRA = {("inputs", "data_dir"), ("outputs", "dir")}
 FILE_KEYS = (
@@ -231,6 +231,8 @@ class Scenario:
     outputs_dir: Path = Path("outputs")
     write_map: bool = True
     small_count_threshold: int = 5
+    #: Cell size of nearest_home.tif in metres of the working CRS (None: the child raster's own grid).
+    raster_resolution_m: float | None = None
     source: Path | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:

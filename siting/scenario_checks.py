@@ -41,6 +41,7 @@ def _numbers(s: Scenario) -> list[str]:
         "model.capacity": s.capacity,
         "network.max_home_station_m": s.max_home_station_m,
         "network.max_station_centre_m": s.max_station_centre_m,
+        "outputs.raster_resolution_m": s.raster_resolution_m,
     }
     for where, number in positive.items():
         if not _finite(number) or number <= 0:

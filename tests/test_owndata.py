@@ -149,3 +149,26 @@ def test_check_targets_on_a_run_folder(own_run, tmp_path: Path) -> None:  # type
     assert missing.exit_code == 2 and missing.output.startswith("error:")
     record = json.loads((own_run.output_dir / "run.json").read_text(encoding="utf-8"))
     assert record["scenario"]["inputs"]["code_column"] == "VID"
+
+
+def test_nearest_home_raster_at_the_resolution_asked(tmp_path: Path) -> None:
+    import numpy as np
+    import rasterio
+
+    with pytest.warns(SitingWarning, match="read it as GBK"):
+        result = run(write_scenario(tmp_path, extra="raster_resolution_m = 250\n"))
+    out = result.output_dir
+    with rasterio.open(out / "nearest_home.tif") as src:
+        served, transform, crs = src.read(1), src.transform, src.crs
+    catchments = gpd.read_file(out / "plan.gpkg", layer="catchments")
+    assert (transform.a, -transform.e) == (250.0, 250.0) and crs == catchments.crs  # the working CRS, in metres
+    west, _, _, north = catchments.total_bounds
+    assert transform.c <= west < transform.c + 250 and transform.f - 250 < north <= transform.f
+    # Every home has cells, numbered as in the legend; each cell's home owns the catchment around its centre.
+    legend = pd.read_csv(out / "nearest_home.csv")
+    assert sorted(np.unique(served[served > 0])) == legend["value"].tolist()
+    homes = catchments[catchments["site_id"].notna()].set_index("site_id").geometry
+    row, col = np.argwhere(served > 0)[len(np.argwhere(served > 0)) // 2]
+    x, y = transform * (col + 0.5, row + 0.5)
+    site = legend.set_index("value")["site_id"][served[row, col]]
+    assert homes[site].buffer(1.0).contains(gpd.points_from_xy([x], [y])[0])

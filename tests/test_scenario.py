@@ -70,7 +70,7 @@ standard_m = 5000
     with pytest.raises(InputError) as error:
         load_scenario(path)
     message = str(error.value)
-    assert "unknown key 'colour' (valid: [access], [inputs]" in message
+    assert "unknown key 'colour' (valid: [access], [engine], [inputs]" in message
     assert "unknown key 'model.respct' (valid: budget_cny, capacity, cost_per_home_cny" in message
     assert "model.budget_cny must be int or float, got 'lots'" in message
     assert "inputs.communities: file 'missing.gpkg' not found" in message
