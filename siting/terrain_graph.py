@@ -10,7 +10,8 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-from siting.terrain import _DC, _DR, TravelGrid
+from siting.terrain import TravelGrid
+from siting.terrain_search import _DC, _DR
 
 __all__ = ["grid_graph"]
 

@@ -1,0 +1,238 @@
+"""End to end at growing sizes, with the process pool and with a 2-worker Dask LocalCluster.
+
+    python -m benchmarks.scale [--sizes 15000,60000] [--engines local,dask-local:2,local:1]
+
+Each size is a synthetic own-data area (built once into ``--data``, default a temporary
+folder): square communities of 2 km in UTM 48N, coded like NBS codes (12 communities a
+township, 12 townships a county, 16 counties a prefecture), and a child raster at 3″ in
+EPSG:4326, as WorldPop's, about 760 children a community (Yunnan's mean). The scenario reads,
+places demand, computes straight-line access within 5 km, solves the MCLP with
+``respect = "county"`` and a budget of 3 % of the communities in homes, reports and writes the
+run folder (no map). Every row is its own process (peak memory its own; Dask's workers are
+counted apart).
+
+Columns: seconds per stage from ``run.json``, ``wall_s`` for the whole command,
+``us_per_community`` (wall / communities, microseconds: constant when every stage is linear),
+and ``vs_local``: wall seconds over the same size's ``local`` row (the engine's overhead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import child_main, print_table, run_child
+
+SIDE_M = 2_000.0
+X0, Y0 = 300_000.0, 2_500_000.0  # UTM 48N, about 103° E 22.6° N
+ARC_3S = 3.0 / 3600.0
+STAGES = ("read", "demand", "candidates", "access", "plan", "allocate", "network", "report", "write")
+
+
+def _codes(n_side: int) -> dict[str, np.ndarray]:
+    """NBS-like codes by position: township 4×3 communities, county 12×12, prefecture 4×4 counties."""
+    row, col = np.divmod(np.arange(n_side * n_side), n_side)
+    county_row, county_col = row // 12, col // 12
+    counties_per_row = math.ceil(n_side / 12)
+    prefecture_key = (county_row // 4) * math.ceil(counties_per_row / 4) + county_col // 4
+    county_in_pref = (county_row % 4) * 4 + county_col % 4 + 1
+    town_in_county = ((row % 12) // 3) * 3 + (col % 12) // 4 + 1
+    community_in_town = (row % 3) * 4 + col % 4 + 1
+    province = 11 + prefecture_key // 99
+    prefecture = prefecture_key % 99 + 1
+    pref_code = np.char.add(np.char.zfill(province.astype(str), 2), np.char.zfill(prefecture.astype(str), 2))
+    county_code = np.char.add(pref_code, np.char.zfill(county_in_pref.astype(str), 2))
+    town_code = np.char.add(county_code, np.char.zfill(town_in_county.astype(str), 3))
+    community = np.char.add(town_code, np.char.zfill(community_in_town.astype(str), 3))
+    return {
+        "code": community.astype(object),
+        "town": town_code.astype(object),
+        "county": county_code.astype(object),
+        "pref": np.char.add(pref_code, "00").astype(object),
+    }
+
+
+def build_area(n_communities: int, folder: Path) -> Path:
+    """Write the synthetic area (communities, child raster, scenario) for about ``n_communities``; returns the TOML."""
+    import geopandas as gpd
+    import rasterio
+    import shapely
+    from rasterio.transform import from_origin
+
+    scenario = folder / "scenario.toml"
+    if scenario.exists():
+        return scenario
+    folder.mkdir(parents=True, exist_ok=True)
+    n_side = round(math.sqrt(n_communities))
+    codes = _codes(n_side)
+    row, col = np.divmod(np.arange(n_side * n_side), n_side)
+    x0, y1 = X0 + col * SIDE_M, Y0 - row * SIDE_M
+    boxes = shapely.box(x0, y1 - SIDE_M, x0 + SIDE_M, y1)
+    frame = gpd.GeoDataFrame(
+        {
+            "CODE": codes["code"],
+            "NAME": [f"社区{c[-6:]}" for c in codes["code"]],
+            "TOWN": codes["town"],
+            "TOWN_NM": [f"乡镇{c[-5:]}" for c in codes["town"]],
+            "CNTY": codes["county"],
+            "CNTY_NM": [f"县{c}" for c in codes["county"]],
+            "PREF": codes["pref"],
+            "PREF_NM": [f"市{c[:4]}" for c in codes["pref"]],
+        },
+        geometry=boxes,
+        crs="EPSG:32648",
+    )
+    frame.to_crs("EPSG:4326").to_file(folder / "communities.gpkg", driver="GPKG")
+    # The child raster at 3″ over the area, in EPSG:4326: gamma noise scaled to ~760 children a community.
+    west, south, east, north = frame.to_crs("EPSG:4326").total_bounds
+    width, height = math.ceil((east - west) / ARC_3S) + 2, math.ceil((north - south) / ARC_3S) + 2
+    transform = from_origin(west - ARC_3S, north + ARC_3S, ARC_3S, ARC_3S)
+    cell_km2 = (ARC_3S * 111.32) ** 2 * math.cos(math.radians((north + south) / 2))
+    per_cell = 760.0 / (SIDE_M**2 / 1e6) * cell_km2
+    rng = np.random.default_rng(n_side)
+    profile = {
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "count": 1,
+        "dtype": "float32",
+        "crs": "EPSG:4326",
+        "transform": transform,
+        "nodata": -1.0,
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+        "compress": "deflate",
+    }
+    with rasterio.open(folder / "children.tif", "w", **profile) as dst:
+        for top in range(0, height, 256):
+            rows = min(256, height - top)
+            block = rng.gamma(0.8, per_cell / 0.8, size=(rows, width)).astype(np.float32)
+            dst.write(block, 1, window=rasterio.windows.Window(0, top, width, rows))
+    homes = round(0.03 * len(frame))
+    scenario.write_text(
+        f"""name = "scale_{len(frame)}"
+description = "synthetic area of {len(frame):,} communities (benchmarks/scale.py)"
+
+[inputs]
+communities = "communities.gpkg"
+code_column = "CODE"
+name_column = "NAME"
+township_code_column = "TOWN"
+township_name_column = "TOWN_NM"
+county_code_column = "CNTY"
+county_name_column = "CNTY_NM"
+prefecture_code_column = "PREF"
+prefecture_name_column = "PREF_NM"
+population = "children.tif"
+
+[access]
+standard_m = 5000
+
+[model]
+type = "mclp"
+budget_cny = {homes * 30_000}
+cost_per_home_cny = 30000
+respect = "county"
+
+[solver]
+name = "highs"
+time_limit_s = 300
+
+[report]
+region_name = "合成区"
+region_name_en = "Synthetic area"
+
+[outputs]
+dir = "outputs"
+map = false
+""",
+        encoding="utf-8",
+    )
+    return scenario
+
+
+def _work(argv: list[str]) -> dict[str, Any]:
+    scenario_path, engine = Path(argv[0]), argv[1]
+    from siting.pipeline import run
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run(scenario_path, run_dir=Path(tmp) / "run", engine=engine)
+        record = json.loads((Path(tmp) / "run" / "run.json").read_text(encoding="utf-8"))
+    wall = time.perf_counter() - started
+    timings = result.timings_s
+    return {
+        "communities": int(result.tables["province"]["communities"].iloc[0]),
+        "wall_s": round(wall, 1),
+        **{stage: round(float(timings.get(stage, 0.0)), 1) for stage in STAGES},
+        "homes_new": result.plan.n_new,
+        "covered": round(float(result.plan.objective)),
+        "status": result.plan.status_text(),
+        "workers": record["engine"]["workers"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="15000,60000", help="communities, comma-separated")
+    parser.add_argument("--engines", default="local,dask-local:2,local:1")
+    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "siting-scale")
+    parser.add_argument("--timeout-s", type=float, default=1800)
+    args = parser.parse_args()
+    rows: list[dict[str, Any]] = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        started = time.perf_counter()
+        scenario = build_area(size, args.data / str(size))
+        print(f"area of {size:,}: built in {time.perf_counter() - started:.0f} s ({scenario})", flush=True)
+        local_wall = None
+        for engine in args.engines.split(","):
+            row = {
+                "size": size,
+                "engine": engine,
+                **run_child("benchmarks.scale", [str(scenario), engine], timeout_s=args.timeout_s),
+            }
+            if "error" not in row:
+                row["us_per_community"] = round(row["wall_s"] / row["communities"] * 1e6)
+                if engine == "local":
+                    local_wall = row["wall_s"]
+                elif local_wall:
+                    row["vs_local"] = f"{row['wall_s'] / local_wall:.2f}x"
+            rows.append(row)
+            print(json.dumps(row, ensure_ascii=False), flush=True)
+    print()
+    print_table(
+        rows,
+        [
+            "communities",
+            "engine",
+            "workers",
+            "wall_s",
+            "us_per_community",
+            "vs_local",
+            *STAGES,
+            "peak_mb",
+            "worker_peak_mb",
+            "homes_new",
+            "status",
+            "error",
+        ],
+    )
+    print(f"\nload average after the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) > 1 and sys.argv[1].endswith(".toml"):
+        child_main(_work)
+    else:
+        main()
