@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -11,7 +12,16 @@ import numpy as np
 import scipy.sparse as sp
 
 from siting.errors import InfeasibleError, InputError, SolverError
-from siting.models.problem import MatrixModel, SolveResult, quiet_stdout, relative_gap, violations, warn_if_overrun
+from siting.models.problem import (
+    GRACE_S,
+    GRACE_SHARE,
+    MatrixModel,
+    SolveResult,
+    quiet_stdout,
+    relative_gap,
+    violations,
+    warn_if_overrun,
+)
 
 __all__ = ["highs_lp", "solve_highs"]
 
@@ -82,7 +92,19 @@ def solve_highs(
         solution.col_value = np.asarray(start, dtype=float)
         solution.value_valid = True
         highs.setSolution(solution)
-    highs.run()
+    watchdog = None
+    if time_limit_s is not None:
+        # Some phases (sub-MIP heuristics) call no interrupt callback: past the limit and a grace, cancel.
+        grace_s = GRACE_SHARE * float(time_limit_s) + GRACE_S
+        wait_s = max(float(time_limit_s) + grace_s - (time.perf_counter() - started), 0.0)
+        watchdog = threading.Timer(wait_s, highs.cancelSolve)
+        watchdog.daemon = True
+        watchdog.start()
+    try:
+        highs.run()
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
     seconds = time.perf_counter() - started
     warn_if_overrun("HiGHS", seconds, time_limit_s)
     status = highs.getModelStatus()

@@ -19,7 +19,19 @@ import scipy.sparse as sp
 
 from siting.errors import InputError, SitingWarning
 
-__all__ = ["MatrixModel", "SolveResult", "quiet_stdout", "relative_gap", "violations", "warn_if_overrun"]
+__all__ = [
+    "GRACE_S",
+    "GRACE_SHARE",
+    "MatrixModel",
+    "SolveResult",
+    "quiet_stdout",
+    "relative_gap",
+    "violations",
+    "warn_if_overrun",
+]
+
+#: Grace after a time limit before a solver is stopped from outside: 5 % of the limit plus 0.5 s.
+GRACE_SHARE, GRACE_S = 0.05, 0.5
 
 
 @dataclass(frozen=True)
