@@ -7,8 +7,8 @@ folder): square communities of 2 km in UTM 48N, coded like NBS codes (12 communi
 township, 12 townships a county, 16 counties a prefecture), and a child raster at 3″ in
 EPSG:4326, as WorldPop's, about 760 children a community (Yunnan's mean). The scenario reads,
 places demand, computes straight-line access within 5 km, solves the MCLP with
-``respect = "county"`` and a budget of 3 % of the communities in homes, reports and writes the
-run folder (no map). Every row is its own process (peak memory its own; Dask's workers are
+``respect = "county"`` and a budget of 3 % of the communities in homes (the default solver, CBC,
+limited to 120 s), reports and writes the run folder (no map). Every row is its own process (peak memory its own; Dask's workers are
 counted apart).
 
 Columns: seconds per stage from ``run.json``, ``wall_s`` for the whole command,
@@ -144,8 +144,7 @@ cost_per_home_cny = 30000
 respect = "county"
 
 [solver]
-name = "highs"
-time_limit_s = 300
+time_limit_s = 120
 
 [report]
 region_name = "合成区"

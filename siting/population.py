@@ -179,9 +179,13 @@ def _label_block(
     )
 
 
-def _sum_strips(job: tuple[Path, np.ndarray, list[rasterio.windows.Window], bool]) -> tuple[np.ndarray, ...]:
-    """Per-zone sums (children, children × column, children × row, cells) over some row strips."""
-    path, wkb, windows, weighted_centres = job
+def _sum_strips(windows: list[rasterio.windows.Window], zones: tuple[Path, np.ndarray, bool]) -> tuple[np.ndarray, ...]:
+    """Per-zone sums (children, children × column, children × row, cells) over some row strips.
+
+    ``zones`` (the raster's path, the zones as WKB, whether to sum weighted centres) is
+    shared by every worker's strips: it reaches each worker once.
+    """
+    path, wkb, weighted_centres = zones
     shapes = gpd.GeoSeries(shapely.from_wkb(wkb))
     n = len(shapes)
     sums, sum_col, sum_row = np.zeros(n), np.zeros(n), np.zeros(n)
@@ -286,9 +290,9 @@ def zonal_children(
         if n_workers > 1 and n_cells < PARALLEL_MIN_CELLS:
             n_workers = workers = 1  # small rasters: starting workers costs more than it saves
         shares = [[w for run in runs[k::n_workers] for w in run] for k in range(n_workers)]
-        wkb = shapely.to_wkb(in_raster_crs.to_numpy())
-        jobs = [(path, wkb, share, weighted_centres) for share in shares if share]
-        totals = map_parts(_sum_strips, jobs, workers=workers, what="raster strip")
+        shared = (path, shapely.to_wkb(in_raster_crs.to_numpy()), weighted_centres)
+        jobs = [share for share in shares if share]
+        totals = map_parts(_sum_strips, jobs, workers=workers, shared=shared, what="raster strip")
         sums, sum_col, sum_row, cells = (np.sum(column, axis=0) for column in zip(*totals, strict=True))
         raster_total = float(sums.sum())
         raster_total += _share_cells_with_small_zones(src, path, in_raster_crs, cells, sums, sum_col, sum_row)
