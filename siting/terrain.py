@@ -32,7 +32,7 @@ import numpy as np
 from affine import Affine
 from numba import njit
 
-from siting.terrain_search import _move_factors, _Workspace
+from siting.terrain_search import _move_factors, _read_out, _Workspace
 
 __all__ = [
     "TOBLER_FLAT_FACTOR",
@@ -246,5 +246,4 @@ def nearest_times(
     work = _Workspace(grid, whole_grid=True)
     labels = np.arange(len(source_rows), dtype=np.int64)
     work.run(grid, np.asarray(source_rows), np.asarray(source_cols), labels, limit_min, reverse)
-    final = work.marks[..., 0] == -work.generation  # one pass over the grid, not a gather of every cell reached
-    return np.where(final, work.dist, np.inf), np.where(final, work.label, -1).astype(np.int64)
+    return _read_out(work.marks, work.dist, work.generation)  # one pass over the grid

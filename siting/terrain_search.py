@@ -249,6 +249,24 @@ def _search(
     return n_reached
 
 
+@njit(cache=True)
+def _read_out(marks: np.ndarray, dist: np.ndarray, generation: int) -> tuple[np.ndarray, np.ndarray]:
+    """Minutes and source label of every cell the last search settled (``inf`` and -1 elsewhere), in one pass."""
+    height, width = dist.shape
+    minutes = np.empty((height, width), dtype=np.float64)
+    labels = np.empty((height, width), dtype=np.int64)
+    done = -generation
+    for r in range(height):
+        for c in range(width):
+            if marks[r, c, 0] == done:
+                minutes[r, c] = dist[r, c]
+                labels[r, c] = marks[r, c, 1]
+            else:
+                minutes[r, c] = np.inf
+                labels[r, c] = -1
+    return minutes, labels
+
+
 class _Workspace:
     """Arrays a run of searches shares (nothing is reset between searches: stamps tell what is current)."""
 
