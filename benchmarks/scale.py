@@ -8,8 +8,8 @@ township, 12 townships a county, 16 counties a prefecture), and a child raster a
 EPSG:4326, as WorldPop's, about 760 children a community (Yunnan's mean). The scenario reads,
 places demand, computes straight-line access within 5 km, solves the MCLP with
 ``respect = "county"`` and a budget of 3 % of the communities in homes (the default solver, CBC,
-limited to 120 s), reports and writes the run folder (no map). Every row is its own process (peak memory its own; Dask's workers are
-counted apart).
+limited to 120 s), reports and writes the run folder (no map). Every row is its own process
+(peak memory its own; Dask's workers are counted apart).
 
 Columns: seconds per stage from ``run.json``, ``wall_s`` for the whole command,
 ``us_per_community`` (wall / communities, microseconds: constant when every stage is linear),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any, TypeVar
 
@@ -85,6 +85,7 @@ def map_parts(
     workers: Workers = None,
     shared: Any = _NO_SHARED,
     what: str = "part",
+    on_result: Callable[[R], None] | None = None,
 ) -> list[R]:
     """``[function(p) for p in parts]`` (or ``function(p, shared)``), in order, on the run's workers.
 
@@ -104,6 +105,9 @@ def map_parts(
         then passed as ``function``'s second argument.
     what
         What a part is, for the progress bar and errors (``"travel window"``).
+    on_result
+        Called with each result as it comes in, in the parts' order (a sweep reports
+        each finished variant).
     """
     engine = current_engine()
     has_shared = shared is not _NO_SHARED
@@ -114,17 +118,28 @@ def map_parts(
         executor = engine.executor
     if executor is not None and len(parts) > 0:
         progress = bool(engine and engine.progress)
-        return _on_executor(function, parts, executor, has_shared, shared, what, progress=progress)
+        return _on_executor(function, parts, executor, has_shared, shared, what, progress=progress, on_result=on_result)
     n_workers = worker_count(workers)
     if n_workers <= 1 or len(parts) <= 1:
-        return [function(p, shared) if has_shared else function(p) for p in parts]
+        coming: Iterator[R] = (function(p, shared) if has_shared else function(p) for p in parts)
+        return _collected(coming, on_result)
     with ProcessPoolExecutor(
         max_workers=min(n_workers, len(parts)), initializer=_keep_shared, initargs=(has_shared, shared)
     ) as pool:
         # One part per task while there are few (parts differ a lot in size); batches when there are many.
         chunksize = 1 if len(parts) <= 256 else len(parts) // (4 * n_workers)
         functions = [function] * len(parts)
-        return list(pool.map(_pool_part, functions, parts, chunksize=chunksize))
+        return _collected(pool.map(_pool_part, functions, parts, chunksize=chunksize), on_result)
+
+
+def _collected(results: Iterator[R], on_result: Callable[[R], None] | None) -> list[R]:
+    """The results in order, each handed to ``on_result`` as it comes in."""
+    out = []
+    for result in results:
+        out.append(result)
+        if on_result is not None:
+            on_result(result)
+    return out
 
 
 def _on_executor(
@@ -136,6 +151,7 @@ def _on_executor(
     what: str,
     *,
     progress: bool,
+    on_result: Callable[[R], None] | None,
 ) -> list[R]:
     """Submit every part, one bar for all of them; a failed part stops the stage with one line naming it."""
     client = getattr(executor, "_client", None)  # Dask's ClientExecutor
@@ -166,6 +182,8 @@ def _on_executor(
                     "nothing was written (rerun, or use the engine 'local')"
                 ) from None
             bar.update(1)
+            if on_result is not None:
+                on_result(results[k])
     return results
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,10 @@ import pandas as pd
 from tqdm import tqdm
 
 from siting.charts import budget_curve_chart, compare_chart
+from siting.engine import open_engine, using_engine
 from siting.errors import InputError
 from siting.inputs import file_sha256
+from siting.parallel import map_parts
 from siting.rundir import open_run
 from siting.scenario import Scenario
 from siting.sharing import write_csv
@@ -222,22 +223,24 @@ def sweep(
             label = "none" if budget is None else f"{budget:.0f}"
             variants.append((changed, out / f"budget_{label}_radius_{radius:.0f}"))
     out.mkdir(parents=True)
-    rows = []
+
+    def finished(row: dict[str, Any]) -> None:
+        bar.update(1)
+        if report is not None:
+            report(row)
+
+    # The variants are the parts: on the scenario's engine (each variant runs its own stages in
+    # its worker, serially), or in a pool of ``workers`` processes with the local engine.
     bar = tqdm(total=len(variants), desc=f"sweep {scenario.name}", disable=not progress)
     try:
-        if workers > 1 and len(variants) > 1:
-            with ProcessPoolExecutor(max_workers=min(workers, len(variants))) as pool:
-                for row in pool.map(_sweep_one, variants):
-                    rows.append(row)
-                    bar.update(1)
-                    if report is not None:
-                        report(row)
-        else:
-            for variant in variants:
-                rows.append(_sweep_one(variant))
-                bar.update(1)
-                if report is not None:
-                    report(rows[-1])
+        with open_engine(scenario.engine) as engine, using_engine(engine):
+            rows = map_parts(
+                _sweep_one,
+                [(changed.with_changes(engine="local"), run_dir) for changed, run_dir in variants],
+                workers=workers if engine.executor is None else None,
+                what="variant",
+                on_result=finished,
+            )
     finally:
         bar.close()
     curve = pd.DataFrame(rows).sort_values([standard, "budget_cny"]).reset_index(drop=True)

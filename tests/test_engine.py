@@ -95,3 +95,22 @@ def test_dask_local_gives_the_process_pool_plan(built_sample, tmp_path: Path, mo
     record = json.loads((tmp_path / "dask" / "run.json").read_text(encoding="utf-8"))
     assert record["engine"]["engine"] == "dask-local:2" and record["engine"]["workers"] == 2
     assert json.loads((tmp_path / "local" / "run.json").read_text(encoding="utf-8"))["engine"]["engine"] == "local"
+
+
+@pytest.mark.slow
+def test_a_sweep_on_dask_gives_the_local_curve(built_sample, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from siting.runs import sweep
+    from tests.test_scenario import county_scenario
+
+    scenario = load_scenario(county_scenario(tmp_path, built_sample))
+    reported: list[float] = []
+    local, _ = sweep(scenario, budgets=[0.0, 60_000.0, 120_000.0], workers=2)
+    on_dask, _ = sweep(
+        scenario.with_changes(engine="dask-local:2"),
+        budgets=[0.0, 60_000.0, 120_000.0],
+        report=lambda row: reported.append(row["budget_cny"]),
+    )
+    # Each variant reported as it came in, in order; the same curve as in the process pool.
+    assert reported == [0.0, 60_000.0, 120_000.0]
+    assert on_dask["homes_new"].tolist() == local["homes_new"].tolist() == [0, 2, 4]
+    assert on_dask["children_covered"].tolist() == local["children_covered"].tolist()
