@@ -79,9 +79,9 @@ def test_dask_local_gives_the_process_pool_plan(built_sample, tmp_path: Path, mo
     stages_on_cluster: list[tuple[str, int]] = []
     handed_out = parallel._on_executor
 
-    def spy(function, parts, executor, has_shared, shared, what, *, progress):  # type: ignore[no-untyped-def]
+    def spy(function, parts, executor, has_shared, shared, what, **options):  # type: ignore[no-untyped-def]
         stages_on_cluster.append((what, len(parts)))
-        return handed_out(function, parts, executor, has_shared, shared, what, progress=progress)
+        return handed_out(function, parts, executor, has_shared, shared, what, **options)
 
     monkeypatch.setattr(parallel, "_on_executor", spy)
     on_dask = run(scenario, run_dir=tmp_path / "dask", engine="dask-local:2")
