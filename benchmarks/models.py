@@ -9,6 +9,7 @@ A spopt row that does not finish in time or runs out of memory says so.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from typing import Any
 
@@ -123,6 +124,7 @@ def _work(argv: list[str]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small instances only (about a minute)")
+    parser.add_argument("--province", action="store_true", help="the province-sized rows only (siting alone)")
     parser.add_argument("--timeout-s", type=float, default=600)
     args = parser.parse_args()
     rows_spec = [
@@ -139,6 +141,8 @@ def main() -> None:
             ("pmedian", 14_589, 1459, False),
             ("pmedian+township", 14_589, 1459, False),
         ]
+    if args.province:
+        rows_spec = [spec for spec in rows_spec if spec[1] == 14_589]
     rows: list[dict[str, Any]] = []
     for model, n, param, with_peer in rows_spec:
         ours = run_child("benchmarks.models", ["siting", model, str(n), str(param)], timeout_s=args.timeout_s)
@@ -177,6 +181,7 @@ def main() -> None:
     print("pmedian (siting): k-nearest rounds with Lagrangian fixing, proven optimal over every pair.")
     print("\nparam: new homes (mclp, on top of existing homes = 1194/14589 of n) or p (pmedian).")
     print("ratio: spopt seconds / siting seconds, both timed from points to plan.")
+    print(f"load average after the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":
