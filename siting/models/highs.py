@@ -55,6 +55,26 @@ def highs_lp(model: MatrixModel) -> highspy.HighsLp:
     return lp
 
 
+def _run_until(highs: highspy.Highs, deadline: float | None) -> None:
+    """Run HiGHS, stopped at ``deadline`` (``time.perf_counter``): by its own limit and interrupt callbacks,
+    and, for phases that call none (a sub-MIP heuristic), by a watchdog that cancels the solve after the grace."""
+    if deadline is None:
+        highs.run()
+        return
+    left_s = deadline - time.perf_counter()
+    highs.setOptionValue("time_limit", max(left_s, 0.01))
+    check = _interrupt_after(deadline)
+    for hook in (highs.cbMipInterrupt, highs.cbSimplexInterrupt, highs.cbIpmInterrupt):
+        hook.subscribe(check)
+    watchdog = threading.Timer(max(left_s * (1 + GRACE_SHARE) + GRACE_S, 0.0), highs.cancelSolve)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        highs.run()
+    finally:
+        watchdog.cancel()
+
+
 def solve_highs(
     model: MatrixModel,
     *,
@@ -80,11 +100,6 @@ def solve_highs(
                 f"HiGHS refused the option {key}={value!r}: unknown name or bad value; see "
                 "https://ergo-code.github.io/HiGHS/stable/options/definitions/ for the options"
             )
-    if time_limit_s is not None:
-        highs.setOptionValue("time_limit", max(float(time_limit_s), 0.01))
-        check = _interrupt_after(started + float(time_limit_s))
-        for hook in (highs.cbMipInterrupt, highs.cbSimplexInterrupt, highs.cbIpmInterrupt):
-            hook.subscribe(check)
     is_mip = bool(np.any(model.integer))
     highs.passModel(highs_lp(model))
     if start is not None and is_mip:
@@ -92,19 +107,7 @@ def solve_highs(
         solution.col_value = np.asarray(start, dtype=float)
         solution.value_valid = True
         highs.setSolution(solution)
-    watchdog = None
-    if time_limit_s is not None:
-        # Some phases (sub-MIP heuristics) call no interrupt callback: past the limit and a grace, cancel.
-        grace_s = GRACE_SHARE * float(time_limit_s) + GRACE_S
-        wait_s = max(float(time_limit_s) + grace_s - (time.perf_counter() - started), 0.0)
-        watchdog = threading.Timer(wait_s, highs.cancelSolve)
-        watchdog.daemon = True
-        watchdog.start()
-    try:
-        highs.run()
-    finally:
-        if watchdog is not None:
-            watchdog.cancel()
+    _run_until(highs, None if time_limit_s is None else started + float(time_limit_s))
     seconds = time.perf_counter() - started
     warn_if_overrun("HiGHS", seconds, time_limit_s)
     status = highs.getModelStatus()
