@@ -20,6 +20,7 @@ from siting.errors import SolverError
 from siting.models.decompose import coverage_components, map_parts
 from siting.models.knapsack import combine_parts
 from siting.models.options import SolverOptions
+from siting.models.problem import SolveResult, violations
 from siting.models.reductions import covered_by
 from siting.models.solver import MatrixModel, solve_matrix_model
 from siting.parallel import Workers
@@ -92,6 +93,20 @@ def _part_model(part: _CoverPart) -> tuple[MatrixModel, float]:
     return model, scale
 
 
+def _integral_relaxation(model: MatrixModel) -> tuple[SolveResult | None, np.ndarray]:
+    """The MIP's optimum when its LP relaxation (HiGHS, in this process) is integral; else ``(None, [])``.
+
+    An integral LP optimum is the MIP's optimum, proven: most small parts of a coverage
+    model stop here, without starting a MIP solver (CBC costs a process per solve).
+    """
+    relaxed, values = solve_matrix_model(replace(model, integer=np.zeros(len(model.cost), dtype=bool)), solver="highs")
+    rounded = np.where(model.integer, np.round(values), values)
+    if relaxed.status != "optimal" or np.abs(values - rounded).max(initial=0.0) > 1e-6 or violations(model, rounded):
+        return None, np.zeros(0)
+    objective = float(model.cost @ rounded) + model.offset
+    return replace(relaxed, objective=objective, bound=objective, gap=0.0, solver="HiGHS (integral LP)"), rounded
+
+
 def _part_curve(part: _CoverPart) -> _Curve:
     """Solve a part for every number of homes until it is fully covered or time runs out."""
     n_sites = part.cover.shape[1]
@@ -101,7 +116,7 @@ def _part_curve(part: _CoverPart) -> _Curve:
     top = np.concatenate([[0.0], np.cumsum(np.sort(column_weight)[::-1])])
     values, bounds = [0.0], [0.0]
     chosen: list[tuple[int, ...]] = [()]
-    proven, solver_name, seconds = True, "none (trivial)", 0.0
+    proven, solvers, seconds = True, set(), 0.0
     model, scale = _part_model(part)
     largest = min(part.max_homes, n_sites)
     for n in range(1, largest + 1):
@@ -118,14 +133,17 @@ def _part_curve(part: _CoverPart) -> _Curve:
         if left is None or left > 0.05:
             upper = model.row_upper.copy()
             upper[-1] = n
+            with_n = replace(model, row_upper=upper)
             try:
-                result, solution = solve_matrix_model(
-                    replace(model, row_upper=upper),
-                    solver=part.solver.name,
-                    time_limit_s=left,
-                    gap=part.solver.gap,
-                    seed=part.solver.seed,
-                )
+                result, solution = _integral_relaxation(with_n)
+                if result is None:
+                    result, solution = solve_matrix_model(
+                        with_n,
+                        solver=part.solver.name,
+                        time_limit_s=left,
+                        gap=part.solver.gap,
+                        seed=part.solver.seed,
+                    )
             except SolverError:
                 result = None
         if result is None:  # out of time: extend the last plan greedily, bound the rest by the top column weights
@@ -152,8 +170,10 @@ def _part_curve(part: _CoverPart) -> _Curve:
         bounds.append(min(total, max(values[-1], proved * scale)))
         chosen.append(picked if value >= values[-2] else chosen[-1])
         proven &= result.status == "optimal"
-        solver_name, seconds = result.solver, seconds + result.seconds
-    return _Curve(np.array(values), np.array(bounds), tuple(chosen), proven, solver_name, seconds)
+        solvers.add(result.solver)
+        seconds += result.seconds
+    solver_names = ", ".join(sorted(solvers)) or "none (trivial)"
+    return _Curve(np.array(values), np.array(bounds), tuple(chosen), proven, solver_names, seconds)
 
 
 def solve_mclp_by_parts(
@@ -183,7 +203,8 @@ def solve_mclp_by_parts(
     chosen = [cols[list(curve.chosen[n])] for (cols, _), curve, n in zip(parts, curves, homes, strict=True)]
     picked = np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
     proven = all(curve.proven for curve in curves)
-    solver_name = next((curve.solver for curve in curves if curve.solver != "none (trivial)"), "none (trivial)")
+    used = {name for curve in curves if curve.solver != "none (trivial)" for name in curve.solver.split(", ")}
+    solver_name = " and ".join(sorted(used)) or "none (trivial)"
     return PartsResult(
         chosen=np.sort(picked).astype(np.int64),
         objective=objective,
