@@ -111,7 +111,9 @@ def _cover_model(part: _CoverPart, rules: SiteRules | None) -> MatrixModel:
     )
 
 
-def _proven_by_relaxation(part: _CoverPart, model: MatrixModel, start: np.ndarray | None) -> _PartResult | None:
+def _proven_by_relaxation(
+    part: _CoverPart, model: MatrixModel, start: np.ndarray | None, *, time_limit_s: float | None
+) -> _PartResult | None:
     """The part's optimum when its LP relaxation proves one without branching, else None.
 
     An integral LP optimum is the optimum; with whole costs (counting homes), a
@@ -121,8 +123,10 @@ def _proven_by_relaxation(part: _CoverPart, model: MatrixModel, start: np.ndarra
     """
     try:
         relaxation = replace(model, integer=np.zeros(len(model.cost), dtype=bool))
-        relaxed, values = solve_matrix_model(relaxation, solver="highs")
+        relaxed, values = solve_matrix_model(relaxation, solver="highs", time_limit_s=time_limit_s)
     except SolverError:
+        return None
+    if relaxed.status != "optimal":  # stopped by the limit: its objective bounds nothing
         return None
     scale = float(np.abs(part.cost).max(initial=0.0)) or 1.0
     bound = float(relaxed.objective) * scale
@@ -157,7 +161,8 @@ def _solve_cover_part(part: _CoverPart, rules: SiteRules | None = None) -> _Part
     if rules is None or rules.min_per_township == 0:
         start = np.zeros(n_cols)
         start[greedy_set_cover(part.cover, part.cost)] = 1.0
-    proven = _proven_by_relaxation(part, model, start)
+    left = None if part.deadline_epoch is None else max(part.deadline_epoch - time.time(), 0.05)
+    proven = _proven_by_relaxation(part, model, start, time_limit_s=left)
     if proven is not None:
         return proven
     left = None if part.deadline_epoch is None else max(part.deadline_epoch - time.time(), 0.05)

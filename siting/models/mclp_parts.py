@@ -93,13 +93,18 @@ def _part_model(part: _CoverPart) -> tuple[MatrixModel, float]:
     return model, scale
 
 
-def _integral_relaxation(model: MatrixModel) -> tuple[SolveResult | None, np.ndarray]:
+def _integral_relaxation(model: MatrixModel, *, time_limit_s: float | None) -> tuple[SolveResult | None, np.ndarray]:
     """The MIP's optimum when its LP relaxation (HiGHS, in this process) is integral; else ``(None, [])``.
 
     An integral LP optimum is the MIP's optimum, proven: most small parts of a coverage
-    model stop here, without starting a MIP solver (CBC costs a process per solve).
+    model stop here, without starting a MIP solver (CBC costs a process per solve). The
+    relaxation keeps to ``time_limit_s``; one stopped by it proves nothing.
     """
-    relaxed, values = solve_matrix_model(replace(model, integer=np.zeros(len(model.cost), dtype=bool)), solver="highs")
+    relaxation = replace(model, integer=np.zeros(len(model.cost), dtype=bool))
+    try:
+        relaxed, values = solve_matrix_model(relaxation, solver="highs", time_limit_s=time_limit_s)
+    except SolverError:
+        return None, np.zeros(0)
     rounded = np.where(model.integer, np.round(values), values)
     if relaxed.status != "optimal" or np.abs(values - rounded).max(initial=0.0) > 1e-6 or violations(model, rounded):
         return None, np.zeros(0)
@@ -135,8 +140,9 @@ def _part_curve(part: _CoverPart) -> _Curve:
             upper[-1] = n
             with_n = replace(model, row_upper=upper)
             try:
-                result, solution = _integral_relaxation(with_n)
+                result, solution = _integral_relaxation(with_n, time_limit_s=left)
                 if result is None:
+                    left = None if part.deadline_epoch is None else max(part.deadline_epoch - time.time(), 0.05)
                     result, solution = solve_matrix_model(
                         with_n,
                         solver=part.solver.name,
