@@ -67,6 +67,8 @@ def build_area(n_communities: int, folder: Path) -> Path:
     import shapely
     from rasterio.transform import from_origin
 
+    from siting.rasters import geotiff_profile
+
     scenario = folder / "scenario.toml"
     if scenario.exists():
         return scenario
@@ -98,20 +100,9 @@ def build_area(n_communities: int, folder: Path) -> Path:
     cell_km2 = (ARC_3S * 111.32) ** 2 * math.cos(math.radians((north + south) / 2))
     per_cell = 760.0 / (SIDE_M**2 / 1e6) * cell_km2
     rng = np.random.default_rng(n_side)
-    profile = {
-        "driver": "GTiff",
-        "width": width,
-        "height": height,
-        "count": 1,
-        "dtype": "float32",
-        "crs": "EPSG:4326",
-        "transform": transform,
-        "nodata": -1.0,
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
-        "compress": "deflate",
-    }
+    profile = geotiff_profile(
+        width=width, height=height, dtype="float32", crs="EPSG:4326", transform=transform, nodata=-1.0
+    )
     with rasterio.open(folder / "children.tif", "w", **profile) as dst:
         for top in range(0, height, 256):
             rows = min(256, height - top)

@@ -30,7 +30,7 @@ from typing import Any
 
 from siting.errors import InputError
 
-__all__ = ["Engine", "EngineSpec", "current_engine", "open_engine", "using_engine"]
+__all__ = ["Engine", "EngineSpec", "cluster_workers", "current_engine", "open_engine", "using_engine"]
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +92,6 @@ class Engine:
     executor
         A standard :class:`concurrent.futures.Executor` (Dask's ``ClientExecutor``), or
         None for ``local``: each stage then starts its own process pool.
-    client
-        The :class:`distributed.Client` behind the executor (None for ``local``).
     dashboard
         The Dask dashboard's address, when there is one.
     progress
@@ -103,13 +101,17 @@ class Engine:
     spec: EngineSpec
     workers: int
     executor: Executor | None = None
-    client: Any = None
     dashboard: str | None = None
     progress: bool = False
 
     def record(self) -> dict[str, object]:
         """What ``run.json`` keeps of the engine."""
         return {"engine": str(self.spec), "workers": self.workers, "dashboard": self.dashboard}
+
+
+def cluster_workers(client: Any) -> int:
+    """How many workers a Dask client's scheduler has now."""
+    return len(client.scheduler_info().get("workers", {}))
 
 
 def _dask() -> Any:
@@ -159,7 +161,7 @@ def open_engine(spec: EngineSpec | str, *, progress: bool = False) -> Iterator[E
             "'dask scheduler' and 'dask worker tcp://HOST:PORT', or use 'dask-local:N'"
         ) from None
     try:
-        workers = len(client.scheduler_info().get("workers", {}))
+        workers = cluster_workers(client)
         dashboard = client.dashboard_link if cluster is not None else None
         if dashboard:
             log.info("Dask dashboard: %s", dashboard)
@@ -169,7 +171,6 @@ def open_engine(spec: EngineSpec | str, *, progress: bool = False) -> Iterator[E
             spec=spec,
             workers=workers,
             executor=client.get_executor(pure=False),
-            client=client,
             dashboard=dashboard,
             progress=progress,
         )

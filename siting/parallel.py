@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
 
-from siting.engine import current_engine
+from siting.engine import cluster_workers, current_engine
 from siting.errors import EngineError, SitingError
 
 __all__ = ["Workers", "default_workers", "map_parts", "worker_count"]
@@ -55,7 +55,7 @@ def worker_count(workers: Workers) -> int:
     if isinstance(workers, Executor):
         client = getattr(workers, "_client", None)
         if client is not None:
-            return max(1, len(client.scheduler_info().get("workers", {})))
+            return max(1, cluster_workers(client))
         return max(1, int(getattr(workers, "_max_workers", 1)))
     return max(1, int(workers))
 

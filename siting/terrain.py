@@ -172,12 +172,7 @@ def search_from(
     A whole-grid answer for checks and small grids; :func:`site_times` and
     :func:`nearest_times` are what runs use.
     """
-    work = _Workspace(grid)
-    reached = work.run(grid, np.asarray(rows), np.asarray(cols), np.zeros(len(rows)), limit_min, reverse)
-    out = np.full(grid.shape, np.inf)
-    flat = out.reshape(-1)
-    flat[reached] = work.dist.reshape(-1)[reached]
-    return out
+    return nearest_times(grid, np.asarray(rows), np.asarray(cols), limit_min=limit_min, reverse=reverse)[0]
 
 
 def site_times(

@@ -75,10 +75,19 @@ def _enqueue(
     current: int,
 ) -> tuple[int, int, int]:
     """Put ``cell`` in bucket ``due`` (or the overflow beyond the ring); returns ``(free, overflow, n_overflow)``."""
-    n_buckets = len(heads)
     entry = free
     free = entry_next[entry]
     entry_cell[entry] = cell
+    overflow, n_overflow = _link(heads, entry_next, entry, due, current, overflow, n_overflow)
+    return free, overflow, n_overflow
+
+
+@njit(cache=True, inline="always")
+def _link(
+    heads: np.ndarray, entry_next: np.ndarray, entry: int, due: int, current: int, overflow: int, n_overflow: int
+) -> tuple[int, int]:
+    """Link ``entry`` into bucket ``due`` of the ring, or the overflow list beyond its span."""
+    n_buckets = len(heads)
     if due < current + n_buckets:
         entry_next[entry] = heads[due % n_buckets]
         heads[due % n_buckets] = entry
@@ -86,7 +95,7 @@ def _enqueue(
         entry_next[entry] = overflow
         overflow = entry
         n_overflow += 1
-    return free, overflow, n_overflow
+    return overflow, n_overflow
 
 
 @njit(cache=True)
@@ -129,14 +138,9 @@ def _pull_overflow(
             free = entry
             live -= 1
         else:
-            due = int(dist[r, c] / bucket_min)
-            if due < current + n_buckets:
-                entry_next[entry] = heads[due % n_buckets]
-                heads[due % n_buckets] = entry
-            else:
-                entry_next[entry] = overflow
-                overflow = entry
-                n_overflow += 1
+            overflow, n_overflow = _link(
+                heads, entry_next, entry, int(dist[r, c] / bucket_min), current, overflow, n_overflow
+            )
         entry = following
     return free, live, overflow, n_overflow, current
 
@@ -218,6 +222,7 @@ def _search(
         reached[n_reached] = cell
         n_reached += 1
         here = dist[r, c]
+        here_least = _half_minutes(cells[r, c, 0], _LEAST_SLOWING)  # this cell's half of the quickest move
         for k in range(8):
             rr, cc = r + _DR[k], c + _DC[k]
             if rr < 0 or rr >= height or cc < 0 or cc >= width or cells[rr, cc, 0] == 0 or marks[rr, cc, 0] == done:
@@ -227,10 +232,9 @@ def _search(
                 continue  # no slipping between two impassable cells at a corner
             length = resolution_m * (1.4142135623730951 if diagonal else 1.0)
             seen = marks[rr, cc, 0] == generation
-            if seen:  # not even the best slope could make this move improve the cell: skip its exp
-                least = _half_minutes(cells[r, c, 0], _LEAST_SLOWING) + _half_minutes(cells[rr, cc, 0], _LEAST_SLOWING)
-                if here + length * least >= dist[rr, cc]:
-                    continue
+            # Not even the best slope could make this move improve the cell: skip its exp.
+            if seen and here + length * (here_least + _half_minutes(cells[rr, cc, 0], _LEAST_SLOWING)) >= dist[rr, cc]:
+                continue
             if reverse:
                 candidate = here + _move_minutes(cells, rr, cc, r, c, length)
             else:

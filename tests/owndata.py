@@ -15,11 +15,11 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import rasterio
 import shapely
 from affine import Affine
 
 from siting.coords import wgs84_to_gcj02
+from siting.rasters import write_band
 
 LON0, LAT0 = 106.55, 26.45
 COUNTIES = [("c1", "花溪区"), ("c2", "乌当区"), ("c3", "白云区")]
@@ -78,19 +78,8 @@ def write_raster_utm(folder: Path, *, seed: int = 7) -> Path:
     values = rng.gamma(1.2, 3.0, size=(height, width)).astype(np.float32)
     values[rng.random(values.shape) < 0.2] = 0.0
     path = folder / "children_utm.tif"
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=width,
-        height=height,
-        count=1,
-        dtype="float32",
-        crs="EPSG:32648",
-        transform=Affine.translation(west, north) @ Affine.scale(cell, -cell),
-        nodata=-1.0,
-    ) as dst:
-        dst.write(values, 1)
+    transform = Affine.translation(west, north) @ Affine.scale(cell, -cell)
+    write_band(path, values, crs="EPSG:32648", transform=transform, nodata=-1.0)
     return path
 
 
@@ -188,35 +177,13 @@ def write_terrain(folder: Path, *, flat: bool = False) -> None:
     heights = np.full((height, width), 1200.0, dtype=np.float32)
     if not flat:
         heights += (200.0 * (lon - west) / (width * cell)).astype(np.float32)[None, :]
-    with rasterio.open(
-        folder / "dem_wgs84.tif",
-        "w",
-        driver="GTiff",
-        width=width,
-        height=height,
-        count=1,
-        dtype="float32",
-        crs="EPSG:4326",
-        transform=Affine.translation(west, north) @ Affine.scale(cell, -cell),
-        nodata=-9999.0,
-    ) as dst:
-        dst.write(heights, 1)
+    transform = Affine.translation(west, north) @ Affine.scale(cell, -cell)
+    write_band(folder / "dem_wgs84.tif", heights, crs="EPSG:4326", transform=transform, nodata=-9999.0)
     classes = np.full((60, 140), 30, dtype=np.uint8)  # grassland
     if not flat:
         classes[:, 70:] = 10  # forest in the east
-    with rasterio.open(
-        folder / "landcover_utm.tif",
-        "w",
-        driver="GTiff",
-        width=140,
-        height=60,
-        count=1,
-        dtype="uint8",
-        crs="EPSG:32648",
-        transform=Affine.translation(645_000.0, 2_942_000.0) @ Affine.scale(250.0, -250.0),
-        nodata=0,
-    ) as dst:
-        dst.write(classes, 1)
+    landcover_transform = Affine.translation(645_000.0, 2_942_000.0) @ Affine.scale(250.0, -250.0)
+    write_band(folder / "landcover_utm.tif", classes, crs="EPSG:32648", transform=landcover_transform, nodata=0)
     (folder / "speeds.csv").write_text("class,mode,kmh\n10,walking,3\n30,walking,4\n", encoding="utf-8")
     mid = LAT0 + 0.018
     roads = gpd.GeoDataFrame(

@@ -17,10 +17,9 @@ from siting.errors import InfeasibleError, InputError, SolverError
 from siting.models.decompose import coverage_components, map_parts
 from siting.models.options import SiteOptions, SolverOptions
 from siting.models.plan import Plan, frozen_mapping
-from siting.models.problem import violations
 from siting.models.reductions import covered_by, reduce_set_cover
 from siting.models.sites import SiteRules, checked_weights, plan_from_choice, resolve_sites
-from siting.models.solver import MatrixModel, solve_matrix_model, solve_problem
+from siting.models.solver import MatrixModel, integral_point, solve_matrix_model, solve_problem, solve_relaxation
 from siting.parallel import Workers
 
 __all__ = ["greedy_set_cover", "solve_lscp", "solve_partial_cover"]
@@ -121,19 +120,15 @@ def _proven_by_relaxation(
     relaxation is solved by HiGHS in this process (milliseconds), which spares a
     solver run on most small parts.
     """
-    try:
-        relaxation = replace(model, integer=np.zeros(len(model.cost), dtype=bool))
-        relaxed, values = solve_matrix_model(relaxation, solver="highs", time_limit_s=time_limit_s)
-    except SolverError:
-        return None
-    if relaxed.status != "optimal":  # stopped by the limit: its objective bounds nothing
+    relaxed = solve_relaxation(model, time_limit_s=time_limit_s)
+    if relaxed is None:
         return None
     scale = float(np.abs(part.cost).max(initial=0.0)) or 1.0
-    bound = float(relaxed.objective) * scale
+    bound = float(relaxed[0].objective) * scale
     whole = bool(np.allclose(part.cost, np.round(part.cost)))
-    rounded = np.round(values)
-    if np.all(np.abs(values - rounded) <= 1e-6) and not violations(model, rounded):
-        chosen = rounded > 0.5
+    point = integral_point(model, relaxed[1])
+    if point is not None:
+        chosen = point > 0.5
         value = float(part.cost[chosen].sum())
         return _PartResult(tuple(int(c) for c in part.columns[chosen]), value, value, "optimal", "HiGHS (integral LP)")
     if start is not None and whole:

@@ -276,6 +276,7 @@ def _solve_uncapacitated(
         costs,
         w,
         rules,
+        cover=cover,
         sub=sub,
         sub_w=sub_w,
         site_cols=site_cols,
@@ -377,6 +378,7 @@ def _whole_model(
     w: np.ndarray,
     rules: SiteRules,
     *,
+    cover: sp.csc_array,
     sub: Any,
     sub_w: np.ndarray,
     site_cols: np.ndarray,
@@ -455,5 +457,5 @@ def _whole_model(
         "stopped_by": stopped,
         "timings_s": frozen_mapping({"build": built - started, "solve": solve_s}),
     }
-    chosen = without_idle_homes(costs.within(standard).tocsc(), w, rules, chosen)
+    chosen = without_idle_homes(cover, w, rules, chosen)
     return plan_from_choice("mclp", costs, rules, chosen, fields, parameters)

@@ -20,9 +20,9 @@ from siting.errors import SolverError
 from siting.models.decompose import coverage_components, map_parts
 from siting.models.knapsack import combine_parts
 from siting.models.options import SolverOptions
-from siting.models.problem import SolveResult, violations
+from siting.models.problem import SolveResult
 from siting.models.reductions import covered_by
-from siting.models.solver import MatrixModel, solve_matrix_model
+from siting.models.solver import MatrixModel, integral_point, solve_matrix_model, solve_relaxation
 from siting.parallel import Workers
 
 __all__ = ["PartsResult", "solve_mclp_by_parts"]
@@ -97,19 +97,14 @@ def _integral_relaxation(model: MatrixModel, *, time_limit_s: float | None) -> t
     """The MIP's optimum when its LP relaxation (HiGHS, in this process) is integral; else ``(None, [])``.
 
     An integral LP optimum is the MIP's optimum, proven: most small parts of a coverage
-    model stop here, without starting a MIP solver (CBC costs a process per solve). The
-    relaxation keeps to ``time_limit_s``; one stopped by it proves nothing.
+    model stop here, without starting a MIP solver (CBC costs a process per solve).
     """
-    relaxation = replace(model, integer=np.zeros(len(model.cost), dtype=bool))
-    try:
-        relaxed, values = solve_matrix_model(relaxation, solver="highs", time_limit_s=time_limit_s)
-    except SolverError:
+    relaxed = solve_relaxation(model, time_limit_s=time_limit_s)
+    point = None if relaxed is None else integral_point(model, relaxed[1])
+    if relaxed is None or point is None:
         return None, np.zeros(0)
-    rounded = np.where(model.integer, np.round(values), values)
-    if relaxed.status != "optimal" or np.abs(values - rounded).max(initial=0.0) > 1e-6 or violations(model, rounded):
-        return None, np.zeros(0)
-    objective = float(model.cost @ rounded) + model.offset
-    return replace(relaxed, objective=objective, bound=objective, gap=0.0, solver="HiGHS (integral LP)"), rounded
+    objective = float(model.cost @ point) + model.offset
+    return replace(relaxed[0], objective=objective, bound=objective, gap=0.0, solver="HiGHS (integral LP)"), point
 
 
 def _part_curve(part: _CoverPart) -> _Curve:

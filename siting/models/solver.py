@@ -18,7 +18,7 @@ import numpy as np
 import pulp
 import scipy.sparse as sp
 
-from siting.errors import InputError
+from siting.errors import InputError, SolverError
 from siting.models.cbc import run_cbc
 from siting.models.highs import solve_highs
 from siting.models.problem import MatrixModel, SolveResult, quiet_stdout, relative_gap, violations
@@ -27,11 +27,13 @@ __all__ = [
     "SOLVERS",
     "MatrixModel",
     "SolveResult",
+    "integral_point",
     "pulp_to_matrix",
     "quiet_stdout",
     "relative_gap",
     "solve_matrix_model",
     "solve_problem",
+    "solve_relaxation",
     "violations",
 ]
 
@@ -189,3 +191,25 @@ def solve_matrix_model(
     return run_cbc(
         model, time_limit_s=time_limit_s, gap=gap, seed=seed, threads=threads, start=start, options=cbc_options
     )
+
+
+def solve_relaxation(model: MatrixModel, *, time_limit_s: float | None) -> tuple[SolveResult, np.ndarray] | None:
+    """The LP relaxation of ``model``, solved to optimality by HiGHS in this process, or None.
+
+    None when the limit stopped it or HiGHS failed: such a relaxation bounds nothing.
+    A screen before a MIP: its optimum bounds the MIP's, and an integral one is the MIP's.
+    """
+    relaxation = replace(model, integer=np.zeros(len(model.cost), dtype=bool))
+    try:
+        relaxed, values = solve_matrix_model(relaxation, solver="highs", time_limit_s=time_limit_s)
+    except SolverError:
+        return None
+    return (relaxed, values) if relaxed.status == "optimal" else None
+
+
+def integral_point(model: MatrixModel, values: np.ndarray) -> np.ndarray | None:
+    """``values`` with its integer variables rounded, when they were integral already and the point is feasible."""
+    rounded = np.where(model.integer, np.round(values), values)
+    if np.abs(values - rounded).max(initial=0.0) > 1e-6 or violations(model, rounded):
+        return None
+    return rounded
