@@ -1,16 +1,31 @@
-"""Siting models against spopt, on clustered province-like instances, each timed from points to plan.
+"""Siting models against spopt and a plain sparse model, on clustered province-like instances.
 
-    python -m benchmarks.models [--quick]
+    python -m benchmarks.models [--quick | --province | --hard] [--repeat 3] [--out FILE]
 
-Rows run in separate processes (peak memory is each row's own) with a time-out.
-A spopt row that does not finish in time or runs out of memory says so.
+Rows run in separate processes (peak memory is each row's own) with a time-out, each
+timed from points to plan: wall seconds, CPU seconds (the row's process and its
+workers, from ``resource.getrusage``) and the load average when the row ended.
+A peer row that does not finish in time or runs out of memory says so.
+
+``--hard``: the wide standards of the 14,589-point province with no existing homes
+(MCLP with 440 new homes at 10 km and 110 at 20 km, where 440 cover everything;
+LSCP at 10 and 20 km), against the plain sparse model of every pair within the
+standard solved by HiGHS (PuLP, one thread), the same solver siting uses there.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime
+import io
 import os
+import platform
+import resource
+import statistics
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,18 +45,86 @@ def province_points(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return xy, children
 
 
-def _row(plan: Any, started: float) -> dict[str, Any]:
-    """One siting row: objective, status and times of a plan, timed from ``started``."""
+def cpu_s() -> float:
+    """CPU seconds of this process and of the worker processes it has waited for."""
+    own, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
+
+
+def _gap(objective: float, bound: float | None) -> str:
+    if bound is None:
+        return "none"
+    return f"{abs(bound - objective) / max(abs(objective), 1e-9):.3%}"
+
+
+def _row(plan: Any, started: float, cpu_started: float) -> dict[str, Any]:
+    """One siting row: objective, bound, status and times of a plan, timed from ``started``."""
     return {
         "objective": round(plan.objective, 1),
+        "gap": _gap(plan.objective, plan.bound),
         "status": plan.status,
         "build_s": round(plan.timings_s["build"], 2),
         "solve_s": round(plan.timings_s["solve"], 2),
         "seconds": round(time.perf_counter() - started, 2),
+        "cpu_s": round(cpu_s() - cpu_started, 2),
+    }
+
+
+def _hard(tool: str, model: str, n: int, param: int, km: float) -> dict[str, Any]:
+    """One row of a wide-standard instance with no existing homes: siting, or the plain sparse model."""
+    xy, w = province_points(n)
+    ids = np.array([f"{i:06d}" for i in range(n)], dtype=object)
+    from siting.costs import distance_matrix
+
+    started, cpu_started = time.perf_counter(), cpu_s()
+    costs = distance_matrix(xy, xy, demand_ids=ids, site_ids=ids, cutoff_m=km * 1_000, crs="EPSG:32648")
+    if tool == "siting":
+        from siting.models import SolverOptions, solve_lscp, solve_mclp
+
+        solver = SolverOptions(name="highs", time_limit_s=600)
+        if model == "mclp":
+            plan = solve_mclp(costs, w, n_homes=param, solver=solver)
+        else:
+            plan = solve_lscp(costs, solver=solver)
+        return _row(plan, started, cpu_started) | {"solver": plan.solver}
+    import pulp
+
+    cover = costs.within(km * 1_000).tocsr()
+    x = [pulp.LpVariable(f"x{j}", cat=pulp.LpBinary) for j in range(cover.shape[1])]
+    rows = [cover.indices[cover.indptr[i] : cover.indptr[i + 1]] for i in range(cover.shape[0])]
+    if model == "mclp":
+        problem = pulp.LpProblem("mclp", pulp.LpMaximize)
+        y = [pulp.LpVariable(f"y{i}", 0, 1) for i in range(cover.shape[0])]
+        problem += pulp.lpDot(w.tolist(), y)
+        for i, cols in enumerate(rows):
+            problem += pulp.LpAffineExpression([(y[i], 1.0)] + [(x[j], -1.0) for j in cols]) <= 0
+        problem += pulp.lpSum(x) <= param
+    else:
+        problem = pulp.LpProblem("lscp", pulp.LpMinimize)
+        problem += pulp.lpSum(x)
+        for cols in rows:
+            problem += pulp.LpAffineExpression([(x[j], 1.0) for j in cols]) >= 1
+    built = time.perf_counter()
+    problem.solve(pulp.HiGHS(msg=False, timeLimit=600, threads=1))
+    objective = float(pulp.value(problem.objective))
+    info = problem.solverModel.getInfo()
+    bound = abs(float(info.mip_dual_bound))
+    optimal = pulp.LpStatus[problem.status] == "Optimal" and abs(bound - objective) <= 1e-6 * max(objective, 1)
+    return {
+        "objective": round(objective, 1),
+        "gap": _gap(objective, bound),
+        "status": "optimal" if optimal else "feasible",
+        "build_s": round(built - started, 2),
+        "solve_s": round(time.perf_counter() - built, 2),
+        "seconds": round(time.perf_counter() - started, 2),
+        "cpu_s": round(cpu_s() - cpu_started, 2),
+        "solver": "HiGHS (PuLP, 1 thread)",
     }
 
 
 def _work(argv: list[str]) -> dict[str, Any]:
+    if len(argv) == 5:
+        return _hard(argv[0], argv[1], int(argv[2]), int(argv[3]), float(argv[4]))
     tool, model, n_text, param_text = argv
     decomposed = model.endswith("+parts")
     by_township = model.endswith("+township")
@@ -65,19 +148,20 @@ def _work(argv: list[str]) -> dict[str, Any]:
             from siting.models import solve_pmedian
 
             town = KMeans(n_clusters=1_413, n_init=1, random_state=0).fit_predict(xy).astype(str).astype(object)
-        started = time.perf_counter()  # imports (and the synthetic townships) are not timed, for either tool
+        # imports (and the synthetic townships) are not timed, for either tool
+        started, cpu_started = time.perf_counter(), cpu_s()
         if by_township:
             costs = distance_matrix(xy, xy, demand_ids=ids, site_ids=ids, cutoff_m=60_000.0, crs="EPSG:32648")
             within = restrict_to_same_unit(costs, demand_unit=town, site_unit=town)
             access = Access(costs=within, standard=60_000.0, mode="distance", respect="township")
             plan = solve_pmedian(access, w, p=param, solver=SolverOptions(name="highs", time_limit_s=600))
-            return _row(plan, started)
+            return _row(plan, started, cpu_started)
         if model == "pmedian":
             # Exact over every pair, as spopt's dense model: the k-nearest rounds prove it.
             plan = solve_pmedian_nearest(
                 xy, xy, w, demand_ids=ids, site_ids=ids, p=param, solver=SolverOptions(name="highs", time_limit_s=600)
             )
-            return _row(plan, started)
+            return _row(plan, started, cpu_started)
         costs = distance_matrix(xy, xy, demand_ids=ids, site_ids=ids, cutoff_m=5_000.0, crs="EPSG:32648")
         if model == "mclp":
             plan = solve_mclp(
@@ -91,12 +175,12 @@ def _work(argv: list[str]) -> dict[str, Any]:
             )
         else:
             plan = solve_lscp(costs, solver=SolverOptions(time_limit_s=600))  # the default solver (CBC)
-        return _row(plan, started)
+        return _row(plan, started, cpu_started)
     import pulp
     from scipy.spatial.distance import cdist
     from spopt.locate import MCLP, PMedian
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu_s()
     dense = cdist(xy, xy)
     if model == "mclp":
         predefined = np.isin(ids, existing)
@@ -118,76 +202,134 @@ def _work(argv: list[str]) -> dict[str, Any]:
         "build_s": round(built - started, 2),
         "solve_s": round(time.perf_counter() - built, 2),
         "seconds": round(time.perf_counter() - started, 2),
+        "cpu_s": round(cpu_s() - cpu_started, 2),
     }
+
+
+def _median_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of median wall time, with the medians of wall and CPU seconds (or the first failure)."""
+    failed = [run for run in runs if "error" in run]
+    if failed:
+        return failed[0]
+    middle = sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]
+    return middle | {
+        "seconds": statistics.median(run["seconds"] for run in runs),
+        "cpu_s": statistics.median(run["cpu_s"] for run in runs),
+        "runs": len(runs),
+    }
+
+
+def _measured(args: list[str], *, repeat: int, timeout_s: float) -> dict[str, Any]:
+    runs = []
+    for _ in range(repeat):
+        run = run_child("benchmarks.models", args, timeout_s=timeout_s)
+        run["load_1m"] = round(os.getloadavg()[0], 2)
+        runs.append(run)
+        if "error" in run:
+            break
+    return _median_row(runs)
+
+
+COLUMNS = [
+    "model",
+    "n",
+    "param",
+    "km",
+    "tool",
+    "build_s",
+    "solve_s",
+    "seconds",
+    "cpu_s",
+    "load_1m",
+    "peak_mb",
+    "worker_peak_mb",
+    "objective",
+    "gap",
+    "status",
+    "same_objective",
+    "ratio",
+    "solver",
+    "error",
+]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small instances only (about a minute)")
     parser.add_argument("--province", action="store_true", help="the province-sized rows only (siting alone)")
-    parser.add_argument("--timeout-s", type=float, default=600)
+    parser.add_argument("--hard", action="store_true", help="the wide-standard rows against the plain sparse model")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per row; the table shows medians (default 3)")
+    parser.add_argument("--timeout-s", type=float, default=700)
+    parser.add_argument("--out", type=Path, default=None, help="also write the table to this file")
     args = parser.parse_args()
-    rows_spec = [
-        ("mclp", 2_000, 60, True),
-        ("pmedian", 500, 50, True),
+    # (model, n, param, standard km or None for the shipped 5 km rows with existing homes, peer)
+    rows_spec: list[tuple[str, int, int, float | None, str | None]] = [
+        ("mclp", 2_000, 60, None, "spopt"),
+        ("pmedian", 500, 50, None, "spopt"),
     ]
     if not args.quick:
         rows_spec += [
-            ("mclp", 5_000, 150, True),
-            ("pmedian", 2_000, 200, True),
-            ("mclp", 14_589, 440, False),
-            ("mclp+parts", 14_589, 440, False),
-            ("lscp", 14_589, 0, False),
-            ("pmedian", 14_589, 1459, False),
-            ("pmedian+township", 14_589, 1459, False),
+            ("mclp", 5_000, 150, None, "spopt"),
+            ("pmedian", 2_000, 200, None, "spopt"),
+            ("mclp", 14_589, 440, None, None),
+            ("mclp+parts", 14_589, 440, None, None),
+            ("lscp", 14_589, 0, None, None),
+            ("pmedian", 14_589, 1459, None, None),
+            ("pmedian+township", 14_589, 1459, None, None),
         ]
     if args.province:
         rows_spec = [spec for spec in rows_spec if spec[1] == 14_589]
+    if args.hard:
+        rows_spec = [
+            ("mclp", 14_589, 440, 10.0, "plain"),
+            ("mclp", 14_589, 110, 20.0, "plain"),
+            ("lscp", 14_589, 0, 10.0, "plain"),
+            ("lscp", 14_589, 0, 20.0, "plain"),
+        ]
     rows: list[dict[str, Any]] = []
-    for model, n, param, with_peer in rows_spec:
-        ours = run_child("benchmarks.models", ["siting", model, str(n), str(param)], timeout_s=args.timeout_s)
-        row = {"model": model, "n": n, "param": param, "tool": "siting"} | ours
+    for model, n, param, km, peer in rows_spec:
+        where = [] if km is None else [f"{km:g}"]
+        shape = {"model": model, "n": n, "param": param, "km": "5" if km is None else f"{km:g}"}
+        ours = _measured(["siting", model, str(n), str(param), *where], repeat=args.repeat, timeout_s=args.timeout_s)
+        row = shape | {"tool": "siting"} | ours
         rows.append(row)
-        if with_peer:
-            peer = run_child("benchmarks.models", ["spopt", model, str(n), str(param)], timeout_s=args.timeout_s)
-            peer_row = {"model": model, "n": n, "param": param, "tool": "spopt"} | peer
-            if "seconds" in peer and "seconds" in ours:
-                peer_row["ratio"] = f"{peer['seconds'] / ours['seconds']:.1f}x"
-                row["same_objective"] = abs(peer["objective"] - ours["objective"]) <= 1e-6 * max(
-                    1, abs(peer["objective"])
+        if peer is not None:
+            theirs = _measured([peer, model, str(n), str(param), *where], repeat=args.repeat, timeout_s=args.timeout_s)
+            peer_row = shape | {"tool": peer} | theirs
+            if "seconds" in theirs and "seconds" in ours:
+                key = "seconds" if peer == "spopt" else "cpu_s"
+                peer_row["ratio"] = f"{theirs[key] / max(ours[key], 1e-9):.1f}x"
+                row["same_objective"] = abs(theirs["objective"] - ours["objective"]) <= 1e-6 * max(
+                    1, abs(theirs["objective"])
                 )
             rows.append(peer_row)
-    print_table(
-        rows,
-        [
-            "model",
-            "n",
-            "param",
-            "tool",
-            "build_s",
-            "solve_s",
-            "seconds",
-            "peak_mb",
-            "worker_peak_mb",
-            "objective",
-            "status",
-            "same_objective",
-            "ratio",
-            "error",
-        ],
-    )
-    print("\nmclp+parts: the same MCLP split into coverage components joined by the exact knapsack.")
-    print("pmedian+township: respect='township' (1,413 k-means townships), each solved for every p, exact knapsack.")
-    print("pmedian (siting): k-nearest rounds with Lagrangian fixing, proven optimal over every pair.")
-    print("\nparam: new homes (mclp, on top of existing homes = 1194/14589 of n) or p (pmedian).")
-    print("ratio: spopt seconds / siting seconds, both timed from points to plan.")
-    print(f"load average after the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        print_table(rows, [c for c in COLUMNS if any(c in row for row in rows)])
+        if args.hard:
+            print("\nNo existing homes; mclp param = new homes (440 cover everything at 20 km, so 110 there).")
+            print("plain: every pair within the standard as one sparse PuLP model, HiGHS, 1 thread, 600 s limit.")
+            print("ratio: plain CPU seconds / siting CPU seconds (siting's worker processes included).")
+        else:
+            print("\nmclp: the whole model (decompose=False); mclp+parts: coverage components, exact knapsack.")
+            print("pmedian+township: respect='township' (1,413 k-means townships), exact knapsack.")
+            print("pmedian (siting): k-nearest rounds with Lagrangian fixing, proven optimal over every pair.")
+            print("\nparam: new homes (mclp, on top of existing homes = 1194/14589 of n) or p (pmedian).")
+            print("ratio: spopt seconds / siting seconds, both timed from points to plan.")
+        print("gap: (bound - objective) / objective as proven by the plan; cpu_s counts worker processes.")
+        print(f"medians of {args.repeat} runs; load_1m: one-minute load average when the row's last run ended.")
+        print(f"load average after the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    table = buffer.getvalue()
+    print(table, end="")
+    if args.out is not None:
+        command = "python -m benchmarks.models " + " ".join(sys.argv[1:])
+        header = f"# `{command}`\n\n{datetime.date.today()} on {platform.machine()} Linux, {os.cpu_count()} CPUs\n\n"
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(header + "```\n" + table + "```\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
-    import sys
-
-    if len(sys.argv) == 5 and sys.argv[1] in ("siting", "spopt"):
+    if sys.argv[1:2] in (["siting"], ["spopt"], ["plain"]) and len(sys.argv) in (5, 6):
         child_main(_work)
     else:
         main()

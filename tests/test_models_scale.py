@@ -83,6 +83,63 @@ def test_decomposed_mclp_budget_in_workers_and_refusals() -> None:
         solve_mclp(costs, w, budget_cny=150_000, site_cost_cny=varied, decompose=True)
 
 
+def _triangles(weights: list[float]) -> CostMatrix:
+    """One component per weight: three points, three sites, each site reaching two of the points (a cycle)."""
+    blocks = [sp.csr_array(np.array([[1.0, 0, 1], [1, 1, 0], [0, 1, 1]])) for _ in weights]
+    matrix = sp.block_diag(blocks, format="csr")
+    ids = [f"t{k}" for k in range(matrix.shape[0])]
+    return CostMatrix(matrix, np.array(ids, dtype=object), np.array(ids, dtype=object), "m", 1.0)
+
+
+@pytest.mark.parametrize(("homes", "expected"), [(1, 6.0), (2, 9.0), (3, 11.0), (4, 12.0)])
+def test_parts_with_fractional_relaxations_hand_checked(homes: int, expected: float) -> None:
+    # Two triangles, weights 1 and 3 a point: one home covers two points of a triangle, two cover all
+    # three. The LP relaxation of one home is fractional (½ on every site covers all three points),
+    # so the parts' MIPs, LP tangents and bounds are all used. By hand: 1 home → 2·3 = 6; 2 → 9 (the
+    # heavy triangle whole); 3 → 9 + 2 = 11; 4 → 9 + 3 = 12.
+    costs = _triangles([1.0, 3.0])
+    w = np.repeat([1.0, 3.0], 3)
+    for solver in ("highs", "cbc"):
+        plan = solve_mclp(costs, w, n_homes=homes, decompose=True, workers=1, solver=SolverOptions(name=solver))
+        assert plan.objective == pytest.approx(expected)
+        assert plan.status == "optimal" and plan.bound == pytest.approx(expected)
+        assert len(plan.new_ids) <= homes
+        whole = solve_mclp(costs, w, n_homes=homes, decompose=False, solver=SolverOptions(name=solver))
+        assert whole.objective == pytest.approx(expected)
+
+
+def test_parts_are_chosen_by_their_sizes() -> None:
+    from siting.models.mclp import PARTS_MIN_PAIRS, parts_pay
+
+    side = int(np.ceil(np.sqrt(PARTS_MIN_PAIRS / 4))) + 1
+    four = sp.block_diag([sp.csr_array(np.ones((side, side))) for _ in range(4)], format="csr")
+    assert four.nnz >= PARTS_MIN_PAIRS and parts_pay(four)
+    one = sp.csr_array(np.ones((2 * side, 2 * side)))  # one component: nothing to split
+    assert not parts_pay(one)
+    lopsided = sp.block_diag([one, sp.csr_array(np.ones((side, side)))], format="csr")  # largest holds 4/5
+    assert not parts_pay(lopsided)
+    assert not parts_pay(sp.block_diag([sp.csr_array(np.ones((3, 3)))] * 4, format="csr"))  # small: whole
+
+
+def test_highs_stops_once_its_bound_is_enough() -> None:
+    # 40 triangles of weights 1..40 a point with 40 homes: the LP relaxation covers everything with
+    # ½ on every site (value 3·820); the integer optimum is smaller, so HiGHS must branch or cut.
+    from siting.models.mclp_parts import _CoverPart, _part_model
+
+    weights = np.repeat(np.arange(1.0, 41.0), 3)
+    part = _CoverPart(_triangles(list(range(40))).matrix, weights)
+    model, scale = _part_model(part, 40)
+    options = {"presolve": "off"}
+    exact, _ = solve_matrix_model(model, solver="highs", highs_options=options)
+    # By hand: a triangle's first home covers 2w, its second w more; the 40 largest of these gains
+    # are two homes for w = 28..40 and one for w = 14..27: 3·442 + 2·287 = 1,900.
+    assert exact.status == "optimal"
+    assert exact.objective * scale == pytest.approx(3 * sum(range(28, 41)) + 2 * sum(range(14, 28)))
+    enough, _ = solve_matrix_model(model, solver="highs", highs_options=options, stop_at_bound=1e9)
+    assert enough.status == "feasible" and enough.bound is not None
+    assert exact.objective <= enough.bound <= 1e9
+
+
 def brute_force_pmedian(costs: CostMatrix, w: np.ndarray, p: int) -> float:
     dense = costs.matrix.toarray()
     dense[costs.matrix.toarray() == 0] = np.inf

@@ -26,10 +26,16 @@ from siting.models.problem import (
 __all__ = ["highs_lp", "solve_highs"]
 
 
-def _interrupt_after(deadline: float) -> Any:
+def _interrupt_when(deadline: float | None, stop_at_bound: float | None, *, maximise: bool) -> Any:
+    """A callback that stops HiGHS after ``deadline``, or once its dual bound is past ``stop_at_bound``."""
+
     def check(event: Any) -> None:
-        if time.perf_counter() > deadline:
+        if deadline is not None and time.perf_counter() > deadline:
             event.interrupt()
+        elif stop_at_bound is not None and event.callback_type == highspy.cb.HighsCallbackType.kCallbackMipInterrupt:
+            bound = float(event.data_out.mip_dual_bound)
+            if (bound <= stop_at_bound) if maximise else (bound >= stop_at_bound):
+                event.interrupt()
 
     return check
 
@@ -55,17 +61,23 @@ def highs_lp(model: MatrixModel) -> highspy.HighsLp:
     return lp
 
 
-def _run_until(highs: highspy.Highs, deadline: float | None) -> None:
+def _run_until(
+    highs: highspy.Highs, deadline: float | None, *, stop_at_bound: float | None = None, maximise: bool = False
+) -> None:
     """Run HiGHS, stopped at ``deadline`` (``time.perf_counter``): by its own limit and interrupt callbacks,
-    and, for phases that call none (a sub-MIP heuristic), by a watchdog that cancels the solve after the grace."""
+    and, for phases that call none (a sub-MIP heuristic), by a watchdog that cancels the solve after the grace.
+    A MIP also stops once its dual bound proves the optimum no better than ``stop_at_bound``."""
+    if deadline is None and stop_at_bound is None:
+        highs.run()
+        return
+    check = _interrupt_when(deadline, stop_at_bound, maximise=maximise)
+    for hook in (highs.cbMipInterrupt, highs.cbSimplexInterrupt, highs.cbIpmInterrupt):
+        hook.subscribe(check)
     if deadline is None:
         highs.run()
         return
     left_s = deadline - time.perf_counter()
     highs.setOptionValue("time_limit", max(left_s, 0.01))
-    check = _interrupt_after(deadline)
-    for hook in (highs.cbMipInterrupt, highs.cbSimplexInterrupt, highs.cbIpmInterrupt):
-        hook.subscribe(check)
     watchdog = threading.Timer(max(left_s * (1 + GRACE_SHARE) + GRACE_S, 0.0), highs.cancelSolve)
     watchdog.daemon = True
     watchdog.start()
@@ -84,7 +96,9 @@ def solve_highs(
     threads: int,
     start: np.ndarray | None,
     options: Mapping[str, Any] | None = None,
+    stop_at_bound: float | None = None,
 ) -> tuple[SolveResult, np.ndarray]:
+    """Solve ``model`` with HiGHS in this process; see :func:`siting.models.solver.solve_matrix_model`."""
     started = time.perf_counter()
     with quiet_stdout():  # highspy prints a banner when the first instance is made
         highs = highspy.Highs()
@@ -107,7 +121,8 @@ def solve_highs(
         solution.col_value = np.asarray(start, dtype=float)
         solution.value_valid = True
         highs.setSolution(solution)
-    _run_until(highs, None if time_limit_s is None else started + float(time_limit_s))
+    deadline = None if time_limit_s is None else started + float(time_limit_s)
+    _run_until(highs, deadline, stop_at_bound=stop_at_bound if is_mip else None, maximise=model.maximise)
     seconds = time.perf_counter() - started
     warn_if_overrun("HiGHS", seconds, time_limit_s)
     status = highs.getModelStatus()
@@ -129,14 +144,25 @@ def solve_highs(
         # Measured with highspy 1.x: when presolve solves a model given a start, getSolution() can hand
         # back the start while the objective is the better optimum's. Solve again without the start.
         left = None if time_limit_s is None else max(float(time_limit_s) - seconds, 0.01)
-        return solve_highs(model, time_limit_s=left, gap=gap, seed=seed, threads=threads, start=None, options=options)
+        return solve_highs(
+            model,
+            time_limit_s=left,
+            gap=gap,
+            seed=seed,
+            threads=threads,
+            start=None,
+            options=options,
+            stop_at_bound=stop_at_bound,
+        )
     optimal = status == highspy.HighsModelStatus.kOptimal
     if is_mip:
         bound: float | None = float(info.mip_dual_bound) if abs(info.mip_dual_bound) < 1e29 else None
         if optimal and bound is None:
             bound = objective
+        duals = None
     else:
         bound = objective if optimal else None
+        duals = np.asarray(highs.getSolution().row_dual, dtype=float) if optimal else None
     return (
         SolveResult(
             status="optimal" if optimal else "feasible",
@@ -145,6 +171,7 @@ def solve_highs(
             gap=relative_gap(objective, bound),
             seconds=seconds,
             solver="HiGHS",
+            row_duals=duals,
         ),
         values,
     )

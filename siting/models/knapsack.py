@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["combine_parts"]
+__all__ = ["best_without", "combine_parts"]
 
 
 def combine_parts(values: list[np.ndarray], capacity: int) -> tuple[float, list[int]]:
@@ -58,3 +58,41 @@ def combine_parts(values: list[np.ndarray], capacity: int) -> tuple[float, list[
         homes[c] = int(choices[c][t])
         t -= homes[c]
     return float(best[capacity]), homes
+
+
+def _best_of(values: list[np.ndarray], capacity: int) -> list[np.ndarray]:
+    """``out[c][t]``: the most value parts ``0..c-1`` reach with at most ``t`` homes (``out[0]`` is zeros)."""
+    best = np.zeros(capacity + 1)
+    out = [best]
+    for f in values:
+        options = min(len(f), capacity + 1)
+        candidates = np.full((options, capacity + 1), -np.inf)
+        for n in range(options):
+            candidates[n, n:] = best[: capacity + 1 - n] + f[n]
+        best = candidates.max(axis=0)
+        out.append(best)
+    return out
+
+
+def best_without(values: list[np.ndarray], capacity: int, parts: list[int]) -> dict[int, np.ndarray]:
+    """For each part ``c`` in ``parts``: the most the *other* parts reach with at most ``t`` homes, ``t = 0..capacity``.
+
+    A plan that gives part ``c`` ``n`` homes is worth at most ``values[c][n] + best_without[c][capacity - n]``.
+
+    Examples
+    --------
+    >>> best_without([np.array([0.0, 10, 10]), np.array([0.0, 7, 14])], 2, [0])[0].tolist()
+    [0.0, 7.0, 14.0]
+    """
+    before = _best_of(values, capacity)
+    after = _best_of(values[::-1], capacity)[::-1]  # after[c]: parts c..end
+    out = {}
+    for c in parts:
+        head, tail = before[c], after[c + 1]
+        # max over a of head[a] + tail[t - a] (max-plus convolution), for every t.
+        grid = head[:, None] + tail[None, :]
+        sums = np.full(capacity + 1, -np.inf)
+        for a in range(capacity + 1):
+            np.maximum(sums[a:], grid[a, : capacity + 1 - a], out=sums[a:])
+        out[c] = sums
+    return out

@@ -12,7 +12,7 @@ import os
 import sys
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -36,7 +36,12 @@ GRACE_SHARE, GRACE_S = 0.05, 0.5
 
 @dataclass(frozen=True)
 class SolveResult:
-    """Status, objective, bound and gap of one solve."""
+    """Status, objective, bound and gap of one solve.
+
+    ``row_duals`` holds the dual value of every row when HiGHS solved an LP (no integer
+    variables) to optimality, else None: how much the objective moves per unit of each
+    row's right-hand side.
+    """
 
     status: str
     objective: float
@@ -44,6 +49,7 @@ class SolveResult:
     gap: float | None
     seconds: float
     solver: str
+    row_duals: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 def relative_gap(objective: float, bound: float | None) -> float | None:

@@ -157,6 +157,7 @@ def solve_matrix_model(
     start: np.ndarray | None = None,
     cbc_options: tuple[str, ...] = (),
     highs_options: Mapping[str, Any] | None = None,
+    stop_at_bound: float | None = None,
 ) -> tuple[SolveResult, np.ndarray]:
     """Solve ``model``; return what the solver proved and the variable values.
 
@@ -176,6 +177,9 @@ def solve_matrix_model(
         Extra CBC options.
     highs_options
         Extra HiGHS options (name → value).
+    stop_at_bound
+        HiGHS only: stop once the MIP's dual bound proves the optimum no better than this
+        objective value (the caller needs no more); the result is then ``feasible`` with that bound.
 
     Returns
     -------
@@ -186,7 +190,14 @@ def solve_matrix_model(
         raise InputError(f"unknown solver {solver!r}; choose one of {SOLVERS}")
     if solver == "highs":
         return solve_highs(
-            model, time_limit_s=time_limit_s, gap=gap, seed=seed, threads=threads, start=start, options=highs_options
+            model,
+            time_limit_s=time_limit_s,
+            gap=gap,
+            seed=seed,
+            threads=threads,
+            start=start,
+            options=highs_options,
+            stop_at_bound=stop_at_bound,
         )
     return run_cbc(
         model, time_limit_s=time_limit_s, gap=gap, seed=seed, threads=threads, start=start, options=cbc_options
