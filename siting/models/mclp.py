@@ -215,9 +215,10 @@ def without_idle_homes(cover: sp.csc_array, w: np.ndarray, rules: SiteRules, cho
     return sorted(kept)
 
 
-#: Below this many coverage pairs the whole model is solved at once: it takes about a second, less
-#: than starting worker processes for parts (Yunnan-like province at 5 km: whole 1.4 s, parts 2.2 s).
-PARTS_MIN_PAIRS = 200_000
+#: Below this many coverage pairs the whole model is solved at once: it takes well under a second,
+#: less than starting worker processes for parts. Measured: the 5 km province (existing homes) whole
+#: 1.1 s, parts 1.2 s; the 15k-community scale area (county rule, CBC) plan stage whole 9.6 s, parts 2.3 s.
+PARTS_MIN_PAIRS = 20_000
 
 #: Parts pay when the largest holds at most this share of the pairs: then no single part is the model.
 PARTS_MAX_SHARE = 0.5
@@ -229,8 +230,9 @@ def parts_pay(cover: sp.csr_array) -> bool:
     Measured on the 14,589-point province with 440 new homes and no existing homes:
     at 10 km (128 parts, the largest 8 % of the rows) the parts prove the optimum in
     139 s where the whole model (CBC or HiGHS) is still 0.08 % short at 200 s; at 20 km
-    with 110 homes (47 parts) parts take 3.3 s and the whole model 9.8 s. Small
-    models are quicker whole (no worker processes to start).
+    with 110 homes (47 parts) parts take 3.3 s and the whole model 9.8 s; on the 60k-community
+    scale area (county rule) the plan stage takes 8.8 s by parts, 74 s whole. Small models
+    are quicker whole (no worker processes to start).
     """
     if cover.nnz < PARTS_MIN_PAIRS:
         return False
