@@ -78,6 +78,22 @@ def _engine_part(function: Callable[..., R], part: Any, has_shared: bool, shared
     return function(part, shared) if has_shared else function(part)
 
 
+def _engine_batch(function: Callable[..., R], batch: Sequence[Any], has_shared: bool, shared: Any) -> list[R]:
+    """Several small parts in one task (a task costs the scheduler milliseconds; a part may take less)."""
+    return [_engine_part(function, part, has_shared, shared) for part in batch]
+
+
+#: More parts than this go to an executor in batches of about a quarter of a worker's share,
+#: as :class:`~concurrent.futures.ProcessPoolExecutor` gets them (``chunksize``).
+BATCH_ABOVE_PARTS = 256
+
+
+def _batches(n_parts: int, n_workers: int) -> list[range]:
+    """Consecutive ranges of part positions: one a part up to ``BATCH_ABOVE_PARTS``, else about 4 a worker."""
+    size = 1 if n_parts <= BATCH_ABOVE_PARTS else max(1, n_parts // (4 * max(n_workers, 1)))
+    return [range(k, min(k + size, n_parts)) for k in range(0, n_parts, size)]
+
+
 def map_parts(
     function: Callable[..., R],
     parts: Sequence[T],
@@ -155,35 +171,48 @@ def _on_executor(
 ) -> list[R]:
     """Submit every part, one bar for all of them; a failed part stops the stage with one line naming it."""
     client = getattr(executor, "_client", None)  # Dask's ClientExecutor
+    batches = _batches(len(parts), worker_count(executor))
     if client is not None:
         if has_shared:
             shared = client.scatter(shared, broadcast=True, hash=False)  # to each worker once, not per part
         stage = uuid.uuid4().hex[:12]
         futures = [
             client.submit(
-                _engine_part, function, part, has_shared, shared, pure=False, retries=1, key=f"{what}-{stage}-{k}"
+                _engine_batch,
+                function,
+                [parts[k] for k in batch],
+                has_shared,
+                shared,
+                pure=False,
+                retries=1,
+                key=f"{what}-{stage}-{batch.start}",
             )
-            for k, part in enumerate(parts)
+            for batch in batches
         ]
     else:
-        futures = [executor.submit(_engine_part, function, part, has_shared, shared) for part in parts]
-    results: list[Any] = [None] * len(parts)
+        futures = [
+            executor.submit(_engine_batch, function, [parts[k] for k in batch], has_shared, shared) for batch in batches
+        ]
+    results: list[Any] = []
     with tqdm(total=len(parts), desc=f"{what}s", unit=what, disable=not progress, leave=False) as bar:
-        for k, future in enumerate(futures):
+        for batch, future in zip(batches, futures, strict=True):
             try:
-                results[k] = future.result()
+                done = future.result()
             except SitingError:
                 _cancel(futures)
                 raise
             except Exception as error:
                 _cancel(futures)
+                which = f"{batch.start + 1}" if len(batch) == 1 else f"{batch.start + 1}–{batch.stop}"
                 raise EngineError(
-                    f"{what} {k + 1} of {len(parts)} failed on the engine: {type(error).__name__}: {error}; "
+                    f"{what} {which} of {len(parts)} failed on the engine: {type(error).__name__}: {error}; "
                     "nothing was written (rerun, or use the engine 'local')"
                 ) from None
-            bar.update(1)
-            if on_result is not None:
-                on_result(results[k])
+            for result in done:
+                results.append(result)
+                bar.update(1)
+                if on_result is not None:
+                    on_result(result)
     return results
 
 

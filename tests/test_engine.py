@@ -61,6 +61,22 @@ def test_parts_on_a_connected_cluster_come_back_in_order_and_a_dead_worker_stops
             assert results == [(k * k + 100, 1) for k in range(8)]
             with pytest.raises(EngineError, match=r"^part 3 of 4 failed on the engine: .*nothing was written"):
                 map_parts(_dies_on_two, [0, 1, 2, 3])
+            # Many small parts travel in batches (a task costs the scheduler more than such a part),
+            # still in order and each with the shared input; a failure names its batch.
+            many = list(range(1_000))
+            seen: list[tuple[int, int]] = []
+            assert map_parts(_square_plus, many, shared=7, on_result=seen.append) == [(k * k + 7, 1) for k in many]
+            assert seen == [(k * k + 7, 1) for k in many]
+            with pytest.raises(EngineError, match=r"^part 1–125 of 1000 failed on the engine"):
+                map_parts(_dies_on_two, many)
+
+
+def test_batches_cover_every_part_once_in_order() -> None:
+    assert parallel._batches(3, 2) == [range(0, 1), range(1, 2), range(2, 3)]
+    batches = parallel._batches(1_000, 2)
+    assert [k for batch in batches for k in batch] == list(range(1_000))
+    assert {len(batch) for batch in batches} == {125}
+    assert [k for batch in parallel._batches(257, 16) for k in batch] == list(range(257))
 
 
 @pytest.mark.slow
