@@ -113,6 +113,10 @@ def _travel_instance() -> tuple[Any, np.ndarray, float]:
     return CostMatrix(matrix, ids[0], ids[1], "min", 60.0), saved["children"], 60.0
 
 
+#: Time limit of the plain peer (seconds); ``--peer-limit-s`` sets it for a run.
+PEER_LIMIT_ENV = "SITING_BENCH_PEER_LIMIT_S"
+
+
 def _hard(tool: str, model: str, n: int, param: int, standard: str) -> dict[str, Any]:
     """One row of a wide-standard instance with no existing homes: siting, or the plain sparse model.
 
@@ -158,7 +162,7 @@ def _hard(tool: str, model: str, n: int, param: int, standard: str) -> dict[str,
         for i in reachable:
             problem += pulp.LpAffineExpression([(x[j], 1.0) for j in rows[i]]) >= 1
     built = time.perf_counter()
-    problem.solve(pulp.HiGHS(msg=False, timeLimit=600, threads=1))
+    problem.solve(pulp.HiGHS(msg=False, timeLimit=float(os.environ.get(PEER_LIMIT_ENV, 600)), threads=1))
     objective = float(pulp.value(problem.objective))
     info = problem.solverModel.getInfo()
     bound = abs(float(info.mip_dual_bound))
@@ -317,7 +321,9 @@ def main() -> None:
     parser.add_argument("--hard", action="store_true", help="the wide-standard rows against the plain sparse model")
     parser.add_argument("--travel", action="store_true", help="only --hard's rows on the sample's 60-minute matrix")
     parser.add_argument("--repeat", type=int, default=3, help="runs per row; the table shows medians (default 3)")
-    parser.add_argument("--timeout-s", type=float, default=700)
+    parser.add_argument("--timeout-s", type=float, default=700, help="kill a row's process after this")
+    parser.add_argument("--peer-limit-s", type=float, default=600, help="the plain model's HiGHS time limit")
+    parser.add_argument("--only", default=None, help="only the rows of this model and standard, e.g. mclp:10")
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this file")
     args = parser.parse_args()
     # (model, n, param, standard (km, or "60min") or None for the shipped 5 km rows with existing homes, peer)
@@ -344,6 +350,7 @@ def main() -> None:
             ("lscp", 14_589, 0, "10", "plain"),
             ("lscp", 14_589, 0, "20", "plain"),
         ]
+    os.environ[PEER_LIMIT_ENV] = str(args.peer_limit_s)  # the children inherit it
     travel_rows: list[tuple[str, int, int, str | None, str | None]] = [
         ("mclp", 14_589, 440, "60min", "plain"),
         ("lscp", 14_589, 0, "60min", "plain"),
@@ -352,6 +359,8 @@ def main() -> None:
         rows_spec += travel_rows
     elif args.travel:
         rows_spec = travel_rows
+    if args.only is not None:
+        rows_spec = [spec for spec in rows_spec if f"{spec[0]}:{spec[3]}" == args.only]
     rows: list[dict[str, Any]] = []
     for model, n, param, km, peer in rows_spec:
         where = [] if km is None else [km]
@@ -375,7 +384,8 @@ def main() -> None:
         if args.hard or args.travel:
             print("\nNo existing homes; mclp param = new homes (440 cover everything at 20 km, so 110 there).")
             print("60 min: the Yunnan sample's travel-time matrix (demo_travel_time), built before the clock starts.")
-            print("plain: every pair within the standard as one sparse PuLP model, HiGHS, 1 thread, 600 s limit.")
+            limit = f"{args.peer_limit_s:g} s limit"
+            print(f"plain: every pair within the standard as one sparse PuLP model, HiGHS, 1 thread, {limit}.")
             print("ratio: plain CPU seconds / siting CPU seconds (siting's worker processes included).")
         else:
             print("\nmclp: the whole model (decompose=False); mclp+parts: coverage components, exact knapsack.")
