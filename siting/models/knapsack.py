@@ -20,6 +20,19 @@ import numpy as np
 __all__ = ["best_without", "combine_parts"]
 
 
+def _with_part(best: np.ndarray, f: np.ndarray, capacity: int) -> tuple[np.ndarray, np.ndarray]:
+    """One step of the knapsack: ``best`` over the parts so far, plus a part worth ``f[n]`` with ``n`` homes.
+
+    Returns the new best value for every ``t ≤ capacity`` homes and the part's homes in it.
+    """
+    options = min(len(f), capacity + 1)
+    candidates = np.full((options, capacity + 1), -np.inf)
+    for n in range(options):
+        candidates[n, n:] = best[: capacity + 1 - n] + f[n]
+    pick = np.argmax(candidates, axis=0)
+    return candidates[pick, np.arange(capacity + 1)], pick.astype(np.int32)
+
+
 def combine_parts(values: list[np.ndarray], capacity: int) -> tuple[float, list[int]]:
     """Pick one option per part, ``n_c`` homes worth ``values[c][n_c]``, with ``Σ n_c ≤ capacity``.
 
@@ -45,13 +58,8 @@ def combine_parts(values: list[np.ndarray], capacity: int) -> tuple[float, list[
     best = np.zeros(capacity + 1)  # best[t]: most value with at most t homes over the parts so far
     choices = []
     for f in values:
-        options = min(len(f), capacity + 1)
-        candidates = np.full((options, capacity + 1), -np.inf)
-        for n in range(options):
-            candidates[n, n:] = best[: capacity + 1 - n] + f[n]
-        pick = np.argmax(candidates, axis=0)
-        best = candidates[pick, np.arange(capacity + 1)]
-        choices.append(pick.astype(np.int32))
+        best, pick = _with_part(best, f, capacity)
+        choices.append(pick)
     homes = [0] * len(values)
     t = capacity
     for c in range(len(values) - 1, -1, -1):
@@ -65,11 +73,7 @@ def _best_of(values: list[np.ndarray], capacity: int) -> list[np.ndarray]:
     best = np.zeros(capacity + 1)
     out = [best]
     for f in values:
-        options = min(len(f), capacity + 1)
-        candidates = np.full((options, capacity + 1), -np.inf)
-        for n in range(options):
-            candidates[n, n:] = best[: capacity + 1 - n] + f[n]
-        best = candidates.max(axis=0)
+        best, _ = _with_part(best, f, capacity)
         out.append(best)
     return out
 
