@@ -10,24 +10,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this program in MB.
-
-    ``VmHWM`` belongs to the program's own address space; ``ru_maxrss`` would also carry the
-    resident size of the benchmark parent at the moment it started this child (Linux keeps it
-    across ``exec``), which hid the real figure behind the parent's.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:  # pragma: no cover - not Linux
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from siting.memory import peak_rss_mb
 
 
 def run_child(module: str, args: Sequence[str], *, timeout_s: float) -> dict[str, Any]:

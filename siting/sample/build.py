@@ -44,7 +44,7 @@ from siting.sample.real import load_communities_table, load_counties, townships_
 from siting.sample.roads import model_roads
 from siting.sample.terrain import SLOPE_TARGETS, ModelledDem, model_dem
 
-__all__ = ["DEFAULT_SEED", "RASTER_CELL_DEG", "SampleBuild", "build_sample"]
+__all__ = ["DEFAULT_SEED", "RASTER_CELL_DEG", "SampleBuild", "build_sample", "swap_in"]
 
 DEFAULT_SEED = 2020
 #: WorldPop's 1 km layout: 30 arc-seconds.
@@ -281,18 +281,18 @@ def _terrain_metadata(paths: SamplePaths, dem: ModelledDem, roads: gpd.GeoDataFr
     }
 
 
-def _swap_in(paths: SamplePaths, write: Callable[[Path], None]) -> None:
-    """Write the modelled folder into a temporary one and rename it into place (the old one goes after)."""
-    paths.root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".modelled-", dir=paths.root))
+def swap_in(target: Path, write: Callable[[Path], None]) -> None:
+    """Write a generated folder into a temporary sibling and rename it into place (the old one goes after)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     tmp.chmod(0o755)
     try:
         write(tmp)
         old = None
-        if paths.modelled_dir.exists():
-            old = paths.modelled_dir.with_name(f".modelled-old-{time.time_ns()}")
-            paths.modelled_dir.rename(old)
-        tmp.rename(paths.modelled_dir)
+        if target.exists():
+            old = target.with_name(f".{target.name}-old-{time.time_ns()}")
+            target.rename(old)
+        tmp.rename(target)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
@@ -386,7 +386,7 @@ def build_sample(paths: SamplePaths, *, seed: int = DEFAULT_SEED) -> SampleBuild
             json.dumps(metadata, ensure_ascii=False, indent=2), encoding="utf-8"
         )
 
-    _swap_in(paths, write)
+    swap_in(paths.modelled_dir, write)
     filled = raster[raster != RASTER_NODATA]
     return SampleBuild(
         paths=paths,

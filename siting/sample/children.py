@@ -142,9 +142,15 @@ def spread_to_cells(
     np.add.at(values, idx, children[com] * share)
 
     orphans = np.flatnonzero(~has_cells)
-    for county in np.unique(community_county[orphans]):
-        cells = np.flatnonzero(county_of_cell == county)
-        members = orphans[community_county[orphans] == county]
+    if len(orphans) == 0:
+        return values
+    # Cells grouped by county once (a stable sort keeps each county's cells in index order).
+    by_county = np.argsort(county_of_cell, kind="stable")
+    starts = np.searchsorted(county_of_cell[by_county], np.arange(community_county.max() + 2))
+    orphans = orphans[np.argsort(community_county[orphans], kind="stable")]
+    counties, first = np.unique(community_county[orphans], return_index=True)
+    for county, members in zip(counties, np.split(orphans, first[1:]), strict=True):
+        cells = by_county[starts[county] : starts[county + 1]]
         _, nearest = cKDTree(cell_xy[cells]).query(seat_xy[members])
         np.add.at(values, cells[nearest], children[members])
     return values

@@ -28,6 +28,8 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from siting.boundaries import polygonal_part
+
 __all__ = ["ModelledGeography", "place_county"]
 
 # Seats stay this far inside their polygon, so that reprojection to degrees and
@@ -116,8 +118,8 @@ def _voronoi_tiles(seats: np.ndarray, frame: BaseGeometry) -> np.ndarray:
         return np.array([frame], dtype=object)
     cells = shapely.voronoi_polygons(shapely.multipoints(seats), extend_to=frame, ordered=True)
     parts = np.asarray(shapely.get_parts(cells), dtype=object)
-    tiles = shapely.intersection(parts, frame)
-    return np.asarray(shapely.make_valid(tiles), dtype=object)
+    tiles = shapely.make_valid(shapely.intersection(parts, frame))
+    return np.asarray([polygonal_part(tile) for tile in tiles], dtype=object)
 
 
 def place_county(

