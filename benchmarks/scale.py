@@ -14,7 +14,11 @@ limited to 120 s), reports and writes the run folder (no map). Every row is its 
 Columns: seconds per stage from ``run.json``, ``wall_s`` for the whole command,
 ``us_per_community`` (wall / communities, microseconds: constant when every stage is linear),
 and ``vs_local``: wall seconds over the same size's ``local`` row (the engine's overhead).
-``peak_mb`` is the run's own process; ``stage_peak_mb`` names the stage where it peaked.
+``tree_peak_mb`` is the most memory the run took from the machine at once: the proportional
+set size (PSS) of the run's process and all its workers, summed and polled every 0.5 s.
+``peak_mb`` is the run's own process (resident), ``stage_peak_mb`` the stage where it peaked,
+``worker_peak_mb`` the largest worker process (resident; pages shared with the run after fork
+count in both).
 
 ``--national DIR``: the same run on the modelled national layer that
 ``siting sample build --region china`` wrote into ``DIR`` (real NBS 2023 codes and county
@@ -196,6 +200,7 @@ map = false
 def national_scenarios(folder: Path, sets: list[str]) -> dict[str, Path]:
     """A scenario per province set over the national layer in ``folder`` (subsets written once)."""
     import geopandas as gpd
+    import pyogrio
 
     source = folder / "communities.gpkg"
     if not source.exists():
@@ -211,16 +216,16 @@ def national_scenarios(folder: Path, sets: list[str]) -> dict[str, Path]:
     for name in sets:
         scenario = folder / "bench" / name / "scenario.toml"
         if not scenario.exists():
-            if every is None:
-                every = gpd.read_file(source, layer="communities")
             provinces = NATIONAL_SETS[name]
-            chosen = every[every["county_code"].str[:2].isin(provinces)] if provinces else every
             communities = scenario.parent / "communities.gpkg" if provinces else source
             scenario.parent.mkdir(parents=True, exist_ok=True)
             if provinces:
-                chosen.to_file(communities, layer="communities", driver="GPKG")
-            n = len(chosen)
-            scenario.parent.mkdir(parents=True, exist_ok=True)
+                if every is None:
+                    every = gpd.read_file(source, layer="communities")
+                every[every["county_code"].str[:2].isin(provinces)].to_file(
+                    communities, layer="communities", driver="GPKG"
+                )
+            n = int(pyogrio.read_info(communities, layer="communities")["features"])
             scenario.write_text(
                 _scenario_text(
                     f"national_{name}",
@@ -259,6 +264,28 @@ def _work(argv: list[str]) -> dict[str, Any]:
     }
 
 
+def projected(one: dict[str, Any], two: dict[str, Any], workers: int) -> dict[str, float]:
+    """Stage seconds on ``workers`` workers from the runs on 1 and 2 (Amdahl, stage by stage).
+
+    Each stage is taken as ``serial + parallel / n``: from ``t1 = s + p`` and ``t2 = s + p / 2``,
+    ``p = 2 (t1 - t2)`` and ``s = t1 - p``, both clipped at zero (a stage that got slower on two
+    workers counts as serial). Reading the input once, the report and the writing stay serial
+    here, so they bound the speed-up.
+
+    >>> projected({"read": 10.0, "plan": 40.0}, {"read": 10.0, "plan": 22.0}, 16)
+    {'read': 10.0, 'plan': 6.25, 'total': 16.25}
+    """
+    out = {}
+    for stage in STAGES:
+        if stage not in one or stage not in two:
+            continue
+        parallel = max(2.0 * (one[stage] - two[stage]), 0.0)
+        serial = max(one[stage] - parallel, 0.0)
+        out[stage] = round(serial + parallel / workers, 2)
+    out["total"] = round(sum(out.values()), 2)
+    return out
+
+
 def _areas(args: argparse.Namespace) -> list[tuple[str, Path]]:
     """(label, scenario) of every size asked for, built first when missing."""
     if args.national is not None:
@@ -290,7 +317,7 @@ def main() -> None:
             row = {
                 "area": label,
                 "engine": engine,
-                **run_child("benchmarks.scale", [str(scenario), engine], timeout_s=args.timeout_s),
+                **run_child("benchmarks.scale", [str(scenario), engine], timeout_s=args.timeout_s, tree_memory=True),
             }
             if "error" not in row:
                 row["us_per_community"] = round(row["wall_s"] / row["communities"] * 1e6)
@@ -312,6 +339,7 @@ def main() -> None:
             "us_per_community",
             "vs_local",
             *STAGES,
+            "tree_peak_mb",
             "peak_mb",
             "stage_peak_mb",
             "worker_peak_mb",
@@ -320,6 +348,15 @@ def main() -> None:
             "error",
         ],
     )
+    by_key = {(row["area"], row["engine"]): row for row in rows if "error" not in row}
+    guesses = [
+        {"area": area, "engine": "local:16 (projected)", **projected(by_key[(area, "local:1")], two, 16)}
+        for (area, engine), two in by_key.items()
+        if engine == "local" and (area, "local:1") in by_key
+    ]
+    if guesses:
+        print("\nprojected from the local:1 and local (2 workers) rows, stage by stage (see projected()):")
+        print_table(guesses, ["area", "engine", "total", *STAGES])
     print(f"\nload average after the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
 
 
