@@ -174,7 +174,7 @@ def _on_executor(
     batches = _batches(len(parts), worker_count(executor))
     if client is not None:
         if has_shared:
-            shared = client.scatter(shared, broadcast=True, hash=False)  # to each worker once, not per part
+            shared = _scattered(client, shared)
         stage = uuid.uuid4().hex[:12]
         futures = [
             client.submit(
@@ -214,6 +214,21 @@ def _on_executor(
                 if on_result is not None:
                     on_result(result)
     return results
+
+
+def _scattered(client: Any, shared: Any) -> Any:
+    """``shared`` on every worker of ``client``, sent once: again for the same object, the same future.
+
+    Scattered as one object (a tuple or list would otherwise become one future per element,
+    and every task would wait on all of them). The last object sent is remembered on the
+    client, so the rounds of one model, which pass the same parts each round, send them once.
+    """
+    last = getattr(client, "_siting_last_scattered", None)
+    if last is not None and last[0] is shared:
+        return last[1]
+    [future] = client.scatter([shared], broadcast=True, hash=False)
+    client._siting_last_scattered = (shared, future)
+    return future
 
 
 def _cancel(futures: list[Any]) -> None:

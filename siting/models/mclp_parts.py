@@ -304,6 +304,7 @@ def solve_mclp_by_parts(
     capacity = min(max_homes, sum(len(curve.lower) - 1 for curve in curves))
     solvers: set[str] = set()
     rounds = 0
+    every_part = tuple(parts)  # one object for every round: an engine sends it to its workers once
     while True:
         bound, picks = combine_parts([curve.upper for curve in curves], capacity)
         objective, homes = combine_parts([curve.lower for curve in curves], capacity)
@@ -325,7 +326,7 @@ def solve_mclp_by_parts(
         asks.sort(key=lambda ask: -parts[ask.part].cover.nnz)
         if mip:
             asks = _with_neighbours(asks, curves, capacity, objective, slots=worker_count(workers))
-        for found in map_parts(_solve_count, asks, workers=workers, shared=tuple(parts), what="coverage part"):
+        for found in map_parts(_solve_count, asks, workers=workers, shared=every_part, what="coverage part"):
             curves[found.part].learn(found)
             solvers.add(found.solver)
     solvers.discard("")

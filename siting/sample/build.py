@@ -44,7 +44,16 @@ from siting.sample.real import load_communities_table, load_counties, townships_
 from siting.sample.roads import model_roads
 from siting.sample.terrain import SLOPE_TARGETS, ModelledDem, model_dem
 
-__all__ = ["DEFAULT_SEED", "RASTER_CELL_DEG", "SampleBuild", "build_sample", "swap_in"]
+__all__ = [
+    "DEFAULT_SEED",
+    "RASTER_CELL_DEG",
+    "RASTER_NODATA",
+    "SampleBuild",
+    "build_sample",
+    "raster_grid",
+    "swap_in",
+    "write_children_raster",
+]
 
 DEFAULT_SEED = 2020
 #: WorldPop's 1 km layout: 30 arc-seconds.
@@ -68,7 +77,8 @@ class SampleBuild:
     seconds: float
 
 
-def _grid(bounds: tuple[float, float, float, float]) -> tuple[Affine, int, int]:
+def raster_grid(bounds: tuple[float, float, float, float]) -> tuple[Affine, int, int]:
+    """The 30″ grid over ``(min_lon, min_lat, max_lon, max_lat)``: transform, width, height."""
     min_lon, min_lat, max_lon, max_lat = bounds
     west = np.floor(min_lon / RASTER_CELL_DEG) * RASTER_CELL_DEG
     north = np.ceil(max_lat / RASTER_CELL_DEG) * RASTER_CELL_DEG
@@ -121,7 +131,7 @@ def _children_raster(
     counties: gpd.GeoDataFrame, community_gdf: gpd.GeoDataFrame, places: _Places, children: np.ndarray, crs: object
 ) -> tuple[np.ndarray, Affine, int, int]:
     """Children per cell: each county's cells take exactly that county's children, decaying from the seats."""
-    transform, width, height = _grid(tuple(counties.total_bounds))
+    transform, width, height = raster_grid(tuple(counties.total_bounds))
     county_index = {code: i for i, code in enumerate(counties["county_code"])}
 
     def burn(shapes: gpd.GeoSeries) -> np.ndarray:
@@ -212,21 +222,18 @@ def _metadata(
     }
 
 
-def _write_raster(path: Path, raster: np.ndarray, transform: Affine, seed: int) -> None:
+def write_children_raster(
+    path: Path, raster: np.ndarray, transform: Affine, *, seed: int, ages: str = "0-17", note: str = MODELLED_NOTE
+) -> None:
+    """A modelled child raster (EPSG:4326, 30″), tagged ``MODELLED`` with its note, ages and seed."""
     write_band(
         path,
         raster,
         crs="EPSG:4326",
         transform=transform,
         nodata=RASTER_NODATA,
-        tags={
-            "MODELLED": "true",
-            "NOTE": MODELLED_NOTE,
-            "AGES": "0-17",
-            "SEED": str(seed),
-            "UNITS": "children per cell",
-        },
-        description="children aged 0-17 (modelled)",
+        tags={"MODELLED": "true", "NOTE": note, "AGES": ages, "SEED": str(seed), "UNITS": "children per cell"},
+        description=f"children aged {ages} (modelled)",
     )
 
 
@@ -366,7 +373,7 @@ def build_sample(paths: SamplePaths, *, seed: int = DEFAULT_SEED) -> SampleBuild
         gpd.GeoDataFrame(seats, geometry=places.county_seats, crs=crs).to_crs("EPSG:4326").to_file(
             gpkg, layer="county_seats", driver="GPKG"
         )
-        _write_raster(tmp / paths.children_tif.name, raster, transform, seed)
+        write_children_raster(tmp / paths.children_tif.name, raster, transform, seed=seed)
         priority.sort_values("community_code").to_csv(tmp / paths.priority_csv.name, index=False)
         homes_table.sort_values("site_id").to_csv(tmp / paths.existing_homes_csv.name, index=False)
         institution_table.to_csv(tmp / paths.institutions_csv.name, index=False)

@@ -44,8 +44,7 @@ from siting import __version__
 from siting.boundaries import overlapping_communities, polygonal_part, working_crs
 from siting.errors import SitingError
 from siting.parallel import map_parts
-from siting.rasters import write_band
-from siting.sample.build import swap_in
+from siting.sample.build import RASTER_CELL_DEG, RASTER_NODATA, raster_grid, swap_in, write_children_raster
 from siting.sample.children import DECAY_RURAL_M, DECAY_URBAN_M, RURAL_SIGMA, URBAN_SIGMA, spread_to_cells
 from siting.sample.china_divisions import Divisions, attach_zones, committee_type, read_divisions, township_type
 from siting.sample.geography import place_county
@@ -57,8 +56,6 @@ __all__ = ["CHILDREN_0_14_CHINA_2020", "ChinaBuild", "build_china"]
 CHILDREN_0_14_CHINA_2020 = 253_383_938
 #: Modelled: the share of the children living under residents' (urban) committees.
 URBAN_CHILD_SHARE = 0.5
-RASTER_CELL_DEG = 1.0 / 120.0
-RASTER_NODATA = -99999.0
 SIMPLIFY_TOLERANCE_DEG = 0.002
 #: Vertex spacing of community polygons before they go to degrees.
 SEGMENT_M = 1_000.0
@@ -237,14 +234,6 @@ def _children(
     return out
 
 
-def _grid(bounds: np.ndarray) -> tuple[Affine, int, int]:
-    west = np.floor(bounds[0] / RASTER_CELL_DEG) * RASTER_CELL_DEG
-    north = np.ceil(bounds[3] / RASTER_CELL_DEG) * RASTER_CELL_DEG
-    width = int(np.ceil((bounds[2] - west) / RASTER_CELL_DEG))
-    height = int(np.ceil((north - bounds[1]) / RASTER_CELL_DEG))
-    return Affine.translation(west, north) @ Affine.scale(RASTER_CELL_DEG, -RASTER_CELL_DEG), width, height
-
-
 def _raster(
     counties: gpd.GeoDataFrame,
     community_layer: gpd.GeoDataFrame,
@@ -253,7 +242,7 @@ def _raster(
     crs: Any,
 ) -> tuple[np.ndarray, Affine]:
     """Children per 30″ cell: each county's cells take exactly its communities' children."""
-    transform, width, height = _grid(counties.total_bounds)
+    transform, width, height = raster_grid(tuple(counties.total_bounds))
 
     def burn(shapes: gpd.GeoSeries) -> np.ndarray:
         return rasterio.features.rasterize(
@@ -350,21 +339,7 @@ def build_china(divisions_source: Path, folder: Path, *, seed: int = 2020, provi
         community_layer.to_file(gpkg, layer="communities", driver="GPKG")
         town_layer.to_crs("EPSG:4326").to_file(gpkg, layer="townships", driver="GPKG")
         counties.to_file(gpkg, layer="counties", driver="GPKG")
-        write_band(
-            tmp / "children.tif",
-            raster,
-            crs="EPSG:4326",
-            transform=transform,
-            nodata=RASTER_NODATA,
-            tags={
-                "MODELLED": "true",
-                "NOTE": MODELLED_NOTE,
-                "AGES": "0-14",
-                "SEED": str(seed),
-                "UNITS": "children per cell",
-            },
-            description="children aged 0-14 (modelled)",
-        )
+        write_children_raster(tmp / "children.tif", raster, transform, seed=seed, ages="0-14", note=MODELLED_NOTE)
         zones.to_csv(tmp / "development_zones.csv", index=False)
         metadata = {
             "modelled": True,
