@@ -61,3 +61,27 @@ def test_missing_data_is_a_one_line_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.output.startswith("error: Yunnan county data not found")
     assert "Traceback" not in result.output
+
+
+def test_the_national_build_says_what_it_needs(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["sample", "build", "--region", "china", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "--region china needs --divisions" in result.output
+    result = runner.invoke(main, ["sample", "build", "--provinces", "53", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "--divisions and --provinces are for --region china" in result.output
+    (tmp_path / "notes.txt").write_text("not a tarball")
+    result = runner.invoke(
+        main,
+        [
+            "sample",
+            "build",
+            "--region",
+            "china",
+            "--divisions",
+            str(tmp_path / "notes.txt"),
+            "--data-dir",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 2 and "neither a folder nor a tarball" in result.output
+    assert not (tmp_path / "china").exists()

@@ -40,6 +40,10 @@ def test_an_unreachable_scheduler_is_one_clear_error() -> None:
         pass
 
 
+def _plus_sum(k: int, shared: tuple[int, ...]) -> int:
+    return k + sum(shared)
+
+
 def _square_plus(part: int, shared: int) -> tuple[int, int]:
     return part * part + shared, default_workers()
 
@@ -69,6 +73,12 @@ def test_parts_on_a_connected_cluster_come_back_in_order_and_a_dead_worker_stops
             assert seen == [(k * k + 7, 1) for k in many]
             with pytest.raises(EngineError, match=r"^part 1–125 of 1000 failed on the engine"):
                 map_parts(_dies_on_two, many)
+            # A shared tuple reaches the parts whole, and the same object is sent once for many calls.
+            pair = (10, 20)
+            assert map_parts(_plus_sum, [0, 1, 2], shared=pair) == [30, 31, 32]
+            sent = engine.executor._client._siting_last_scattered[1]
+            assert map_parts(_plus_sum, [5, 6], shared=pair) == [35, 36]
+            assert engine.executor._client._siting_last_scattered[1] is sent
 
 
 def test_batches_cover_every_part_once_in_order() -> None:
