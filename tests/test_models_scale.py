@@ -140,6 +140,24 @@ def test_highs_stops_once_its_bound_is_enough() -> None:
     assert exact.objective <= enough.bound <= 1e9
 
 
+def test_parts_whose_turn_comes_after_the_deadline_are_not_started() -> None:
+    import time
+
+    from siting.models.mclp_parts import _Ask, _CoverPart, _greedy_curve, _solve_count
+
+    weights = np.repeat(np.arange(1.0, 41.0), 3)
+    parts = (_CoverPart(_triangles(list(range(40))).matrix, weights),)
+    curve = _greedy_curve(parts[0])
+    before = (curve.lower.copy(), curve.upper.copy(), curve.relaxed.copy())
+    late = _Ask(0, 40, curve.plans[40], SolverOptions(name="highs"), time.time() - 1.0, mip=True)
+    answer = _solve_count(late, parts)
+    assert answer.skipped and not answer.solved
+    curve.learn(answer)  # nothing learnt: values, bounds and the relaxed marks stay
+    assert all(np.array_equal(a, b) for a, b in zip(before, (curve.lower, curve.upper, curve.relaxed), strict=True))
+    on_time = _solve_count(_Ask(0, 40, curve.plans[40], SolverOptions(name="highs"), None, mip=True), parts)
+    assert not on_time.skipped and on_time.value == pytest.approx(1_900)
+
+
 def brute_force_pmedian(costs: CostMatrix, w: np.ndarray, p: int) -> float:
     dense = costs.matrix.toarray()
     dense[costs.matrix.toarray() == 0] = np.inf

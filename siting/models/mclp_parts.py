@@ -90,6 +90,8 @@ class _Answer:
     lp_slope: float | None
     solver: str
     solved: bool
+    #: The deadline had passed before the solve began: nothing was learnt.
+    skipped: bool = False
 
 
 @dataclass
@@ -105,6 +107,8 @@ class _Curve:
 
     def learn(self, answer: _Answer) -> None:
         """Tighten the curve with one solve's plan, bound and LP tangent."""
+        if answer.skipped:
+            return
         n = answer.homes
         self.solved[n] |= answer.solved
         self.relaxed[n] = True
@@ -167,7 +171,14 @@ def _covered_weight(part: _CoverPart, chosen: np.ndarray) -> float:
 
 
 def _solve_count(ask: _Ask, parts: tuple[_CoverPart, ...]) -> _Answer:
-    """Solve one part for one number of homes: the LP relaxation (with its tangent), then the MIP if needed."""
+    """Solve one part for one number of homes: the LP relaxation (with its tangent), then the MIP if needed.
+
+    A part whose turn comes after the deadline is not started (each would otherwise still
+    build its model and take a last moment of solver time: thousands of parts overran a
+    120 s limit by a minute).
+    """
+    if ask.deadline_epoch is not None and time.time() >= ask.deadline_epoch:
+        return _Answer(ask.part, ask.homes, 0.0, (), np.inf, None, None, "", False, skipped=True)
     part = parts[ask.part]
     n_sites = part.cover.shape[1]
     model, scale = _part_model(part, ask.homes)
