@@ -50,6 +50,7 @@ __all__ = [
     "RASTER_NODATA",
     "SampleBuild",
     "build_sample",
+    "children_raster",
     "raster_grid",
     "swap_in",
     "write_children_raster",
@@ -127,42 +128,49 @@ def _place_everything(
     )
 
 
-def _children_raster(
-    counties: gpd.GeoDataFrame, community_gdf: gpd.GeoDataFrame, places: _Places, children: np.ndarray, crs: object
-) -> tuple[np.ndarray, Affine, int, int]:
-    """Children per cell: each county's cells take exactly that county's children, decaying from the seats."""
+def children_raster(
+    counties: gpd.GeoDataFrame,
+    communities: gpd.GeoDataFrame,
+    seats_m: np.ndarray,
+    children: np.ndarray,
+    crs: object,
+) -> tuple[np.ndarray, Affine]:
+    """Children per 30″ cell: each county's cells take exactly its communities' children.
+
+    ``communities`` (EPSG:4326, as ``counties``) needs ``county_code`` and ``committee_type``;
+    ``seats_m`` are their seats in the working CRS ``crs``, in the same order.
+    """
     transform, width, height = raster_grid(tuple(counties.total_bounds))
-    county_index = {code: i for i, code in enumerate(counties["county_code"])}
 
     def burn(shapes: gpd.GeoSeries) -> np.ndarray:
         return rasterio.features.rasterize(
-            ((g, i) for i, g in enumerate(shapes)),
+            zip(shapes, range(len(shapes)), strict=True),
             out_shape=(height, width),
             transform=transform,
             fill=-1,
             dtype="int32",
         ).ravel()
 
-    county_grid, community_grid = burn(counties.geometry), burn(community_gdf.geometry)
-    rows, cols = np.divmod(np.arange(width * height), width)
-    inside = county_grid >= 0
-    cell_lon, cell_lat = rasterio.transform.xy(transform, rows[inside], cols[inside])
-    cell_x, cell_y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(
-        np.asarray(cell_lon), np.asarray(cell_lat)
-    )
-    residents = (places.communities["committee_type"] == "residents_committee").to_numpy()
-    inside_values = spread_to_cells(
+    county_grid = burn(counties.geometry)
+    community_grid = burn(communities.geometry)
+    inside = np.flatnonzero(county_grid >= 0)
+    rows, cols = np.divmod(inside, width)
+    lon, lat = rasterio.transform.xy(transform, rows, cols)
+    x, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(np.asarray(lon), np.asarray(lat))
+    county_index = pd.Series(np.arange(len(counties)), index=counties["county_code"])
+    residents = (communities["committee_type"] == "residents_committee").to_numpy()
+    values = spread_to_cells(
         children,
         community_grid[inside],
-        np.column_stack([cell_x, cell_y]),
-        places.seats,
+        np.column_stack([x, y]),
+        seats_m,
         np.where(residents, DECAY_URBAN_M, DECAY_RURAL_M),
         county_grid[inside],
-        places.communities["county_code"].map(county_index).to_numpy(),
+        communities["county_code"].map(county_index).to_numpy(),
     )
     raster = np.full(width * height, RASTER_NODATA, dtype=np.float32)
-    raster[inside] = inside_values.astype(np.float32)
-    return raster.reshape(height, width), transform, width, height
+    raster[inside] = values.astype(np.float32)
+    return raster.reshape(height, width), transform
 
 
 def _institutions(counties: gpd.GeoDataFrame, county_seats: Sequence[object], crs: object, seed: int) -> pd.DataFrame:
@@ -344,7 +352,8 @@ def build_sample(paths: SamplePaths, *, seed: int = DEFAULT_SEED) -> SampleBuild
         geometry=places.polygons,
         crs=crs,
     ).to_crs("EPSG:4326")
-    raster, transform, width, height = _children_raster(counties, community_gdf, places, children, crs)
+    raster, transform = children_raster(counties, community_gdf, places.seats, children, crs)
+    height, width = raster.shape
     priority = priority_counts(children, placed["committee_type"], rng)
     priority.insert(0, "community_code", placed["community_code"].to_numpy())
     homes = existing_homes(children, rng)

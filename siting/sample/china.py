@@ -35,17 +35,15 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import rasterio.features
 import shapely
-from affine import Affine
 from pyproj import Transformer
 
 from siting import __version__
 from siting.boundaries import overlapping_communities, polygonal_part, working_crs
 from siting.errors import SitingError
 from siting.parallel import map_parts
-from siting.sample.build import RASTER_CELL_DEG, RASTER_NODATA, raster_grid, swap_in, write_children_raster
-from siting.sample.children import DECAY_RURAL_M, DECAY_URBAN_M, RURAL_SIGMA, URBAN_SIGMA, spread_to_cells
+from siting.sample.build import RASTER_CELL_DEG, RASTER_NODATA, children_raster, swap_in, write_children_raster
+from siting.sample.children import RURAL_SIGMA, URBAN_SIGMA
 from siting.sample.china_divisions import Divisions, attach_zones, committee_type, read_divisions, township_type
 from siting.sample.geography import place_county
 from siting.sample.prepare import cnmaps_district_index, cnmaps_land_dir, read_cnmaps_boundaries
@@ -189,8 +187,11 @@ def _tables(divisions: Divisions, hosts: pd.DataFrame) -> tuple[pd.DataFrame, pd
 
 def _place_all(
     outlines_m: gpd.GeoSeries, townships: pd.DataFrame, communities: pd.DataFrame, seed: int
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, gpd.GeoDataFrame]:
-    """Place every county's townships and communities on the workers; communities in code order."""
+) -> tuple[np.ndarray, np.ndarray, gpd.GeoDataFrame]:
+    """Place every county's townships and communities on the workers.
+
+    Returns the seats and polygons in the order of ``communities``, and the township layer.
+    """
     town_groups = dict(iter(townships.sort_values("township_code").groupby("county_code")))
     community_groups = dict(iter(communities.groupby("county_code")))
     tasks = [
@@ -210,7 +211,7 @@ def _place_all(
         geometry=np.concatenate([p[4] for p in placed]),
         crs=outlines_m.crs,
     )
-    return communities, seats[position], polygons[position], town_layer
+    return seats[position], polygons[position], town_layer
 
 
 def _children(
@@ -232,47 +233,6 @@ def _children(
         if group.any():
             out[group] = CHILDREN_0_14_CHINA_2020 * share / count * weight[group] / weight[group].mean()
     return out
-
-
-def _raster(
-    counties: gpd.GeoDataFrame,
-    community_layer: gpd.GeoDataFrame,
-    seats_m: np.ndarray,
-    children: np.ndarray,
-    crs: Any,
-) -> tuple[np.ndarray, Affine]:
-    """Children per 30″ cell: each county's cells take exactly its communities' children."""
-    transform, width, height = raster_grid(tuple(counties.total_bounds))
-
-    def burn(shapes: gpd.GeoSeries) -> np.ndarray:
-        return rasterio.features.rasterize(
-            zip(shapes, range(len(shapes)), strict=True),
-            out_shape=(height, width),
-            transform=transform,
-            fill=-1,
-            dtype="int32",
-        ).ravel()
-
-    county_grid = burn(counties.geometry)
-    community_grid = burn(community_layer.geometry)
-    inside = np.flatnonzero(county_grid >= 0)
-    rows, cols = np.divmod(inside, width)
-    lon, lat = rasterio.transform.xy(transform, rows, cols)
-    x, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(np.asarray(lon), np.asarray(lat))
-    county_index = pd.Series(np.arange(len(counties)), index=counties["county_code"])
-    residents = (community_layer["committee_type"] == "residents_committee").to_numpy()
-    values = spread_to_cells(
-        children,
-        community_grid[inside],
-        np.column_stack([x, y]),
-        seats_m,
-        np.where(residents, DECAY_URBAN_M, DECAY_RURAL_M),
-        county_grid[inside],
-        community_layer["county_code"].map(county_index).to_numpy(),
-    )
-    raster = np.full(width * height, RASTER_NODATA, dtype=np.float32)
-    raster[inside] = values.astype(np.float32)
-    return raster.reshape(height, width), transform
 
 
 def build_china(divisions_source: Path, folder: Path, *, seed: int = 2020, provinces: Sequence[str] = ()) -> ChinaBuild:
@@ -314,7 +274,7 @@ def build_china(divisions_source: Path, folder: Path, *, seed: int = 2020, provi
     outlines_m = gpd.GeoSeries(
         [polygonal_part(g) for g in shapely.make_valid(projected.to_numpy())], index=projected.index, crs=crs
     )
-    communities, seats_m, polygons_m, town_layer = _place_all(outlines_m, townships, communities, seed)
+    seats_m, polygons_m, town_layer = _place_all(outlines_m, townships, communities, seed)
     children = _children(communities, national_urban, national_rural, np.random.default_rng([seed, 0]))
     seat_lon, seat_lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(seats_m[:, 0], seats_m[:, 1])
     community_layer = gpd.GeoDataFrame(
@@ -330,7 +290,7 @@ def build_china(divisions_source: Path, folder: Path, *, seed: int = 2020, provi
             f"the placed communities overlap in {len(overlaps)} pairs (e.g. {overlaps.head(3).to_dict('records')}); "
             "this is a bug of the national build, please report it"
         )
-    raster, transform = _raster(counties, community_layer, seats_m, children, crs)
+    raster, transform = children_raster(counties, community_layer, seats_m, children, crs)
     counties["villages"] = counties["county_code"].map(communities.groupby("county_code").size()).fillna(0).astype(int)
     zones = hosts[hosts["attached"]].drop(columns="attached")
 
