@@ -150,6 +150,13 @@ NATIONAL_SETS: dict[str, tuple[str, ...]] = {
     "south": ("53", "52", "45", "50", "51", "44", "43", "42", "36", "35", "46", "54", "63"),
     "china": (),
 }
+#: Report titles of the province sets (the layer is modelled, and the titles say so).
+NATIONAL_REGIONS: dict[str, tuple[str, str]] = {
+    "yunnan": ("云南（模拟）", "Yunnan (modelled)"),
+    "southwest": ("西南四省区市（模拟）", "Southwest, 4 provinces (modelled)"),
+    "south": ("南方十三省区市（模拟）", "South, 13 provinces (modelled)"),
+    "china": ("全国（模拟）", "China (modelled)"),
+}
 NATIONAL_COLUMNS = {
     "code_column": "community_code",
     "name_column": "community_name",
@@ -163,7 +170,14 @@ NATIONAL_COLUMNS = {
 
 
 def _scenario_text(
-    name: str, description: str, communities: Path, raster: Path, homes: int, columns: dict[str, str]
+    name: str,
+    description: str,
+    communities: Path,
+    raster: Path,
+    homes: int,
+    columns: dict[str, str],
+    *,
+    region: tuple[str, str] = ("合成区", "Synthetic area"),
 ) -> str:
     """The benchmark scenario: 5 km straight line, MCLP within counties, 3 % of communities in homes, no map."""
     given = "\n".join(f'{key} = "{value}"' for key, value in columns.items())
@@ -188,8 +202,8 @@ respect = "county"
 time_limit_s = 120
 
 [report]
-region_name = "合成区"
-region_name_en = "Synthetic area"
+region_name = "{region[0]}"
+region_name_en = "{region[1]}"
 
 [outputs]
 dir = "outputs"
@@ -234,6 +248,7 @@ def national_scenarios(folder: Path, sets: list[str]) -> dict[str, Path]:
                     (folder / "children.tif").resolve(),
                     round(0.03 * n),
                     NATIONAL_COLUMNS,
+                    region=NATIONAL_REGIONS[name],
                 ),
                 encoding="utf-8",
             )
