@@ -15,7 +15,7 @@ from siting.access import Access
 from siting.costs import CostMatrix, distance_matrix, restrict_to_same_unit
 from siting.errors import InputError
 from siting.models import SiteOptions, SolverOptions, solve_mclp, solve_pmedian
-from siting.models.knapsack import combine_parts
+from siting.models.knapsack import best_without, combine_parts
 from siting.models.solver import MatrixModel, solve_matrix_model
 
 
@@ -44,6 +44,24 @@ def test_knapsack_matches_enumeration(gains: list[list[int]], capacity: int) -> 
     assert value == best
     assert sum(homes) <= capacity
     assert sum(curve[n] for curve, n in zip(curves, homes, strict=True)) == value
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.lists(st.integers(-3, 20), min_size=1, max_size=4), min_size=2, max_size=4), st.integers(0, 6))
+def test_best_without_matches_enumeration(gains: list[list[int]], capacity: int) -> None:
+    # out[c][n]: the best of the other parts with at most capacity - n homes, for every n part c can take.
+    curves = [np.concatenate([[0.0], np.cumsum(g)]) for g in gains]
+    out = best_without(curves, capacity, list(range(len(curves))))
+    for c, curve in enumerate(curves):
+        others = [other for k, other in enumerate(curves) if k != c]
+        assert len(out[c]) == min(len(curve) - 1, capacity) + 1
+        for n, value in enumerate(out[c]):
+            best = max(
+                sum(other[m] for other, m in zip(others, pick, strict=True))
+                for pick in itertools.product(*(range(len(o)) for o in others))
+                if sum(pick) <= capacity - n
+            )
+            assert value == best
 
 
 def clustered(seed: int, n: int = 40) -> tuple[np.ndarray, np.ndarray, list[str]]:

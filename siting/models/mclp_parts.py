@@ -284,11 +284,11 @@ def _with_neighbours(
                 break
             if (ask.part, n) in asked or curve.solved[n]:
                 continue
-            if curve.upper[n] + others[capacity - n] > objective + curve.slack:
+            if curve.upper[n] + others[n] > objective + curve.slack:
                 extra.append(replace(ask, homes=n, start=curve.plans[n]))
                 asked.add((ask.part, n))
                 want -= 1
-    return [replace(ask, enough=objective - rest[ask.part][capacity - ask.homes]) for ask in asks + extra]
+    return [replace(ask, enough=objective - rest[ask.part][ask.homes]) for ask in asks + extra]
 
 
 def solve_mclp_by_parts(
