@@ -22,6 +22,7 @@ from pyproj import CRS
 
 from siting.boundaries import CoordinateSystem, read_communities, working_crs
 from siting.errors import InputError, MissingDataError
+from siting.geometry import dissolve
 from siting.levels import LevelColumns, study_area_mask, unit_names
 from siting.population import calibrate_to_totals, check_raster
 from siting.registry import read_priority_registry
@@ -261,7 +262,10 @@ def _user_inputs(scenario: Scenario, work_dir: Path) -> PreparedInputs:
             scenario.worldpop_dir, work_dir / "children.tif", age_min=scenario.age_min, age_max=scenario.age_max
         ).path
     check_raster(raster, communities, id_column="community_code")
-    counties = communities.dissolve(by="county_code", as_index=False)[["county_code", "prefecture_code", "geometry"]]
+    # Townships from communities (edge-matched within a township), counties from townships: each
+    # polygon is joined once at its own level (at 60,803 communities 2.9 s instead of 8.2 s).
+    townships = dissolve(communities, "township_code", keep=("county_code", "prefecture_code"))
+    counties = dissolve(townships, "county_code", keep=("prefecture_code",), edge_matched=False)
     if scenario.official_totals is not None:
         totals = _official_totals(scenario, communities["county_code"])
         calibrate_to_totals(
@@ -289,7 +293,7 @@ def _user_inputs(scenario: Scenario, work_dir: Path) -> PreparedInputs:
     by_code = names.drop_duplicates("unit_code").set_index("unit_code")
     counties["county_name_zh"] = counties["county_code"].map(by_code["unit_name_zh"])
     counties["county_name_en"] = counties["county_code"].map(by_code["unit_name_en"])
-    townships = communities.dissolve(by="township_code", as_index=False)[["township_code", "county_code", "geometry"]]
+    townships = townships.drop(columns="prefecture_code")
     townships["township_name"] = townships["township_code"].map(by_code["unit_name_zh"])
     seats_user = gpd.GeoDataFrame(
         {"county_code": counties["county_code"]}, geometry=counties.geometry.representative_point(), crs=crs

@@ -162,14 +162,16 @@ def write_table_sheet(
         for spec in specs
         if spec.name != "_n"
     }
-    for r in range(len(table)):
-        for k, spec in enumerate(specs, start=1):
-            value: object = r + 1 if spec.name == "_n" else scaled[spec.name].iloc[r]
+    # Plain lists, read once: a pandas lookup per cell made this loop most of a large sheet's time.
+    values = [list(range(1, len(table) + 1)) if spec.name == "_n" else scaled[spec.name].tolist() for spec in specs]
+    for k, (spec, column) in enumerate(zip(specs, values, strict=True), start=1):
+        for r, value in enumerate(column):
             if spec.number_format == "@" and value is not None and not isinstance(value, str):
                 value = str(value)
-            _set(ws.cell(row=r + 3, column=k), value, spec.number_format)
+            cell = ws.cell(row=r + 3, column=k)
+            _set(cell, value, spec.number_format)
             if highlight is not None and highlight[r]:
-                ws.cell(row=r + 3, column=k).fill = FAIL_FILL
+                cell.fill = FAIL_FILL
     last = len(table) + 2
     if total_label is not None and len(table):
         last += 1
