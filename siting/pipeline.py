@@ -204,35 +204,34 @@ def run(
             with clock.stage("plan") as note:
                 plan = stages.plan(scenario, access, demand, sites, site_options)
                 note["size"] = f"{plan.n_new:,} new homes, {plan.model} {plan.status_text()}"
-            with clock.stage("allocate") as note:
-                allocated = stages.allocate(inputs, demand, sites, access, plan)
-                note["size"] = f"{int(allocated.allocation['covered'].sum()):,} demand points covered"
-            with clock.stage("network") as note:
-                network = stages.network(scenario, inputs, demand, allocated.homes)
-                note["size"] = f"{len(network.stations):,} stations, {len(network.centres):,} centres"
-            with clock.stage("report") as note:
-                report = stages.report(scenario, inputs, demand, sites, access, plan, allocated, network)
-                note["size"] = (
-                    f"{len(report.tables['county']):,} counties, {len(report.tables['township']):,} townships"
-                )
-            with clock.stage("map") as note:
-                layers = stages.map_layers(inputs, allocated, network, access)
-                page = _page(scenario, layers, report, modelled=inputs.modelled) if wanted else None
-                if page is not None:
-                    note["size"] = f"{len(page) / 1e6:.1f} MB"
-            with clock.stage("write") as note:
-                target_dir = run_dir or new_run_dir(scenario)
-                contents = run_contents(scenario, inputs, access, plan, allocated, network, report, page)
-                contents.record["sites"] = {
-                    "existing": len(site_options.existing),
-                    "excluded": list(site_options.excluded),
-                }
-                contents.record["engine"] = opened.record()
-                write_run(target_dir, contents, timings=clock.timings, stage_peak_mb=clock.peak_mb)
-                written_map = (
-                    write_text_atomically(map_path, page) if (map_path is not None and page is not None) else None
-                )
-                note["size"] = str(target_dir)
+        # The engine closes with the plan: the later stages run in this process, and the workers
+        # (with the inputs scattered to them) would only hold memory beside them.
+        engine_record = opened.record()
+        with clock.stage("allocate") as note:
+            allocated = stages.allocate(inputs, demand, sites, access, plan)
+            note["size"] = f"{int(allocated.allocation['covered'].sum()):,} demand points covered"
+        with clock.stage("network") as note:
+            network = stages.network(scenario, inputs, demand, allocated.homes)
+            note["size"] = f"{len(network.stations):,} stations, {len(network.centres):,} centres"
+        with clock.stage("report") as note:
+            report = stages.report(scenario, inputs, demand, sites, access, plan, allocated, network)
+            note["size"] = f"{len(report.tables['county']):,} counties, {len(report.tables['township']):,} townships"
+        with clock.stage("map") as note:
+            layers = stages.map_layers(inputs, allocated, network, access)
+            page = _page(scenario, layers, report, modelled=inputs.modelled) if wanted else None
+            if page is not None:
+                note["size"] = f"{len(page) / 1e6:.1f} MB"
+        with clock.stage("write") as note:
+            target_dir = run_dir or new_run_dir(scenario)
+            contents = run_contents(scenario, inputs, access, plan, allocated, network, report, page)
+            contents.record["sites"] = {
+                "existing": len(site_options.existing),
+                "excluded": list(site_options.excluded),
+            }
+            contents.record["engine"] = engine_record
+            write_run(target_dir, contents, timings=clock.timings, stage_peak_mb=clock.peak_mb)
+            written_map = write_text_atomically(map_path, page) if (map_path is not None and page is not None) else None
+            note["size"] = str(target_dir)
     finally:
         clock.bar.close()
         shutil.rmtree(work, ignore_errors=True)
