@@ -13,6 +13,8 @@ limited to 120 s), reports and writes the run folder (no map). Every row is its 
 
 Columns: seconds per stage from ``run.json``, ``wall_s`` for the whole command,
 ``us_per_community`` (wall / communities, microseconds: constant when every stage is linear),
+``us_without_plan`` (the same without the plan stage, which stops at its time limit on large
+areas, so that the plan's share falls with size and hides how the other stages grow),
 and ``vs_local``: wall seconds over the same size's ``local`` row (the engine's overhead).
 ``tree_peak_mb`` is the most memory the run took from the machine at once: the proportional
 set size (PSS) of the run's process and all its workers, summed and polled every 0.5 s.
@@ -336,6 +338,7 @@ def main() -> None:
             }
             if "error" not in row:
                 row["us_per_community"] = round(row["wall_s"] / row["communities"] * 1e6)
+                row["us_without_plan"] = round((row["wall_s"] - row.get("plan", 0.0)) / row["communities"] * 1e6)
                 if engine == "local":
                     local_wall = row["wall_s"]
                 elif local_wall:
@@ -352,6 +355,7 @@ def main() -> None:
             "workers",
             "wall_s",
             "us_per_community",
+            "us_without_plan",
             "vs_local",
             *STAGES,
             "tree_peak_mb",

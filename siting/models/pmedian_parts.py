@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from siting.errors import InfeasibleError, SolverError
-from siting.models.decompose import map_parts
+from siting.models.decompose import map_parts, members_of
 from siting.models.knapsack import combine_parts
 from siting.models.solver import MatrixModel, quiet_stdout, solve_matrix_model
 from siting.parallel import Workers
@@ -295,10 +295,7 @@ def solve_pmedian_by_parts(
     """
     is_fixed = np.zeros(pairs.shape[1], dtype=bool)
     is_fixed[fixed] = True
-    members = []
-    for c in range(n_parts):
-        rows, cols = np.flatnonzero(demand_labels == c), np.flatnonzero(site_labels == c)
-        members.append((rows, cols))
+    members = list(zip(members_of(demand_labels, n_parts), members_of(site_labels, n_parts), strict=True))
     q_min = sum(int(is_fixed[cols].sum()) for _, cols in members)
     slack = p - q_min
     if slack < 0:
