@@ -8,7 +8,8 @@ township, 12 townships a county, 16 counties a prefecture), and a child raster a
 EPSG:4326, as WorldPop's, about 760 children a community (Yunnan's mean). The scenario reads,
 places demand, computes straight-line access within 5 km, solves the MCLP with
 ``respect = "county"`` and a budget of 3 % of the communities in homes (the default solver, CBC,
-limited to 120 s), reports and writes the run folder (no map). Every row is its own process
+limited to 120 s), reports and writes the run folder (no map; the ``map`` stage still gathers the
+layers a notebook's ``run.map()`` draws, prefecture outlines included). Every row is its own process
 (peak memory its own; Dask's workers are counted apart).
 
 Columns: seconds per stage from ``run.json``, ``wall_s`` for the whole command,
@@ -48,7 +49,7 @@ from benchmarks.common import child_main, print_table, run_child
 SIDE_M = 2_000.0
 X0, Y0 = 300_000.0, 2_500_000.0  # UTM 48N, about 103° E 22.6° N
 ARC_3S = 3.0 / 3600.0
-STAGES = ("read", "demand", "candidates", "access", "plan", "allocate", "network", "report", "write")
+STAGES = ("read", "demand", "candidates", "access", "plan", "allocate", "network", "report", "map", "write")
 
 
 def _codes(n_side: int) -> dict[str, np.ndarray]:
