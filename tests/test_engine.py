@@ -71,7 +71,9 @@ def test_parts_on_a_connected_cluster_come_back_in_order_and_a_dead_worker_stops
             seen: list[tuple[int, int]] = []
             assert map_parts(_square_plus, many, shared=7, on_result=seen.append) == [(k * k + 7, 1) for k in many]
             assert seen == [(k * k + 7, 1) for k in many]
-            with pytest.raises(EngineError, match=r"^part 1–125 of 1000 failed on the engine"):
+            with pytest.raises(
+                EngineError, match=r"^part 3, 19, … \(every 16th, 63 parts\) of 1000 failed on the engine"
+            ):
                 map_parts(_dies_on_two, many)
             # A shared tuple reaches the parts whole, and the same object is sent once for many calls.
             pair = (10, 20)
@@ -79,6 +81,17 @@ def test_parts_on_a_connected_cluster_come_back_in_order_and_a_dead_worker_stops
             sent = engine.executor._client._siting_last_scattered[1]
             assert map_parts(_plus_sum, [5, 6], shared=pair) == [35, 36]
             assert engine.executor._client._siting_last_scattered[1] is sent
+
+
+def test_dask_batches_are_few_strided_and_cover_every_part_once() -> None:
+    assert parallel._dask_batches(3, 2) == [range(0, 3, 3), range(1, 3, 3), range(2, 3, 3)]
+    batches = parallel._dask_batches(200, 2)
+    assert len(batches) == 16  # at most 8 tasks a worker
+    assert sorted(k for batch in batches for k in batch) == list(range(200))
+    assert [len(batch) for batch in batches] == [13] * 8 + [12] * 8
+    assert list(batches[0][:3]) == [0, 16, 32]  # each task gets large parts and small ones
+    assert parallel._which(batches[2]) == "3, 19, … (every 16th, 13 parts)"
+    assert parallel._which(range(4, 5)) == "5" and parallel._which(range(0, 125)) == "1–125"
 
 
 def test_batches_cover_every_part_once_in_order() -> None:
