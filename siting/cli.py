@@ -80,7 +80,9 @@ def _existing(path: Path | None, what: str) -> None:
 
 def _summary(result: Any, *, started: float) -> None:
     """The lines every run prints: homes, children covered, money, status with gap and limit, outputs."""
-    province = result.tables["province"].iloc[0]
+    from siting.report import whole_area
+
+    province = whole_area(result.tables)
     plan = result.plan
     click.echo(f"{result.scenario.name} — {result.map_title[0]} {result.map_title[1]}".rstrip())
     if result.scenario.sample:

@@ -30,7 +30,7 @@ from siting.errors import InputError
 from siting.memory import peak_rss_mb, reset_peak_rss
 from siting.models.options import SiteOptions
 from siting.models.plan import Plan
-from siting.report import coverage_by_level
+from siting.report import coverage_by_level, whole_area
 from siting.run_record import run_contents
 from siting.rundir import clean_stale_folders, new_run_dir, write_run, write_text_atomically
 from siting.scenario import Scenario, load_scenario
@@ -78,11 +78,11 @@ class Run:
 
     @property
     def children_total(self) -> float:
-        return float(self.tables["province"]["children"].iloc[0])
+        return float(whole_area(self.tables)["children"])
 
     @property
     def children_covered(self) -> float:
-        return float(self.tables["province"]["children_covered"].iloc[0])
+        return float(whole_area(self.tables)["children_covered"])
 
     def map(self, *, full: bool = False, **options: Any) -> folium.Map:
         """The plan's map (a folium Map; Jupyter shows it inline, with Leaflet inlined, no internet needed).

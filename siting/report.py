@@ -8,6 +8,8 @@ access unit (``distance_mean_m``, ``time_p90_min``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -17,7 +19,15 @@ from siting.levels import CODE_COLUMNS, LEVELS
 from siting.models.plan import Plan
 from siting.network import StaffRules
 
-__all__ = ["COUNT_COLUMNS", "LEVELS", "PARENT_LEVEL", "coverage_by_level", "coverage_report", "weighted_quantile"]
+__all__ = [
+    "COUNT_COLUMNS",
+    "LEVELS",
+    "PARENT_LEVEL",
+    "coverage_by_level",
+    "coverage_report",
+    "weighted_quantile",
+    "whole_area",
+]
 
 #: Columns that add up across levels.
 COUNT_COLUMNS = [
@@ -156,6 +166,29 @@ def coverage_report(
         ).reindex(frame.index)
         out[level] = _labelled(frame, level, communities, names)
     return out
+
+
+def whole_area(tables: Mapping[str, pd.DataFrame]) -> pd.Series:
+    """The study area's own figures: its province row, or the provinces added up when it spans several.
+
+    A multi-province run (a national plan) has one province row each; the totals a run
+    prints and records are the sums, with the percentages taken from them.
+
+    >>> rows = pd.DataFrame({"children": [100.0, 300.0], "children_covered": [50.0, 250.0]})
+    >>> whole_area({"province": rows})[["children", "children_covered", "children_covered_pct"]].tolist()
+    [400.0, 300.0, 75.0]
+    """
+    provinces = tables["province"]
+    if len(provinces) == 1:
+        return provinces.iloc[0]
+    total = pd.Series({column: provinces[column].sum() for column in COUNT_COLUMNS if column in provinces})
+    for pct, part, whole in (
+        ("children_covered_pct", "children_covered", "children"),
+        ("priority_covered_pct", "priority_covered", "priority_children"),
+    ):
+        if part in total and whole in total:
+            total[pct] = 100 * total[part] / total[whole] if total[whole] > 0 else np.nan
+    return total
 
 
 def _derived(frame: pd.DataFrame, staff: StaffRules) -> pd.DataFrame:

@@ -21,7 +21,7 @@ from openpyxl import Workbook
 
 from siting.headers import rename_bilingual
 from siting.levels import LEVELS
-from siting.report import PARENT_LEVEL
+from siting.report import PARENT_LEVEL, whole_area
 from siting.sharing import SECONDARY_MARK, suppress_counts, write_csv
 from siting.workbook import write_notes_sheet, write_table_sheet
 
@@ -129,7 +129,7 @@ def _markdown(
     target_results: pd.DataFrame | None,
     extra_tables: Mapping[str, pd.DataFrame],
 ) -> str:
-    province = tables["province"].iloc[0]
+    province = whole_area(tables)
     lines = [
         f"# {md_text(context.title_zh)} {md_text(context.title_en)}",
         "",

@@ -13,7 +13,7 @@ from siting.inputs import PreparedInputs, file_sha256
 from siting.models.plan import Plan
 from siting.network import Network
 from siting.phasing import years_table
-from siting.report import coverage_by_level
+from siting.report import coverage_by_level, whole_area
 from siting.rundir import RunContents
 from siting.scenario import Scenario
 from siting.stages import Allocated, Report
@@ -34,7 +34,7 @@ def run_contents(
     """Everything the run folder will hold, with the record for ``run.json``."""
     from siting.versions import library_versions
 
-    province = made.tables["province"].iloc[0]
+    province = whole_area(made.tables)
     record = {
         "siting_version": __version__,
         "library_versions": library_versions(),

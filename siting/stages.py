@@ -28,7 +28,7 @@ from siting.models.plan import Plan
 from siting.models.registry import MODELS, ModelRequest, PhasingOptions, solve_model
 from siting.network import Network, StaffRules, plan_network, sites_beyond_stations, staff_table
 from siting.population import zonal_children
-from siting.report import coverage_report
+from siting.report import coverage_report, whole_area
 from siting.report_files import ReportContext
 from siting.sample.paths import sample_paths
 from siting.scenario import Scenario
@@ -398,7 +398,7 @@ def report(
         read_targets(scenario.targets_file, metrics=list(tables["county"].columns)) if scenario.targets_file else None
     )
     target_results = check_targets(tables, targets) if targets else None
-    province = tables["province"].iloc[0]
+    province = whole_area(tables)
     title = titles(scenario, inputs)
     money = (
         f"{sum(scenario.phasing_budgets_cny):,.0f} CNY ({len(scenario.phasing_years)} 年 years)"

@@ -16,7 +16,7 @@ import shapely
 from siting.access import access_from_points
 from siting.allocation import allocate, catchments
 from siting.models.plan import Plan
-from siting.report import COUNT_COLUMNS, coverage_report
+from siting.report import COUNT_COLUMNS, coverage_report, whole_area
 from siting.report_files import ReportContext, md_text, write_report_files
 from siting.sharing import suppress_counts, write_csv
 from siting.targets import check_targets, read_targets
@@ -296,3 +296,27 @@ def test_hostile_names_are_neutralised_in_every_shared_file(tmp_path: Path) -> N
     assert cell.value == names[0] and cell.data_type == "s"  # text, not a formula
     escaped = md_text(names[5])
     assert "<img" not in escaped and "\\*bold\\*" in escaped and "\\|" in escaped
+
+
+def test_whole_area_adds_up_the_provinces_of_a_multi_province_run() -> None:
+    # A national run has one province row each: the totals it prints and records are their sums.
+    provinces = pd.DataFrame(
+        {
+            "unit_code": ["520000", "530000"],
+            "children": [8_000.0, 6_000.0],
+            "children_covered": [2_000.0, 5_000.0],
+            "children_covered_pct": [25.0, 83.3],
+            "priority_children": [0.0, 0.0],
+            "priority_covered": [0.0, 0.0],
+            "build_cost_cny": [90_000.0, 60_000.0],
+            "homes_new": [3, 2],
+            "distance_mean_m": [900.0, 1_200.0],
+        }
+    )
+    area = whole_area({"province": provinces})
+    assert area["children"] == 14_000.0 and area["children_covered"] == 7_000.0
+    assert area["children_covered_pct"] == 50.0
+    assert area["build_cost_cny"] == 150_000.0 and area["homes_new"] == 5
+    assert np.isnan(area["priority_covered_pct"])
+    assert "distance_mean_m" not in area  # a mean does not add up
+    assert whole_area({"province": provinces.iloc[:1]}).equals(provinces.iloc[0])  # one province: its own row
