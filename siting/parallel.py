@@ -196,10 +196,7 @@ def _on_executor(
 ) -> list[R]:
     """Submit every part, one bar for all of them; a failed part stops the stage with one line naming it."""
     client = getattr(executor, "_client", None)  # Dask's ClientExecutor
-    if client is not None:
-        batches = _dask_batches(len(parts), worker_count(executor))
-    else:
-        batches = _batches(len(parts), worker_count(executor))
+    batches = (_dask_batches if client is not None else _batches)(len(parts), worker_count(executor))
     if client is not None:
         if has_shared:
             shared = _scattered(client, shared)

@@ -181,14 +181,24 @@ def whole_area(tables: Mapping[str, pd.DataFrame]) -> pd.Series:
     provinces = tables["province"]
     if len(provinces) == 1:
         return provinces.iloc[0]
-    total = pd.Series({column: provinces[column].sum() for column in COUNT_COLUMNS if column in provinces})
-    for pct, part, whole in (
-        ("children_covered_pct", "children_covered", "children"),
-        ("priority_covered_pct", "priority_covered", "priority_children"),
-    ):
-        if part in total and whole in total:
-            total[pct] = 100 * total[part] / total[whole] if total[whole] > 0 else np.nan
-    return total
+    total = provinces[[column for column in COUNT_COLUMNS if column in provinces]].sum().to_frame().T
+    return _with_percentages(total).iloc[0]
+
+
+#: The report's percentages: (column, part, whole).
+PERCENTAGES = (
+    ("children_covered_pct", "children_covered", "children"),
+    ("priority_covered_pct", "priority_covered", "priority_children"),
+    ("townships_with_home_pct", "townships_with_home", "townships"),
+)
+
+
+def _with_percentages(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each percentage of :data:`PERCENTAGES` whose part and whole are in ``frame`` (empty where the whole is 0)."""
+    for pct, part, whole in PERCENTAGES:
+        if part in frame and whole in frame:
+            frame[pct] = 100 * frame[part] / frame[whole].where(frame[whole] > 0)
+    return frame
 
 
 def _derived(frame: pd.DataFrame, staff: StaffRules) -> pd.DataFrame:
@@ -198,14 +208,7 @@ def _derived(frame: pd.DataFrame, staff: StaffRules) -> pd.DataFrame:
     frame["director_pay_cny_per_year"] = frame["directors"] * staff.director_cny_per_year
     for column in INTEGER_COLUMNS:
         frame[column] = frame[column].astype(np.int64)
-    frame["children_covered_pct"] = 100 * frame["children_covered"] / frame["children"].where(frame["children"] > 0)
-    frame["priority_covered_pct"] = (
-        100 * frame["priority_covered"] / frame["priority_children"].where(frame["priority_children"] > 0)
-    )
-    frame["townships_with_home_pct"] = (
-        100 * frame["townships_with_home"] / frame["townships"].where(frame["townships"] > 0)
-    )
-    return frame
+    return _with_percentages(frame)
 
 
 def _labelled(frame: pd.DataFrame, level: str, communities: pd.DataFrame, names: pd.DataFrame | None) -> pd.DataFrame:
