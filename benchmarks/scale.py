@@ -8,8 +8,8 @@ township, 12 townships a county, 16 counties a prefecture), and a child raster a
 EPSG:4326, as WorldPop's, about 760 children a community (Yunnan's mean). The scenario reads,
 places demand, computes straight-line access within 5 km, solves the MCLP with
 ``respect = "county"`` and a budget of 3 % of the communities in homes (the default solver, CBC,
-limited to 120 s), reports and writes the run folder (no map; the ``map`` stage still gathers the
-layers a notebook's ``run.map()`` draws, prefecture outlines included). Every row is its own process
+limited to 120 s), reports and writes the run folder (no map: the ``map`` stage is then empty, and the
+layers a notebook's ``run.map()`` draws are gathered on its first call). Every row is its own process
 (peak memory its own; Dask's workers are counted apart).
 
 Columns: seconds per stage from ``run.json``, ``wall_s`` for the whole command,
@@ -169,6 +169,7 @@ NATIONAL_COLUMNS = {
     "county_name_column": "county_name",
     "prefecture_code_column": "prefecture_code",
     "prefecture_name_column": "prefecture_name",
+    "province_name_column": "province_name",
 }
 
 
@@ -232,29 +233,26 @@ def national_scenarios(folder: Path, sets: list[str]) -> dict[str, Path]:
     out = {}
     for name in sets:
         scenario = folder / "bench" / name / "scenario.toml"
-        if not scenario.exists():
-            provinces = NATIONAL_SETS[name]
-            communities = scenario.parent / "communities.gpkg" if provinces else source
-            scenario.parent.mkdir(parents=True, exist_ok=True)
-            if provinces:
-                if every is None:
-                    every = gpd.read_file(source, layer="communities")
-                every[every["county_code"].str[:2].isin(provinces)].to_file(
-                    communities, layer="communities", driver="GPKG"
-                )
-            n = int(pyogrio.read_info(communities, layer="communities")["features"])
-            scenario.write_text(
-                _scenario_text(
-                    f"national_{name}",
-                    f"modelled national layer, {name}: {n:,} communities (benchmarks/scale.py)",
-                    communities.resolve(),
-                    (folder / "children.tif").resolve(),
-                    round(0.03 * n),
-                    NATIONAL_COLUMNS,
-                    region=NATIONAL_REGIONS[name],
-                ),
-                encoding="utf-8",
-            )
+        provinces = NATIONAL_SETS[name]
+        communities = scenario.parent / "communities.gpkg" if provinces else source
+        scenario.parent.mkdir(parents=True, exist_ok=True)
+        if not communities.exists():  # cut once; the scenario is written afresh every time
+            if every is None:
+                every = gpd.read_file(source, layer="communities")
+            every[every["county_code"].str[:2].isin(provinces)].to_file(communities, layer="communities", driver="GPKG")
+        n = int(pyogrio.read_info(communities, layer="communities")["features"])
+        scenario.write_text(
+            _scenario_text(
+                f"national_{name}",
+                f"modelled national layer, {name}: {n:,} communities (benchmarks/scale.py)",
+                communities.resolve(),
+                (folder / "children.tif").resolve(),
+                round(0.03 * n),
+                NATIONAL_COLUMNS,
+                region=NATIONAL_REGIONS[name],
+            ),
+            encoding="utf-8",
+        )
         out[name] = scenario
     return out
 

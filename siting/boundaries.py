@@ -262,6 +262,7 @@ def _standard_columns(gdf: gpd.GeoDataFrame, codes: pd.DataFrame, columns: Level
         "township_name": columns.township_name,
         "county_name": columns.county_name,
         "prefecture_name": columns.prefecture_name,
+        "province_name": columns.province_name,
     }
     standard = {
         "community_name": _names_or_codes(gdf, columns.name, codes["community_code"]),

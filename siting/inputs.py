@@ -170,13 +170,14 @@ def _level_columns(scenario: Scenario) -> LevelColumns:
         township_name=scenario.township_name_column,
         county_name=scenario.county_name_column,
         prefecture_name=scenario.prefecture_name_column,
+        province_name=scenario.province_name_column,
     )
 
 
 def _names_from_data(communities: pd.DataFrame) -> pd.DataFrame:
     """Unit names given in the community layer's name columns."""
     parts = []
-    for level in ("township", "county", "prefecture"):
+    for level in ("township", "county", "prefecture", "province"):
         column = f"{level}_name"
         if column in communities.columns:
             named = communities[[f"{level}_code", column]].dropna().drop_duplicates(f"{level}_code")

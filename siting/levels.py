@@ -23,6 +23,7 @@ __all__ = [
     "CODE_COLUMNS",
     "LEVELS",
     "LEVEL_NAMES_ZH",
+    "NBS_PROVINCES",
     "REGION_CODE",
     "LevelColumns",
     "admin_codes",
@@ -48,6 +49,44 @@ LEVEL_NAMES_ZH = {"province": "省", "prefecture": "州市", "county": "县", "t
 #: Province code given to own data whose codes are not NBS codes: the whole study area is one unit.
 REGION_CODE = "000000"
 NBS_COMMUNITY = r"\d{12}"
+#: Province-level units by their first two code digits (GB/T 2260, the NBS division codes):
+#: the name a multi-province run shows where the data name no province.
+NBS_PROVINCES = {
+    "11": ("北京市", "Beijing"),
+    "12": ("天津市", "Tianjin"),
+    "13": ("河北省", "Hebei"),
+    "14": ("山西省", "Shanxi"),
+    "15": ("内蒙古自治区", "Inner Mongolia"),
+    "21": ("辽宁省", "Liaoning"),
+    "22": ("吉林省", "Jilin"),
+    "23": ("黑龙江省", "Heilongjiang"),
+    "31": ("上海市", "Shanghai"),
+    "32": ("江苏省", "Jiangsu"),
+    "33": ("浙江省", "Zhejiang"),
+    "34": ("安徽省", "Anhui"),
+    "35": ("福建省", "Fujian"),
+    "36": ("江西省", "Jiangxi"),
+    "37": ("山东省", "Shandong"),
+    "41": ("河南省", "Henan"),
+    "42": ("湖北省", "Hubei"),
+    "43": ("湖南省", "Hunan"),
+    "44": ("广东省", "Guangdong"),
+    "45": ("广西壮族自治区", "Guangxi"),
+    "46": ("海南省", "Hainan"),
+    "50": ("重庆市", "Chongqing"),
+    "51": ("四川省", "Sichuan"),
+    "52": ("贵州省", "Guizhou"),
+    "53": ("云南省", "Yunnan"),
+    "54": ("西藏自治区", "Tibet"),
+    "61": ("陕西省", "Shaanxi"),
+    "62": ("甘肃省", "Gansu"),
+    "63": ("青海省", "Qinghai"),
+    "64": ("宁夏回族自治区", "Ningxia"),
+    "65": ("新疆维吾尔自治区", "Xinjiang"),
+    "71": ("台湾省", "Taiwan"),
+    "81": ("香港特别行政区", "Hong Kong"),
+    "82": ("澳门特别行政区", "Macao"),
+}
 
 
 @dataclass(frozen=True)
@@ -68,6 +107,7 @@ class LevelColumns:
     township_name: str | None = None
     county_name: str | None = None
     prefecture_name: str | None = None
+    province_name: str | None = None
 
     def given(self) -> dict[str, str]:
         """Option name → column name, for the columns that were given."""
@@ -190,7 +230,9 @@ def unit_names(
 
     Names come from ``names`` (``unit_code``, ``unit_name_zh``, ``unit_name_en``) where
     known; a unit without one is named by its code, so no table or popup shows ``nan``.
-    The province level takes ``region_name_*`` when the data do not name it.
+    A province the data do not name takes ``region_name_*`` when it is the only one,
+    else its GB/T 2260 name (:data:`NBS_PROVINCES`) when its code is an NBS province
+    code: the provinces of a national plan are each named as themselves.
     """
     rows = [
         pd.DataFrame({"unit_code": codes[CODE_COLUMNS[level]].drop_duplicates().to_numpy(), "level": level})
@@ -205,10 +247,21 @@ def unit_names(
         table["unit_name_zh"] = None
         table["unit_name_en"] = None
     province = table["level"] == "province"
-    if region_name_zh:
-        table.loc[province & table["unit_name_zh"].isna(), "unit_name_zh"] = region_name_zh
-    if region_name_en:
-        table.loc[province & table["unit_name_en"].isna(), "unit_name_en"] = region_name_en
+    if province.sum() == 1:
+        if region_name_zh:
+            table.loc[province & table["unit_name_zh"].isna(), "unit_name_zh"] = region_name_zh
+        if region_name_en:
+            table.loc[province & table["unit_name_en"].isna(), "unit_name_en"] = region_name_en
+    # Several provinces (a national plan): each is named as itself, never by the study area's name.
+    official = (
+        table.loc[province, "unit_code"]
+        .astype(str)
+        .map(lambda code: NBS_PROVINCES.get(code[:2]) if code.endswith("0000") else None)
+    )
+    for position, language in enumerate(("zh", "en")):
+        column = f"unit_name_{language}"
+        fill = official.map(lambda pair, i=position: pair[i] if pair else None)
+        table.loc[province, column] = table.loc[province, column].where(table.loc[province, column].notna(), fill)
     table["unit_name_zh"] = table["unit_name_zh"].where(table["unit_name_zh"].notna(), table["unit_code"])
     table["unit_name_en"] = table["unit_name_en"].fillna("")
     return table.astype({"unit_code": object, "unit_name_zh": object, "unit_name_en": object})

@@ -33,6 +33,8 @@ LEVEL_SHEETS = {
     "county": ("县 county", "各县儿童之家覆盖情况 coverage by county"),
     "township": ("乡镇 township", "各乡镇儿童之家覆盖情况 coverage by township"),
 }
+#: The province sheet's title when a run spans several provinces.
+PROVINCES_TITLE = "各省(区、市)儿童之家覆盖情况 coverage by province"
 LEVEL_ZH = {"province": "省", "prefecture": "州市", "county": "县", "township": "乡镇"}
 #: Characters that make Markdown markup wherever they stand (HTML's < > & are escaped as entities first).
 MD_SPECIAL = re.compile(r"([\\`*_\[\]|#~])")
@@ -168,17 +170,9 @@ def _markdown(
                     f"{_md_number(row['值 value'], 1)} | {md_text(row['要求 required'])} |"
                 )
         lines.append("")
-    lines += [
-        "## 州市 Prefectures",
-        "",
-        "| 名称 name | 代码 code | 儿童 children | 覆盖率 covered % | 重点儿童覆盖 priority covered | 新建 new homes |",
-        "|---|---|---|---|---|---|",
-    ]
-    for row in shared["prefecture"].to_dict("records"):
-        lines.append(
-            f"| {md_text(row.get('unit_name_zh'))} | {md_text(row['unit_code'])} | {row['children']:,.0f} | "
-            f"{row['children_covered_pct']:.1f} | {_md_number(row['priority_covered'])} | {row['homes_new']} |"
-        )
+    if len(shared["province"]) > 1:
+        lines += [*_md_units("## 省 Provinces", shared["province"]), ""]
+    lines += _md_units("## 州市 Prefectures", shared["prefecture"])
     for heading, extra in extra_tables.items():
         lines += ["", f"## {md_text(heading)}", "", "| " + " | ".join(md_text(c) for c in extra.columns) + " |"]
         lines.append("|" + "---|" * len(extra.columns))
@@ -194,6 +188,22 @@ def _markdown(
         f"{SECONDARY_MARK} 为防止推算而隐藏 (hidden so that a small count cannot be worked out).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _md_units(heading: str, table: pd.DataFrame) -> list[str]:
+    """A level's units as a Markdown table: name, code, children, covered %, priority covered, new homes."""
+    lines = [
+        heading,
+        "",
+        "| 名称 name | 代码 code | 儿童 children | 覆盖率 covered % | 重点儿童覆盖 priority covered | 新建 new homes |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in table.to_dict("records"):
+        lines.append(
+            f"| {md_text(row.get('unit_name_zh'))} | {md_text(row['unit_code'])} | {row['children']:,.0f} | "
+            f"{row['children_covered_pct']:.1f} | {_md_number(row['priority_covered'])} | {row['homes_new']} |"
+        )
+    return lines
 
 
 def _notes(context: ReportContext) -> dict[str, str]:
@@ -263,13 +273,17 @@ def _workbook(
     for level in LEVELS:
         sheet, title = LEVEL_SHEETS[level]
         table = shared[level]
+        several = len(table) > 1
+        if level == "province" and several:
+            title = PROVINCES_TITLE
         write_table_sheet(
             book,
             sheet,
             table,
             title=f"{title} — {context.scenario}",
             columns=columns,
-            total_label=None if level == "province" else "合计 total",
+            # One province is the whole area; several (a national plan) add up to a 合计 row.
+            total_label="合计 total" if level != "province" or several else None,
             highlight=[(level, str(code)) in failing for code in table["unit_code"]],
         )
     if uncovered is not None:

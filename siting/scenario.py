@@ -39,6 +39,7 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "township_name_column": (str,),
         "county_name_column": (str,),
         "prefecture_name_column": (str,),
+        "province_name_column": (str,),
         "encoding": (str,),
         "coordinates": (str,),
         "population": (str,),
@@ -158,6 +159,7 @@ class Scenario:
     township_name_column: str | None = None
     county_name_column: str | None = None
     prefecture_name_column: str | None = None
+    province_name_column: str | None = None
     encoding: str | None = None
     coordinates: str = "wgs84"
     population: Path | None = None

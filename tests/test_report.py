@@ -15,6 +15,7 @@ import shapely
 
 from siting.access import access_from_points
 from siting.allocation import allocate, catchments
+from siting.levels import unit_names
 from siting.models.plan import Plan
 from siting.report import COUNT_COLUMNS, coverage_report, whole_area
 from siting.report_files import ReportContext, md_text, write_report_files
@@ -28,15 +29,15 @@ CHILDREN = [100.0, 50.0, 30.0, 20.0, 200.0, 10.0]
 LEFT_BEHIND = [3, 0, 10, 2, 6, 0]
 
 
-def toy(standard_m: float = 2000.0):  # type: ignore[no-untyped-def]
-    codes = pd.Series(CODES)
+def toy(standard_m: float = 2000.0, community_codes: list[str] = CODES):  # type: ignore[no-untyped-def]
+    codes = pd.Series(community_codes)
     admin = pd.DataFrame(
         {
             "community_code": codes,
             "township_code": codes.str[:9],
             "county_code": codes.str[:6],
             "prefecture_code": codes.str[:4] + "00",
-            "province_code": "530000",
+            "province_code": codes.str[:2] + "0000",
         }
     )
     points = gpd.points_from_xy(X, [0.0] * 6)
@@ -52,9 +53,9 @@ def toy(standard_m: float = 2000.0):  # type: ignore[no-untyped-def]
     plan = Plan(
         model="mclp",
         parameters={},
-        site_ids=(CODES[0], CODES[4]),
-        existing_ids=(CODES[0],),
-        new_ids=(CODES[4],),
+        site_ids=(community_codes[0], community_codes[4]),
+        existing_ids=(community_codes[0],),
+        new_ids=(community_codes[4],),
         objective=350.0,
         bound=350.0,
         status="optimal",
@@ -320,3 +321,30 @@ def test_whole_area_adds_up_the_provinces_of_a_multi_province_run() -> None:
     assert np.isnan(area["priority_covered_pct"])
     assert "distance_mean_m" not in area  # a mean does not add up
     assert whole_area({"province": provinces.iloc[:1]}).equals(provinces.iloc[0])  # one province: its own row
+
+
+def test_a_multi_province_workbook_names_each_province_and_adds_them_up(tmp_path: Path) -> None:
+    # The last two communities lie in Guizhou: a national plan's 全省 sheet has a row per
+    # province, each named as itself (not by the study area's name), and a 合计 row.
+    codes = [*CODES[:4], "520301001001", "520301001002"]
+    demand, sites, _, plan, access, allocation = toy(community_codes=codes)
+    names = unit_names(demand, region_name_zh="西南（模拟）", region_name_en="Southwest (modelled)")
+    tables = coverage_report(demand, allocation, sites, plan, access, names=names)
+    assert tables["province"]["unit_name_zh"].tolist() == ["贵州省", "云南省"]
+    assert tables["province"]["unit_name_en"].tolist() == ["Guizhou", "Yunnan"]
+    run = tmp_path / "run"
+    run.mkdir()
+    write_report_files(tables, run, context=context())
+    sheet = openpyxl.load_workbook(run / "report.xlsx")["全省 province"]
+    rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    assert rows[0][0].startswith("各省(区、市)儿童之家覆盖情况")
+    header = rows[1]
+    name, children = header.index("名称 name"), next(i for i, h in enumerate(header) if str(h).startswith("儿童"))
+    assert [row[name] for row in rows[2:4]] == ["贵州省", "云南省"]
+    assert [row[children] for row in rows[2:4]] == [210.0, 200.0]
+    total = rows[4]
+    assert "合计" in str(total[0]) + str(total[name]) and total[children] == 410.0
+    assert "## 省 Provinces" in (run / "report.md").read_text(encoding="utf-8")
+    # One province is still the whole area, named by the study area and without a 合计 row.
+    one = unit_names(demand.iloc[:4], region_name_zh="云南（模拟）")
+    assert one.loc[one["level"] == "province", "unit_name_zh"].tolist() == ["云南（模拟）"]
