@@ -7,12 +7,13 @@ times them and hands back a frozen :class:`Run`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,9 +68,19 @@ class Run:
     homes: gpd.GeoDataFrame | None = None
     catchments: gpd.GeoDataFrame | None = None
     communities: gpd.GeoDataFrame | None = None
-    layers: MapLayers | None = None
+    #: Gathers the map layers; called once, on first use of :attr:`layers`.
+    gather_layers: Callable[[], MapLayers] | None = field(default=None, repr=False)
     map_title: tuple[str, str] = ("", "")
     map_lines: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def layers(self) -> MapLayers | None:
+        """What the map draws: gathered with the map, or on first use when the run wrote none.
+
+        A run without a map does not pay for them (joining prefectures took 17 s of a
+        232k-community run): they are gathered when ``run.map()`` or this is first asked for.
+        """
+        return self.gather_layers() if self.gather_layers is not None else None
 
     @property
     def report(self) -> dict[str, pd.DataFrame]:
@@ -132,6 +143,10 @@ class _Clock:
         self.peak_mb[name] = round(peak_rss_mb(), 1)
         log.info("%-10s %6.1f s  %s", name, self.timings[name], note.get("size", ""))
         self.bar.update(1)
+
+
+def _given(layers: MapLayers) -> MapLayers:
+    return layers
 
 
 def _page(scenario: Scenario, layers: MapLayers, report: stages.Report, *, modelled: bool) -> str:
@@ -217,10 +232,15 @@ def run(
             report = stages.report(scenario, inputs, demand, sites, access, plan, allocated, network)
             note["size"] = f"{len(report.tables['county']):,} counties, {len(report.tables['township']):,} townships"
         with clock.stage("map") as note:
-            layers = stages.map_layers(inputs, allocated, network, access)
-            page = _page(scenario, layers, report, modelled=inputs.modelled) if wanted else None
-            if page is not None:
+            gather = functools.partial(stages.map_layers, inputs, allocated, network, access)
+            page = None
+            if wanted:
+                layers = gather()
+                page = _page(scenario, layers, report, modelled=inputs.modelled)
                 note["size"] = f"{len(page) / 1e6:.1f} MB"
+                gather = functools.partial(_given, layers)
+            else:
+                note["size"] = "no map asked for (layers gathered on first use of Run.layers)"
         with clock.stage("write") as note:
             target_dir = run_dir or new_run_dir(scenario)
             contents = run_contents(scenario, inputs, access, plan, allocated, network, report, page)
@@ -250,7 +270,7 @@ def run(
         homes=allocated.homes,
         catchments=allocated.catchments,
         communities=allocated.communities,
-        layers=layers,
+        gather_layers=gather,
         map_title=report.title,
         map_lines=report.map_lines,
     )
