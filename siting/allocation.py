@@ -17,6 +17,11 @@ import pandas as pd
 import rasterio
 import rasterio.features
 import rasterio.transform
+import rasterio.windows
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window
 
 from siting.access import Access
 from siting.models.plan import Plan
@@ -257,15 +262,15 @@ def write_nearest_home_raster(
 ) -> pd.DataFrame:
     """Write which home serves each cell (a GeoTIFF) for analysts' own statistics.
 
-    On the grid of ``like`` (the child raster), or with ``resolution_m`` on a grid of
-    that cell size in the catchments' (working, metric) CRS over their extent. Cell
+    On the grid of ``like`` (the child raster) cut to the catchments' extent (a county's
+    run on a national raster writes the county, not the country), or with ``resolution_m``
+    on a grid of that cell size in the catchments' (working, metric) CRS over their extent. Cell
     values are 1-based home numbers (0 = uncovered or outside); the returned table maps
     numbers to ``site_id`` and is also written next to the raster as ``<name>.csv``.
     """
     homes = catchment_polygons[catchment_polygons["site_id"].notna()].reset_index(drop=True)
     if resolution_m is None:
-        with rasterio.open(like) as src:
-            crs, transform, shape = src.crs, src.transform, (src.height, src.width)
+        crs, transform, shape = _grid_over(catchment_polygons, like)
     else:
         west, south, east, north = catchment_polygons.total_bounds
         west, north = np.floor(west / resolution_m) * resolution_m, np.ceil(north / resolution_m) * resolution_m
@@ -283,3 +288,15 @@ def write_nearest_home_raster(
     legend = pd.DataFrame({"value": np.arange(1, len(homes) + 1), "site_id": homes["site_id"].to_numpy()})
     legend.to_csv(out_path.with_suffix(".csv"), index=False, encoding="utf-8-sig")
     return legend
+
+
+def _grid_over(polygons: gpd.GeoDataFrame, like: Path | str) -> tuple[CRS, Affine, tuple[int, int]]:
+    """The cells of ``like``'s grid that cover ``polygons`` (whole cells, within the raster)."""
+    with rasterio.open(like) as src:
+        bounds = transform_bounds(polygons.crs, src.crs, *polygons.total_bounds, densify_pts=21)
+        inner = rasterio.windows.from_bounds(*bounds, transform=src.transform)
+        col0, row0 = math.floor(inner.col_off), math.floor(inner.row_off)
+        col1, row1 = math.ceil(inner.col_off + inner.width), math.ceil(inner.row_off + inner.height)
+        col0, row0, col1, row1 = max(col0, 0), max(row0, 0), min(col1, src.width), min(row1, src.height)
+        window = Window(col0, row0, max(col1 - col0, 1), max(row1 - row0, 1))
+        return src.crs, src.window_transform(window), (int(window.height), int(window.width))

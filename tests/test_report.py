@@ -11,12 +11,15 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+import rasterio
 import shapely
+from rasterio.transform import from_origin
 
 from siting.access import access_from_points
-from siting.allocation import allocate, catchments
+from siting.allocation import allocate, catchments, write_nearest_home_raster
 from siting.levels import unit_names
 from siting.models.plan import Plan
+from siting.rasters import write_band
 from siting.report import COUNT_COLUMNS, coverage_report, whole_area
 from siting.report_files import ReportContext, md_text, write_report_files
 from siting.sharing import suppress_counts, write_csv
@@ -161,6 +164,30 @@ def test_catchments_tile_the_area() -> None:
     union = shapely.union_all(areas.geometry.to_numpy())
     assert union.area == pytest.approx(communities.union_all().area)
     assert areas.geometry.area.sum() == pytest.approx(union.area)  # no overlaps
+
+
+def test_nearest_home_raster_keeps_the_child_raster_grid_but_only_the_area_planned(tmp_path: Path) -> None:
+    # A plan for one area on a much larger raster (a county on a national raster) writes the
+    # area: whole cells of the child raster's grid over the catchments, not the whole raster.
+    demand, _, communities, _, access, allocation = toy()
+    areas = catchments(communities, demand, allocation, access)
+    like = tmp_path / "children.tif"
+    write_band(
+        like,
+        np.zeros((200, 200), "float32"),
+        crs=CRS,
+        transform=from_origin(-100_000, 100_000, 1000, 1000),
+        nodata=-1.0,
+    )
+    legend = write_nearest_home_raster(areas, like=like, out_path=tmp_path / "nearest_home.tif")
+    with rasterio.open(tmp_path / "nearest_home.tif") as src:
+        served, transform = src.read(1), src.transform
+    # Catchments span x -500 … 50,500 and y -5,000 … 5,000: columns 99 … 150, rows 95 … 104.
+    assert served.shape == (10, 52) and (transform.c, transform.f) == (-1000.0, 5000.0)
+    assert sorted(np.unique(served[served > 0])) == legend["value"].tolist() == [1, 2]
+    home_of = dict(zip(legend["value"], legend["site_id"], strict=True))
+    assert home_of[served[5, 1]] == CODES[0] and home_of[served[5, 31]] == CODES[4]  # x -500 and 29,500
+    assert served[5, 20] == 0  # x 18,500: uncovered
 
 
 def context(name: str = "toy") -> ReportContext:
