@@ -24,6 +24,7 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from siting.access import Access
+from siting.geometry import dissolve
 from siting.models.plan import Plan
 from siting.rasters import write_band
 
@@ -118,23 +119,29 @@ def catchments(
     *,
     priority_groups: Sequence[str] = (),
 ) -> gpd.GeoDataFrame:
-    """One responsibility area (责任范围) per home, from the communities it serves, plus the uncovered area.
+    """One responsibility area (责任范围) per home, from the communities it serves, plus each county's uncovered area.
 
     A community whose demand points go to several homes (a split community)
     belongs to the home that serves most of its children. Catchments therefore
-    never overlap and, with the ``uncovered`` row, tile the study area.
+    never overlap and, with the uncovered rows, tile the study area.
+
+    The uncovered area is one row per county (the county's guidance centre answers for
+    it), joined township by township: one polygon over a whole province joins edges of
+    units drawn apart, and took 74 s of 232k communities where the counties take 8 s.
 
     Returns
     -------
     geopandas.GeoDataFrame
-        ``site_id`` (``None`` for the uncovered area), ``communities``,
-        ``community_codes``, ``children``, ``priority_children`` and the mean, 90th
-        percentile and largest cost (``distance_mean_m`` … or ``time_mean_min`` …);
-        polygons in the communities' CRS.
+        ``site_id`` (``None`` for an uncovered area), ``county_code`` (the home's county,
+        or the uncovered area's), ``communities``, ``community_codes``, ``children``,
+        ``priority_children`` and the mean, 90th percentile and largest cost
+        (``distance_mean_m`` … or ``time_mean_min`` …); homes first, in ``site_id``
+        order, then the uncovered areas by county; polygons in the communities' CRS.
     """
     cost = access.column()
     table = demand.merge(allocation, on="demand_id", validate="one_to_one")
-    table["_key"] = table["site_id"].where(table["covered"], UNCOVERED_KEY)
+    # A home's key is its site id; an uncovered area's is UNCOVERED_KEY and its county's code.
+    table["_key"] = table["site_id"].where(table["covered"], UNCOVERED_KEY + table["county_code"].astype(str))
     owner = (
         table.groupby(["community_code", "_key"])["children"]
         .sum()
@@ -143,9 +150,25 @@ def catchments(
         .drop_duplicates("community_code")
         .set_index("community_code")["_key"]
     )
-    shapes = communities[["community_code", "geometry"]].assign(_key=lambda f: f["community_code"].map(owner))
-    shapes["_key"] = shapes["_key"].fillna(UNCOVERED_KEY)
-    dissolved = shapes.dissolve(by="_key", as_index=True)[["geometry"]]
+    shapes = communities[["community_code", "township_code", "county_code", "geometry"]].assign(
+        _key=lambda f: f["community_code"].map(owner)
+    )
+    shapes["_key"] = shapes["_key"].fillna(UNCOVERED_KEY + shapes["county_code"].astype(str))
+    uncovered = shapes["_key"].str.startswith(UNCOVERED_KEY)
+    dissolved = pd.concat(
+        [
+            dissolve(shapes[~uncovered], "_key"),
+            dissolve(dissolve(shapes[uncovered], "township_code", keep=("_key",)), "_key", edge_matched=False),
+        ]
+    ).set_index("_key")[["geometry"]]
+    county = (
+        table.groupby(["_key", "county_code"])["children"]
+        .sum()
+        .reset_index()
+        .sort_values(["_key", "children", "county_code"], ascending=[True, False, True])
+        .drop_duplicates("_key")
+        .set_index("_key")["county_code"]
+    )
     table["_priority"] = table[list(priority_groups)].sum(axis=1) if priority_groups else 0.0
     table["_weighted"] = table[cost] * table["children"]
     grouped = table.groupby("_key")
@@ -165,7 +188,9 @@ def catchments(
     )
     out = dissolved.join(stats, how="left")
     out["communities"] = out["communities"].fillna(0).astype(np.int64)
-    out.insert(0, "site_id", [None if k == UNCOVERED_KEY else k for k in out.index])
+    keys = out.index.to_series()
+    out.insert(0, "site_id", keys.where(~keys.str.startswith(UNCOVERED_KEY), None).astype(object).to_numpy())
+    out.insert(1, "county_code", county.reindex(out.index).fillna(keys.str.removeprefix(UNCOVERED_KEY)).to_numpy())
     return gpd.GeoDataFrame(out.reset_index(drop=True), geometry="geometry", crs=communities.crs)
 
 

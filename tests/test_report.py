@@ -155,10 +155,18 @@ def test_report_columns_follow_the_unit() -> None:
 def test_catchments_tile_the_area() -> None:
     demand, _, communities, _, access, allocation = toy()
     areas = catchments(communities, demand, allocation, access, priority_groups=["left_behind"])
-    by_site = areas.set_index(areas["site_id"].fillna("uncovered"))
+    by_site = areas.set_index(areas["site_id"].fillna("uncovered " + areas["county_code"]))
     assert by_site.loc[CODES[0], "communities"] == 2 and by_site.loc[CODES[0], "children"] == 150.0
     assert by_site.loc[CODES[4], "community_codes"] == CODES[4]
-    assert by_site.loc["uncovered", "communities"] == 3
+    # Homes first, then the uncovered area of each county (one community each here), with its children.
+    assert by_site.index.tolist() == [CODES[0], CODES[4], "uncovered 530101", "uncovered 530102", "uncovered 530301"]
+    assert areas["county_code"].tolist() == ["530101", "530301", "530101", "530102", "530301"]
+    assert by_site.loc["uncovered 530101", "community_codes"] == CODES[2]
+    assert by_site.loc[["uncovered 530101", "uncovered 530102", "uncovered 530301"], "children"].tolist() == [
+        30.0,
+        20.0,
+        10.0,
+    ]
     assert by_site.loc[CODES[0], "distance_max_m"] == 1000.0
     assert by_site.loc[CODES[0], "distance_p90_m"] == 1000.0  # 50 of 150 children at 1 km: the top 10 % is there
     union = shapely.union_all(areas.geometry.to_numpy())
