@@ -15,6 +15,7 @@ from siting.access import Access
 from siting.costs import CostMatrix, distance_matrix, restrict_to_same_unit
 from siting.errors import InputError
 from siting.models import SiteOptions, SolverOptions, solve_mclp, solve_pmedian
+from siting.models.decompose import blocks_of, coverage_components, members_of
 from siting.models.knapsack import best_without, combine_parts
 from siting.models.solver import MatrixModel, solve_matrix_model
 
@@ -386,3 +387,18 @@ def test_highs_options_reach_the_solver() -> None:
     assert result.objective == 3.0 and values.tolist() == [1.0, 0.0]
     with pytest.raises(InputError, match="HiGHS refused the option presolve='maybe'"):
         solve_matrix_model(model, solver="highs", highs_options={"presolve": "maybe"})
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 60), st.integers(1, 40))
+def test_component_blocks_are_the_fancy_indexed_blocks(seed: int, n_rows: int, n_cols: int) -> None:
+    # The blocks cut from one permutation equal cover[rows][:, cols] of each component, entry for entry.
+    rng = np.random.default_rng(seed)
+    dense = (rng.random((n_rows, n_cols)) < 3 / n_cols) * rng.integers(1, 9, (n_rows, n_cols))
+    cover = sp.csr_array(dense)
+    n, row_labels, column_labels = coverage_components(cover)
+    blocks = blocks_of(cover, row_labels, column_labels, n)
+    pairs = zip(members_of(row_labels, n), members_of(column_labels, n), blocks, strict=True)
+    for rows, cols, block in pairs:
+        assert block.shape == (len(rows), len(cols))
+        assert np.array_equal(block.toarray(), dense[np.ix_(rows, cols)])

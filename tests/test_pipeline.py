@@ -142,3 +142,7 @@ def test_a_single_district_adds_the_homes_it_can(built_sample: SampleBuild, tmp_
     assert result.plan.n_new == 0  # every community lies within 5 km of its 20 existing homes
     assert result.communities["nearest_distance_m"].max() < 5_000
     assert result.map_title[0] == "五华区儿童之家布局方案"
+    # No map was asked for: the map stage gathered nothing; run.map() gathers the layers on first use.
+    assert result.timings_s["map"] < 0.05 and "layers" not in result.__dict__
+    assert result.layers is not None and set(result.layers.counties["county_code"]) == {"530102"}
+    assert "五华区" in result.map().get_root().render()

@@ -37,7 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from siting.errors import SolverError
-from siting.models.decompose import coverage_components, map_parts, members_of
+from siting.models.decompose import blocks_of, coverage_components, map_parts, members_of
 from siting.models.knapsack import best_without, combine_parts
 from siting.models.options import SolverOptions
 from siting.models.reductions import covered_by
@@ -306,10 +306,10 @@ def solve_mclp_by_parts(
     deadline_epoch = None if left is None else time.time() + left
     columns, parts = [], []
     rows_of, cols_of = members_of(row_labels, n_parts), members_of(column_labels, n_parts)
-    for rows, cols in zip(rows_of, cols_of, strict=True):
+    for rows, cols, block in zip(rows_of, cols_of, blocks_of(cover, row_labels, column_labels, n_parts), strict=True):
         if len(rows) and len(cols):
             columns.append(cols)
-            parts.append(_CoverPart(cover[rows][:, cols].tocsr(), weights[rows]))
+            parts.append(_CoverPart(block, weights[rows]))
     clock = time.perf_counter()
     curves = [_greedy_curve(part) for part in parts]
     capacity = min(max_homes, sum(len(curve.lower) - 1 for curve in curves))
