@@ -111,6 +111,18 @@ def allocate(access: Access, plan: Plan) -> pd.DataFrame:
     )
 
 
+def _most_children(table: pd.DataFrame, by: str, value: str) -> pd.Series:
+    """Per value of ``by``, the value of ``value`` with most of its children (ties: the smallest)."""
+    return (
+        table.groupby([by, value])["children"]
+        .sum()
+        .reset_index()
+        .sort_values([by, "children", value], ascending=[True, False, True])
+        .drop_duplicates(by)
+        .set_index(by)[value]
+    )
+
+
 def catchments(
     communities: gpd.GeoDataFrame,
     demand: pd.DataFrame,
@@ -142,14 +154,7 @@ def catchments(
     table = demand.merge(allocation, on="demand_id", validate="one_to_one")
     # A home's key is its site id; an uncovered area's is UNCOVERED_KEY and its county's code.
     table["_key"] = table["site_id"].where(table["covered"], UNCOVERED_KEY + table["county_code"].astype(str))
-    owner = (
-        table.groupby(["community_code", "_key"])["children"]
-        .sum()
-        .reset_index()
-        .sort_values(["community_code", "children", "_key"], ascending=[True, False, True])
-        .drop_duplicates("community_code")
-        .set_index("community_code")["_key"]
-    )
+    owner = _most_children(table, "community_code", "_key")
     shapes = communities[["community_code", "township_code", "county_code", "geometry"]].assign(
         _key=lambda f: f["community_code"].map(owner)
     )
@@ -161,14 +166,7 @@ def catchments(
             dissolve(dissolve(shapes[uncovered], "township_code", keep=("_key",)), "_key", edge_matched=False),
         ]
     ).set_index("_key")[["geometry"]]
-    county = (
-        table.groupby(["_key", "county_code"])["children"]
-        .sum()
-        .reset_index()
-        .sort_values(["_key", "children", "county_code"], ascending=[True, False, True])
-        .drop_duplicates("_key")
-        .set_index("_key")["county_code"]
-    )
+    county = _most_children(table, "_key", "county_code")
     table["_priority"] = table[list(priority_groups)].sum(axis=1) if priority_groups else 0.0
     table["_weighted"] = table[cost] * table["children"]
     grouped = table.groupby("_key")
