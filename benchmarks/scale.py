@@ -324,8 +324,9 @@ def _warm_disk_cache(scenario: Path) -> None:
     """
     inputs = tomllib.loads(scenario.read_text(encoding="utf-8")).get("inputs", {})
     for key in ("communities", "population"):
-        if key in inputs and Path(inputs[key]).is_file():
-            with open(inputs[key], "rb") as file:
+        path = scenario.parent / str(inputs.get(key, ""))  # relative paths are the scenario's
+        if key in inputs and path.is_file():
+            with open(path, "rb") as file:
                 while file.read(1 << 24):
                     pass
 
