@@ -13,9 +13,10 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from tqdm import tqdm
 from siting import stages
 from siting.access import Access
 from siting.engine import open_engine, using_engine
-from siting.errors import InputError
+from siting.errors import InputError, SitingWarning
 from siting.memory import peak_rss_mb, reset_peak_rss
 from siting.models.options import SiteOptions
 from siting.models.plan import Plan
@@ -104,6 +105,15 @@ class Run:
         if self.layers is None:
             raise InputError("this run has no map layers")
         layers = self.layers if full else stages.light_layers(self.layers)
+        if layers.raster_path is not None and not Path(layers.raster_path).exists():
+            # A calibrated or summed raster lived in the run's temporary folder.
+            warnings.warn(
+                f"the child raster {layers.raster_path} was made for the run and is gone; the map leaves it out "
+                "(give inputs.population a file of your own to keep it on later maps)",
+                SitingWarning,
+                stacklevel=2,
+            )
+            layers = replace(layers, raster_path=None)
         return plan_map(
             layers,
             title_zh=self.map_title[0],

@@ -172,3 +172,21 @@ def test_nearest_home_raster_at_the_resolution_asked(tmp_path: Path) -> None:
     x, y = transform * (col + 0.5, row + 0.5)
     site = legend.set_index("value")["site_id"][served[row, col]]
     assert homes[site].buffer(1.0).contains(gpd.points_from_xy([x], [y])[0])
+
+
+def test_a_full_map_after_the_run_leaves_out_a_raster_made_for_the_run(tmp_path: Path) -> None:
+    # Calibrated to official totals, the child raster lived in the run's temporary folder: a full
+    # map drawn later in a notebook says so and leaves the raster out instead of failing in GDAL.
+    scenario = write_scenario(tmp_path)
+    (tmp_path / "totals.csv").write_text("county_code,children\nc1,3000\nc2,3000\nc3,3000\n", encoding="utf-8")
+    text = scenario.read_text(encoding="utf-8")
+    scenario.write_text(
+        text.replace('existing_homes = "homes.csv"', 'existing_homes = "homes.csv"\nofficial_totals = "totals.csv"'),
+        encoding="utf-8",
+    )
+    with pytest.warns(SitingWarning, match="read it as GBK"):
+        result = run(scenario)
+    assert result.tables["province"]["children"].iloc[0] == pytest.approx(9000.0)
+    with pytest.warns(SitingWarning, match="made for the run and is gone"):
+        page = result.map(full=True).get_root().render()
+    assert "儿童之家" in page and "L.imageOverlay" not in page

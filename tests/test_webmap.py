@@ -284,3 +284,45 @@ def test_names_are_data_never_template_source(tmp_path: Path, monkeypatch: pytes
     for name in TEMPLATE_NAMES:
         assert escape_text(name) in page, name  # shown literally
     assert "方案 scenario: {{ 7*7 }}" in page and "scenario: 49" not in page
+
+
+def test_the_child_raster_is_drawn_over_the_study_area_only(tmp_path: Path) -> None:
+    # A national raster (here 10° × 10° at 0.1°) under a 1° study area: the overlay covers the
+    # study area at screen resolution, not the whole raster at a few pixels a county.
+    from rasterio.transform import from_origin
+
+    from siting.rasters import write_band
+    from siting.webmap.layers import add_raster
+
+    path = tmp_path / "children.tif"
+    write_band(
+        path, np.ones((100, 100), "float32"), crs="EPSG:4326", transform=from_origin(100, 30, 0.1, 0.1), nodata=-1.0
+    )
+    whole, part = folium.Map(), folium.Map()
+    add_raster(whole, path, max_pixels=200)
+    add_raster(part, path, max_pixels=200, within=(101.0, 21.0, 102.0, 22.0))
+
+    def overlay(fmap: folium.Map) -> folium.raster_layers.ImageOverlay:
+        found = [c for c in fmap._children.values() if isinstance(c, folium.raster_layers.ImageOverlay)]
+        found += [
+            g
+            for c in fmap._children.values()
+            for g in getattr(c, "_children", {}).values()
+            if isinstance(g, folium.raster_layers.ImageOverlay)
+        ]
+        return found[0]
+
+    assert np.allclose(overlay(whole).bounds, [[20, 100], [30, 110]])
+    assert np.allclose(overlay(part).bounds, [[21, 101], [22, 102]])
+    # The image is the ramp's own colours, not rescaled channel by channel: see-through (alpha
+    # 190) and yellow-to-red (blue at most 60), never the opaque cyan folium's reprojection made.
+    import base64
+    import io
+
+    from PIL import Image
+
+    png = base64.b64decode(overlay(part).url.split(",", 1)[1])
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGBA")).reshape(-1, 4)
+    drawn = pixels[pixels[:, 3] > 0]
+    assert len(drawn) and set(drawn[:, 3].tolist()) == {190} and drawn[:, 2].max() <= 60
+    assert set(drawn[:, 0].tolist()) == {255}  # the legend's yellow to red, no green

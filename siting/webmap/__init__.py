@@ -236,7 +236,11 @@ def plan_map(
     tiles = tile_layer(basemap, tianditu_key)
     if tiles is not None:
         tiles.add_to(fmap)
-    raster_scale = add_raster(fmap, Path(layers.raster_path)) if layers.raster_path is not None else None
+    # The raster as far as the study area reaches (a margin of 5 % each side): a national raster
+    # under a county's plan is drawn over the county at screen resolution.
+    margin_lon, margin_lat = 0.05 * (max_lon - min_lon), 0.05 * (max_lat - min_lat)
+    area = (min_lon - margin_lon, min_lat - margin_lat, max_lon + margin_lon, max_lat + margin_lat)
+    raster_scale = add_raster(fmap, Path(layers.raster_path), within=area) if layers.raster_path is not None else None
     travel_classes = add_travel_time(fmap, layers.travel_time) if layers.travel_time is not None else []
     add_communities(fmap, layers.communities, style)
     if layers.catchments is not None:

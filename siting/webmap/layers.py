@@ -351,10 +351,16 @@ def add_tiers(
         _group(fmap, key, display_frame(frame, simplify_m=0, gcj02=style.gcj02), show=False, styles={"s": marker})
 
 
+#: The projection of the map's screen (Leaflet's default); overlays are drawn on its grid.
+WEB_MERCATOR = "EPSG:3857"
+#: Web Mercator ends here (degrees of latitude).
+MERCATOR_MAX_LAT = 85.0511
+
+
 def _ramp(t: np.ndarray) -> np.ndarray:
-    """Colour ramp (transparent → yellow → red) for children per km²."""
+    """Colour ramp for children per km²: none at 0, then yellow ``#ffff3c`` → red ``#ff1a00``, as the legend."""
     rgba = np.zeros((*t.shape, 4), dtype=np.uint8)
-    rgba[..., 0] = (255 * np.clip(0.6 + 0.8 * t, 0, 1)).astype(np.uint8)
+    rgba[..., 0] = 255
     rgba[..., 1] = (255 * np.clip(1.0 - 0.9 * t, 0, 1)).astype(np.uint8)
     rgba[..., 2] = (60 * (1 - t)).astype(np.uint8)
     rgba[..., 3] = np.where(t > 0, 190, 0).astype(np.uint8)
@@ -362,24 +368,49 @@ def _ramp(t: np.ndarray) -> np.ndarray:
 
 
 def _screen_grid(
-    crs: Any, bounds: tuple[float, float, float, float], max_pixels: int
+    crs: Any,
+    bounds: tuple[float, float, float, float],
+    max_pixels: int,
+    *,
+    within: tuple[float, float, float, float] | None = None,
 ) -> tuple[tuple[float, float, float, float], Any, int, int]:
-    """A lon/lat grid over ``bounds`` (in ``crs``) at most ``max_pixels`` on its long side: what a screen shows.
+    """A Web Mercator grid over ``bounds`` (in ``crs``) at most ``max_pixels`` on its long side: what a screen shows.
 
-    Returns ``((west, south, east, north), transform, width, height)``.
+    Leaflet stretches an overlay linearly between its corners on a Web Mercator map, so the
+    image is made on that grid and handed over as it is. (folium's ``mercator_project``
+    turns the image into floats and rescales each colour channel to its own maximum: faint
+    densities came out cyan and every pixel opaque.) ``within`` (lon/lat) cuts the grid
+    to the study area: a county's map on a national raster shows the county at full screen
+    resolution, not China at a few pixels a county.
+
+    Returns ``((west, south, east, north), transform, width, height)``: the corners in
+    lon/lat (for the overlay) and the grid's transform in :data:`WEB_MERCATOR`.
     """
     from rasterio.transform import from_bounds
     from rasterio.warp import transform_bounds
 
     west, south, east, north = transform_bounds(crs, "EPSG:4326", *bounds)
-    scale = max(east - west, north - south) / max_pixels
-    width, height = max(1, math.ceil((east - west) / scale)), max(1, math.ceil((north - south) / scale))
-    return (west, south, east, north), from_bounds(west, south, east, north, width, height), width, height
+    if within is not None:
+        inner = (max(west, within[0]), max(south, within[1]), min(east, within[2]), min(north, within[3]))
+        if inner[0] < inner[2] and inner[1] < inner[3]:
+            west, south, east, north = inner
+    south, north = max(south, -MERCATOR_MAX_LAT), min(north, MERCATOR_MAX_LAT)
+    x0, y0, x1, y1 = transform_bounds("EPSG:4326", WEB_MERCATOR, west, south, east, north)
+    scale = max(x1 - x0, y1 - y0) / max_pixels
+    width, height = max(1, math.ceil((x1 - x0) / scale)), max(1, math.ceil((y1 - y0) / scale))
+    return (west, south, east, north), from_bounds(x0, y0, x1, y1, width, height), width, height
 
 
-def add_raster(fmap: folium.Map, path: Path, *, max_pixels: int = 1000) -> tuple[float, float] | None:
+def add_raster(
+    fmap: folium.Map,
+    path: Path,
+    *,
+    max_pixels: int = 1000,
+    within: tuple[float, float, float, float] | None = None,
+) -> tuple[float, float] | None:
     """The child raster at the resolution a screen shows (memory independent of the input), in any CRS.
 
+    ``within``: the study area's lon/lat bounds; only that part of the raster is drawn.
     Returns the children per km² at the ends of the colour scale (for the legend), or None when empty.
     """
     import rasterio
@@ -387,13 +418,15 @@ def add_raster(fmap: folium.Map, path: Path, *, max_pixels: int = 1000) -> tuple
     from rasterio.vrt import WarpedVRT
 
     with rasterio.open(path) as src:
-        (west, south, east, north), transform, width, height = _screen_grid(src.crs, tuple(src.bounds), max_pixels)
+        (west, south, east, north), transform, width, height = _screen_grid(
+            src.crs, tuple(src.bounds), max_pixels, within=within
+        )
         # Children per km² of the native cells, averaged into display pixels.
         native_km2 = abs(src.res[0] * src.res[1]) / 1e6
         if src.crs.is_geographic:
             native_km2 = abs(src.res[0] * src.res[1]) * (111.32**2) * math.cos(math.radians((south + north) / 2))
         with WarpedVRT(
-            src, crs="EPSG:4326", transform=transform, width=width, height=height, resampling=Resampling.average
+            src, crs=WEB_MERCATOR, transform=transform, width=width, height=height, resampling=Resampling.average
         ) as vrt:
             data = vrt.read(1, masked=True).astype(np.float64)
     density = np.clip(data.filled(0.0), 0, None) / max(native_km2, 1e-12)
@@ -407,7 +440,7 @@ def add_raster(fmap: folium.Map, path: Path, *, max_pixels: int = 1000) -> tuple
     folium.raster_layers.ImageOverlay(
         image=_ramp(t),
         bounds=[[south, west], [north, east]],
-        mercator_project=True,
+        mercator_project=False,
         name=LAYER_NAMES["raster"],
         show=False,
     ).add_to(fmap)
@@ -449,7 +482,7 @@ def add_travel_time(fmap: folium.Map, raster: TravelTimeRaster, *, max_pixels: i
         src_crs=raster.crs,
         src_nodata=np.nan,
         dst_transform=transform,
-        dst_crs="EPSG:4326",
+        dst_crs=WEB_MERCATOR,
         dst_nodata=np.nan,
         resampling=Resampling.average,
     )
@@ -462,7 +495,7 @@ def add_travel_time(fmap: folium.Map, raster: TravelTimeRaster, *, max_pixels: i
     folium.raster_layers.ImageOverlay(
         image=rgba,
         bounds=[[south, west], [north, east]],
-        mercator_project=True,
+        mercator_project=False,
         name=LAYER_NAMES["travel_time"],
         show=True,
     ).add_to(fmap)
