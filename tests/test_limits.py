@@ -16,6 +16,10 @@ from siting.costs import CostMatrix, distance_matrix
 from siting.models import Plan, SolverOptions, solve_lscp, solve_mclp, solve_partial_cover, solve_pmedian
 
 LIMIT_S = 1.0
+#: The p-median's plan is checked for quality too: its Lagrangian is 29–36 % from its bound after
+#: 0.6–0.8 s and 9 % after 1 s on a quiet machine, so a 1 s limit failed whenever the machine
+#: was a little slower (23.6 % in one clean-clone CI run). Two seconds leave that margin.
+PMEDIAN_LIMIT_S = 2.0
 pytestmark = pytest.mark.slow
 
 
@@ -34,19 +38,20 @@ def timed(call: Callable[[], Plan]) -> tuple[Plan, float]:
     return plan, time.perf_counter() - started
 
 
-def assert_honest_stop(plan: Plan, took: float) -> None:
-    assert took <= LIMIT_S * 1.1 + 2.0, took
+def assert_honest_stop(plan: Plan, took: float, limit_s: float = LIMIT_S) -> None:
+    assert took <= limit_s * 1.1 + 2.0, took
     assert plan.status in ("feasible", "optimal")
     if plan.status == "feasible":
-        assert plan.stopped_by and "time limit 1 s" in plan.stopped_by
-        assert plan.status_text().startswith("feasible (") and "time limit 1 s" in plan.status_text()
+        assert plan.stopped_by and f"time limit {limit_s:g} s" in plan.stopped_by
+        assert plan.status_text().startswith("feasible (") and f"time limit {limit_s:g} s" in plan.status_text()
 
 
 @pytest.mark.parametrize("solver", ["highs", "cbc"])
 def test_pmedian_returns_the_best_plan_it_holds(hard, solver: str) -> None:  # type: ignore[no-untyped-def]
     costs, w = hard
-    plan, took = timed(lambda: solve_pmedian(costs, w, p=150, solver=SolverOptions(name=solver, time_limit_s=LIMIT_S)))
-    assert_honest_stop(plan, took)
+    options = SolverOptions(name=solver, time_limit_s=PMEDIAN_LIMIT_S)
+    plan, took = timed(lambda: solve_pmedian(costs, w, p=150, solver=options))
+    assert_honest_stop(plan, took, PMEDIAN_LIMIT_S)
     assert len(plan.site_ids) == 150 and plan.bound is not None and plan.bound <= plan.objective
     assert plan.gap is not None and plan.gap < 0.2
 
