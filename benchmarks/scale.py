@@ -46,11 +46,11 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import child_main, print_table, run_child
+from siting.pipeline import STAGES
 
 SIDE_M = 2_000.0
 X0, Y0 = 300_000.0, 2_500_000.0  # UTM 48N, about 103° E 22.6° N
 ARC_3S = 3.0 / 3600.0
-STAGES = ("read", "demand", "candidates", "access", "plan", "allocate", "network", "report", "map", "write")
 
 
 def _codes(n_side: int) -> dict[str, np.ndarray]:

@@ -260,8 +260,7 @@ def unit_names(
     )
     for position, language in enumerate(("zh", "en")):
         column = f"unit_name_{language}"
-        fill = official.map(lambda pair, i=position: pair[i] if pair else None)
-        table.loc[province, column] = table.loc[province, column].where(table.loc[province, column].notna(), fill)
+        table.loc[province, column] = table.loc[province, column].fillna(official.str[position])
     table["unit_name_zh"] = table["unit_name_zh"].where(table["unit_name_zh"].notna(), table["unit_code"])
     table["unit_name_en"] = table["unit_name_en"].fillna("")
     return table.astype({"unit_code": object, "unit_name_zh": object, "unit_name_en": object})

@@ -69,12 +69,12 @@ class Run:
     homes: gpd.GeoDataFrame | None = None
     catchments: gpd.GeoDataFrame | None = None
     communities: gpd.GeoDataFrame | None = None
-    #: Gathers the map layers; called once, on first use of :attr:`layers`.
+    #: Gathers the map layers (a cached call: the work is done once, for the map or on first use).
     gather_layers: Callable[[], MapLayers] | None = field(default=None, repr=False)
     map_title: tuple[str, str] = ("", "")
     map_lines: tuple[str, ...] = ()
 
-    @functools.cached_property
+    @property
     def layers(self) -> MapLayers | None:
         """What the map draws: gathered with the map, or on first use when the run wrote none.
 
@@ -153,10 +153,6 @@ class _Clock:
         self.peak_mb[name] = round(peak_rss_mb(), 1)
         log.info("%-10s %6.1f s  %s", name, self.timings[name], note.get("size", ""))
         self.bar.update(1)
-
-
-def _given(layers: MapLayers) -> MapLayers:
-    return layers
 
 
 def _page(scenario: Scenario, layers: MapLayers, report: stages.Report, *, modelled: bool) -> str:
@@ -242,13 +238,12 @@ def run(
             report = stages.report(scenario, inputs, demand, sites, access, plan, allocated, network)
             note["size"] = f"{len(report.tables['county']):,} counties, {len(report.tables['township']):,} townships"
         with clock.stage("map") as note:
-            gather = functools.partial(stages.map_layers, inputs, allocated, network, access)
+            # Gathered once: here for the map, or by Run.layers on first use.
+            gather = functools.cache(functools.partial(stages.map_layers, inputs, allocated, network, access))
             page = None
             if wanted:
-                layers = gather()
-                page = _page(scenario, layers, report, modelled=inputs.modelled)
+                page = _page(scenario, gather(), report, modelled=inputs.modelled)
                 note["size"] = f"{len(page) / 1e6:.1f} MB"
-                gather = functools.partial(_given, layers)
             else:
                 note["size"] = "no map asked for (layers gathered on first use of Run.layers)"
         with clock.stage("write") as note:

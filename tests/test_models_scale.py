@@ -397,8 +397,8 @@ def test_component_blocks_are_the_fancy_indexed_blocks(seed: int, n_rows: int, n
     dense = (rng.random((n_rows, n_cols)) < 3 / n_cols) * rng.integers(1, 9, (n_rows, n_cols))
     cover = sp.csr_array(dense)
     n, row_labels, column_labels = coverage_components(cover)
-    blocks = blocks_of(cover, row_labels, column_labels, n)
-    pairs = zip(members_of(row_labels, n), members_of(column_labels, n), blocks, strict=True)
+    rows_of, cols_of = members_of(row_labels, n), members_of(column_labels, n)
+    pairs = zip(rows_of, cols_of, blocks_of(cover, rows_of, cols_of), strict=True)
     for rows, cols, block in pairs:
         assert block.shape == (len(rows), len(cols))
         assert np.array_equal(block.toarray(), dense[np.ix_(rows, cols)])

@@ -46,27 +46,24 @@ def members_of(labels: np.ndarray, n_labels: int) -> list[np.ndarray]:
     return [order[bounds[k] : bounds[k + 1]] for k in range(n_labels)]
 
 
-def blocks_of(
-    cover: sp.csr_array, row_labels: np.ndarray, column_labels: np.ndarray, n_labels: int
-) -> list[sp.csr_array]:
-    """Each component's block of ``cover``: its rows and columns (ascending), as ``cover[rows][:, cols]``.
+def blocks_of(cover: sp.csr_array, rows_of: list[np.ndarray], cols_of: list[np.ndarray]) -> list[sp.csr_array]:
+    """Each component's block of ``cover``, ``cover[rows][:, cols]``, from its members (:func:`members_of`).
 
-    The rows and columns are put in label order once; as a component's rows have entries
-    only in its own columns, each block is then a run of rows with shifted column
+    The rows and columns are put in component order once; as a component's rows have
+    entries only in its own columns, each block is then a run of rows with shifted column
     indices (at 2,843 parts of 620,573 rows, 15 s of fancy indexing became one permutation).
 
     >>> cover = sp.csr_array(np.array([[0, 1, 0], [1, 0, 0], [0, 1, 1]]))
-    >>> [b.toarray().tolist() for b in blocks_of(cover, np.array([0, 1, 0]), np.array([1, 0, 0]), 2)]
+    >>> rows, cols = members_of(np.array([0, 1, 0]), 2), members_of(np.array([1, 0, 0]), 2)
+    >>> [b.toarray().tolist() for b in blocks_of(cover, rows, cols)]
     [[[1, 0], [1, 1]], [[1]]]
     """
-    row_order = np.argsort(row_labels, kind="stable")
-    column_order = np.argsort(column_labels, kind="stable")
-    ordered = sp.csr_array(cover)[row_order][:, column_order].tocsr()
+    ordered = sp.csr_array(cover)[np.concatenate(rows_of)][:, np.concatenate(cols_of)].tocsr()
     ordered.sort_indices()
-    row_bounds = np.searchsorted(row_labels[row_order], np.arange(n_labels + 1))
-    column_bounds = np.searchsorted(column_labels[column_order], np.arange(n_labels + 1))
+    row_bounds = np.cumsum([0, *map(len, rows_of)])
+    column_bounds = np.cumsum([0, *map(len, cols_of)])
     blocks = []
-    for k in range(n_labels):
+    for k in range(len(rows_of)):
         r0, r1, c0, c1 = row_bounds[k], row_bounds[k + 1], column_bounds[k], column_bounds[k + 1]
         start, stop = ordered.indptr[r0], ordered.indptr[r1]
         blocks.append(

@@ -306,7 +306,7 @@ def solve_mclp_by_parts(
     deadline_epoch = None if left is None else time.time() + left
     columns, parts = [], []
     rows_of, cols_of = members_of(row_labels, n_parts), members_of(column_labels, n_parts)
-    for rows, cols, block in zip(rows_of, cols_of, blocks_of(cover, row_labels, column_labels, n_parts), strict=True):
+    for rows, cols, block in zip(rows_of, cols_of, blocks_of(cover, rows_of, cols_of), strict=True):
         if len(rows) and len(cols):
             columns.append(cols)
             parts.append(_CoverPart(block, weights[rows]))
