@@ -11,7 +11,8 @@ function, as AccessMod 5 computes it,
 not. A move between neighbouring cells (8 neighbours) costs half its length at each
 cell's speed. A diagonal move between two impassable cells is refused, so a barrier
 one cell wide cannot be slipped through at a corner; roads are burnt after barriers,
-so a road crossing a river is the only way over it (a bridge).
+so a road crossing a river is the only way over it (a bridge), and the grid joins a
+road's diagonal steps over water so that the bridge holds at any angle.
 
 The search is a bounded Dijkstra over the implicit grid, compiled with numba: it
 touches only the cells it reaches within the standard (never the whole grid), so a

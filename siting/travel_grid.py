@@ -3,7 +3,10 @@
 Order of burning, last wins: walking at the land cover's (or the default) speed;
 cells without height or land cover are impassable; barriers (rivers, lakes: lines or
 polygons) are impassable; roads are burnt last at their class's speed, so a road that
-crosses a barrier is a bridge and no other crossing exists.
+crosses a barrier is a bridge and no other crossing exists. A road burnt on cell centres
+can cross a barrier on a diagonal step whose two side cells are impassable; the search's
+corner rule refuses such a step, so the road is made 4-connected there
+(:func:`join_cut_road_steps`): a bridge holds at any angle.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from siting.rasters import burn_mask
 from siting.tables import read_table
 from siting.terrain import TravelGrid
 
-__all__ = ["MODES", "SpeedClass", "TerrainInputs", "build_travel_grid", "read_speed_table"]
+__all__ = ["MODES", "SpeedClass", "TerrainInputs", "build_travel_grid", "join_cut_road_steps", "read_speed_table"]
 
 MODES = ("walking", "motorised")
 DEFAULT_WALKING_KMH = 5.0
@@ -194,6 +197,7 @@ def _burn_roads(
     bad = {k: v for k, v in speeds.items() if not (math.isfinite(v) and v > 0)}
     if bad:
         raise InputError(f"access.road_speeds must be positive km/h, got {bad}")
+    on_road = np.zeros(speed.shape, dtype=bool)
     for name, kmh in sorted(speeds.items(), key=lambda item: item[1]):  # faster roads are burnt last
         lines = roads.geometry[classes == name]
         if lines.empty:
@@ -201,6 +205,49 @@ def _burn_roads(
         mask = burn_mask(lines, shape=speed.shape, transform=transform)
         speed[mask] = kmh
         walking[mask] = False
+        on_road |= mask
+    join_cut_road_steps(speed, walking, on_road)
+
+
+def join_cut_road_steps(speed: np.ndarray, walking: np.ndarray, on_road: np.ndarray) -> int:
+    """Make roads 4-connected where a diagonal road step passes between two impassable cells; in place.
+
+    The search refuses a diagonal move between two impassable cells (so a barrier one
+    cell wide cannot be slipped through at a corner). A road burnt on cell centres that
+    crosses a river or lake on a diagonal has exactly such steps, and would lose its
+    bridge. For each one, the side cell in the first cell's column (below or above it)
+    becomes road at the slower of the two cells' speeds.
+
+    Parameters
+    ----------
+    speed, walking
+        The grid's speeds (km/h, 0 impassable) and walking flags, changed in place.
+    on_road
+        True on the cells burnt as road; the joined cells are added to it.
+
+    Returns
+    -------
+    int
+        How many steps were joined.
+    """
+    joined = 0
+    height, width = speed.shape
+    for dc in (1, -1):  # down-right and down-left steps
+        c0, c1 = (0, width - 1) if dc == 1 else (1, width)
+        a = (slice(0, height - 1), slice(c0, c1))  # a road cell
+        b = (slice(1, height), slice(c0 + dc, c1 + dc))  # its diagonal neighbour below
+        below = (slice(1, height), slice(c0, c1))  # the side cell in a's column
+        beside = (slice(0, height - 1), slice(c0 + dc, c1 + dc))  # the side cell in a's row
+        cut = on_road[a] & on_road[b] & (speed[a] > 0) & (speed[b] > 0) & (speed[below] <= 0) & (speed[beside] <= 0)
+        if not cut.any():
+            continue
+        rows, cols = np.nonzero(cut)
+        rows, cols = rows + 1, cols + c0
+        speed[rows, cols] = np.minimum(speed[rows - 1, cols], speed[rows, cols + dc])
+        walking[rows, cols] = False
+        on_road[rows, cols] = True
+        joined += len(rows)
+    return joined
 
 
 def build_travel_grid(
