@@ -17,6 +17,7 @@ import scipy.sparse as sp
 
 from siting.costs import CostMatrix
 from siting.errors import SolverError
+from siting.models.checks import Promise
 from siting.models.options import SolverOptions
 from siting.models.plan import Plan, frozen_mapping
 from siting.models.pmedian_model import Pairs, pmedian_model
@@ -185,7 +186,8 @@ def solve_capacitated_mclp(
         ),
         "assignment": frozen_mapping(assignment),
     }
-    return plan_from_choice("capacitated_mclp", costs, rules, chosen.tolist(), fields, parameters)
+    promise = Promise("own", maximise=True, weights=w, max_new=n_homes, budget_cny=budget_cny, capacity=capacity)
+    return plan_from_choice("capacitated_mclp", costs, rules, chosen.tolist(), fields, parameters, promise=promise)
 
 
 def capacitated_start(pairs: Pairs, w: np.ndarray, p: int, rules: SiteRules, cap: np.ndarray) -> np.ndarray | None:

@@ -58,6 +58,8 @@ def blocks_of(cover: sp.csr_array, rows_of: list[np.ndarray], cols_of: list[np.n
     >>> [b.toarray().tolist() for b in blocks_of(cover, rows, cols)]
     [[[1, 0], [1, 1]], [[1]]]
     """
+    if not rows_of:  # nothing left to cover (existing homes cover every point)
+        return []
     ordered = sp.csr_array(cover)[np.concatenate(rows_of)][:, np.concatenate(cols_of)].tocsr()
     ordered.sort_indices()
     row_bounds = np.cumsum([0, *map(len, rows_of)])

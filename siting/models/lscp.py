@@ -14,11 +14,12 @@ import scipy.sparse as sp
 
 from siting.costs import CostMatrix, matrix_and_standard
 from siting.errors import InfeasibleError, InputError, SolverError
+from siting.models.checks import Promise
 from siting.models.decompose import coverage_components, map_parts
 from siting.models.options import SiteOptions, SolverOptions
 from siting.models.plan import Plan, frozen_mapping
 from siting.models.reductions import covered_by, reduce_set_cover
-from siting.models.sites import SiteRules, checked_weights, plan_from_choice, resolve_sites
+from siting.models.sites import SiteRules, checked_weights, cost_bound, new_cost, plan_from_choice, resolve_sites
 from siting.models.solver import MatrixModel, integral_point, solve_matrix_model, solve_problem, solve_relaxation
 from siting.parallel import Workers
 
@@ -279,15 +280,14 @@ def solve_lscp(
         parts.sort(key=lambda part: -part.cover.nnz)
         results = map_parts(_solve_cover_part, parts, workers=workers, what="cover part")
     chosen = sorted({j for r in results for j in r.chosen} | set(reduced_forced.tolist()))
-    objective = forced_value + sum(r.objective for r in results)
     bounds = [r.bound for r in results]
     bound = None if any(b is None for b in bounds) else forced_value + sum(b for b in bounds if b is not None)
     statuses = {r.status for r in results}
     solver_names = sorted({r.solver for r in results}) or ["none (solved by reductions)"]
     status = "optimal" if statuses <= {"optimal"} else "feasible"
     fields: dict[str, object] = {
-        "objective": objective,
-        "bound": bound,
+        "objective": new_cost(rules, chosen),  # counts and yuan as the plan spends them
+        "bound": cost_bound(bound, rules),
         "status": status,
         "solver": ", ".join(solver_names),
         "stopped_by": None if status == "optimal" else f"time limit {solver.time_limit_s:g} s",
@@ -304,7 +304,8 @@ def solve_lscp(
         "gap": solver.gap,
         "seed": solver.seed,
     }
-    return plan_from_choice("lscp", costs, rules, chosen, fields, parameters, unreachable)
+    promise = Promise("cost", maximise=False, weights=w, standard=standard_value, cover_all=True)
+    return plan_from_choice("lscp", costs, rules, chosen, fields, parameters, unreachable, promise=promise)
 
 
 def _greedy_share(cover: sp.csr_array, w: np.ndarray, cost: np.ndarray, need: float) -> np.ndarray:
@@ -409,9 +410,9 @@ def solve_partial_cover(
         try:
             result = solve_problem(problem, **solver.solve_kwargs(solver.deadline(started)))
             chosen = sorted(j for j, v in x.items() if (v.value() or 0) > 0.5)
-            fields: dict[str, object] = {
-                "objective": result.objective,
-                "bound": result.bound,
+            fields: dict[str, object] = {  # counts and yuan as the plan spends them, not the solver's floats
+                "objective": new_cost(rules, chosen),
+                "bound": cost_bound(result.bound, rules),
                 "status": result.status,
                 "solver": result.solver,
             }
@@ -423,7 +424,7 @@ def solve_partial_cover(
             sub = cover[open_rows][:, columns].tocsr()
             chosen = sorted(columns[_greedy_share(sub, w[open_rows], rules.cost_cny[columns], target - base)].tolist())
             fields = {
-                "objective": float(rules.cost_cny[chosen].sum()),
+                "objective": new_cost(rules, chosen),
                 "bound": None,
                 "status": "feasible",
                 "solver": "greedy (solver stopped without a plan)",
@@ -444,4 +445,5 @@ def solve_partial_cover(
         "gap": solver.gap,
         "seed": solver.seed,
     }
-    return plan_from_choice("partial_cover", costs, rules, chosen, fields, parameters, unreachable)
+    promise = Promise("cost", maximise=False, weights=w, standard=standard_value, min_share=share)
+    return plan_from_choice("partial_cover", costs, rules, chosen, fields, parameters, unreachable, promise=promise)

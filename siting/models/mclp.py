@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from siting.costs import CostMatrix, matrix_and_standard
 from siting.errors import InfeasibleError, InputError, SolverError
 from siting.models.capacitated import solve_capacitated_mclp
+from siting.models.checks import Promise
 from siting.models.decompose import coverage_components
 from siting.models.greedy import greedy_mclp
 from siting.models.mclp_parts import solve_mclp_by_parts
@@ -304,7 +305,9 @@ def _solve_uncapacitated(
             "stopped_by": parts.stopped_by,
             "timings_s": frozen_mapping({"build": built - started, "solve": parts.seconds}),
         }
-        return plan_from_choice("mclp", costs, rules, chosen, fields, parameters)
+        return plan_from_choice(
+            "mclp", costs, rules, chosen, fields, parameters, promise=_promise(w, standard, n_homes, budget_cny)
+        )
     return _whole_model(
         costs,
         w,
@@ -406,6 +409,11 @@ def _greedy_start(
     return greedy, picked
 
 
+def _promise(w: np.ndarray, standard: float, n_homes: int | None, budget_cny: float | None) -> Promise:
+    """What an MCLP plan keeps: the weight covered as its objective, the number of homes and the budget."""
+    return Promise("covered", maximise=True, weights=w, standard=standard, max_new=n_homes, budget_cny=budget_cny)
+
+
 def _whole_model(
     costs: CostMatrix,
     w: np.ndarray,
@@ -438,7 +446,9 @@ def _whole_model(
             "solver": "none (trivial)",
             "timings_s": frozen_mapping({"build": time.perf_counter() - started, "solve": 0.0}),
         }
-        return plan_from_choice("mclp", costs, rules, [], fields, parameters)
+        return plan_from_choice(
+            "mclp", costs, rules, [], fields, parameters, promise=_promise(w, standard, n_homes, budget_cny)
+        )
     problem, x, y_terms = _mclp_problem(
         sub,
         sub_w,
@@ -491,4 +501,6 @@ def _whole_model(
         "timings_s": frozen_mapping({"build": built - started, "solve": solve_s}),
     }
     chosen = without_idle_homes(cover, w, rules, chosen)
-    return plan_from_choice("mclp", costs, rules, chosen, fields, parameters)
+    return plan_from_choice(
+        "mclp", costs, rules, chosen, fields, parameters, promise=_promise(w, standard, n_homes, budget_cny)
+    )

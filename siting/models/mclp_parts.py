@@ -278,7 +278,8 @@ def _with_neighbours(
     for ask in asks:
         want = slots - len(asks) - len(extra)
         curve, others = curves[ask.part], rest[ask.part]
-        nearest = sorted(range(1, len(curve.upper)), key=lambda n: (abs(n - ask.homes), n))
+        # ``others`` stops at the most homes the part may take (the capacity can be below its curve's end).
+        nearest = sorted(range(1, len(others)), key=lambda n: (abs(n - ask.homes), n))
         for n in nearest:
             if want <= 0:
                 break

@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from siting.costs import CostMatrix, matrix_and_standard
 from siting.errors import InfeasibleError, InputError
 from siting.models.capacitated import solve_capacitated_pmedian
+from siting.models.checks import Promise
 from siting.models.decompose import coverage_components
 from siting.models.options import SiteOptions, SolverOptions
 from siting.models.plan import Plan, frozen_mapping
@@ -182,7 +183,7 @@ def solve_pmedian(
         "gap": solver.gap,
         "seed": solver.seed,
     } | solved.extra
-    return _plan(costs, w, pairs, rules, solved, parameters, capacitated=cap is not None, started=started)
+    return _plan(costs, w, pairs, rules, solved, parameters, capacity=cap, started=started)
 
 
 @dataclass(frozen=True)
@@ -295,7 +296,7 @@ def _plan(
     solved: _Solved,
     parameters: dict[str, Any],
     *,
-    capacitated: bool,
+    capacity: np.ndarray | None,
     started: float,
 ) -> Plan:
     """The frozen plan: open homes, each demand point's home, unreachable and unserved points."""
@@ -317,13 +318,14 @@ def _plan(
         "assignment": frozen_mapping(assignment),
     }
     return plan_from_choice(
-        "capacitated_pmedian" if capacitated else "pmedian",
+        "capacitated_pmedian" if capacity is not None else "pmedian",
         costs,
         rules,
         np.setdiff1d(solved.open_pos, rules.existing).tolist(),
         fields,
         parameters,
         np.union1d(unreachable, not_served).astype(np.int64),
+        promise=Promise("travel", maximise=False, weights=w, homes=int(parameters["p"]), capacity=capacity),
     )
 
 
@@ -359,7 +361,7 @@ def _solve_by_parts(
     graph = sp.csr_array((np.ones(len(pairs.rows)), (pairs.rows, pairs.cols)), shape=(len(pairs.demand), n_sites))
     n_parts, demand_labels, site_labels = coverage_components(graph)
     left = None if solver.time_limit_s is None else solver.time_limit_s - (time.perf_counter() - started)
-    by_parts, proven, part_s = solve_pmedian_by_parts(
+    by_parts, proven, part_s, bound = solve_pmedian_by_parts(
         sp.csr_array((pairs.cost, (pairs.rows, pairs.cols)), shape=(len(pairs.demand), n_sites)),
         w[pairs.demand],
         p=p,
@@ -373,9 +375,7 @@ def _solve_by_parts(
         workers=workers,
     )
     stopped = None if proven else f"time limit {solver.time_limit_s:g} s"
-    return Outcome(
-        by_parts, np.inf if proven else np.nan, proven, f"{n_parts} parts + exact knapsack", part_s, 1, 0, 0, stopped
-    )
+    return Outcome(by_parts, bound, proven, f"{n_parts} parts + exact knapsack", part_s, 1, 0, 0, stopped)
 
 
 def solve_pmedian_nearest(

@@ -16,6 +16,12 @@ its shape and the result is the optimum of the undivided model. Parts with at mo
 NumPy). For larger ones the LP relaxation is re-solved from its last basis for each
 :math:`q`; when its optimum is integral (the usual case on a township) it is the MIP
 optimum, and otherwise that :math:`q` is solved as a MIP.
+
+Every entry of a curve carries a lower bound too (the optimum where proven, else the
+MIP's or the LP's bound, else the travel with every allowed site open), so a plan
+stopped by the time limit comes with the knapsack over the bounds as its own. A part
+out of time grows its last plan one best site at a time, so that its plan for ``q``
+always opens exactly ``q`` sites.
 """
 
 from __future__ import annotations
@@ -51,13 +57,17 @@ def _subset_sizes(m: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class PartCurve:
-    """Least weighted travel of a part with ``q_min + n`` open sites, and the sites (``inf``: infeasible)."""
+    """A part's plans with ``q_min + n`` open sites: weighted travel, sites, lower bound (``inf``: infeasible).
+
+    ``lower[n] == travel[n]`` where the entry is proven optimal.
+    """
 
     q_min: int
     travel: np.ndarray
     open_sites: tuple[tuple[int, ...], ...]
     proven: bool
     solve_s: float
+    lower: np.ndarray
 
 
 def _exhaustive(cost: np.ndarray, w: np.ndarray, fixed: np.ndarray, free: np.ndarray, n_max: int) -> PartCurve:
@@ -77,7 +87,7 @@ def _exhaustive(cost: np.ndarray, w: np.ndarray, fixed: np.ndarray, free: np.nda
         best = members[np.argmin(weighted[members])]
         travel.append(float(weighted[best]))
         sites.append(tuple(int(s) for s in fixed) + tuple(int(free[b]) for b in range(m) if best >> b & 1))
-    return PartCurve(len(fixed), np.array(travel), tuple(sites), True, 0.0)
+    return PartCurve(len(fixed), np.array(travel), tuple(sites), True, 0.0, np.array(travel))
 
 
 class _LinearRelaxation:
@@ -114,16 +124,17 @@ class _LinearRelaxation:
         self.count_row = int(matrix.shape[0]) - 1
         self.optimal = highspy.HighsModelStatus.kOptimal
 
-    def integral_sites(self, q: int) -> np.ndarray | None:
-        """Open sites when the LP optimum with ``q`` sites is integral, else None."""
+    def solve(self, q: int) -> tuple[np.ndarray | None, float]:
+        """The LP with ``q`` sites: its open sites if integral (else None), and its optimum (a bound; -inf if none)."""
         self.highs.changeRowBounds(self.count_row, float(q), float(q))
         self.highs.run()
         if self.highs.getModelStatus() != self.optimal:
-            return None
+            return None, -np.inf
+        value = float(self.highs.getInfo().objective_function_value)
         x = np.asarray(self.highs.getSolution().col_value)[: self.n_sites]
         if np.all(np.minimum(np.abs(x), np.abs(1 - x)) < 1e-7):
-            return np.flatnonzero(x > 0.5)
-        return None
+            return np.flatnonzero(x > 0.5), value
+        return None, value
 
 
 def _with_last(bounds: np.ndarray, value: float) -> np.ndarray:
@@ -180,14 +191,18 @@ def _by_mip(
         row_upper=row_upper,
     )
     relaxation = _LinearRelaxation(matrix, pair_cost, lower, upper, row_lower, row_upper, n_s)
+    every_open = _travel(coo, w, np.concatenate([fixed, free]))  # no plan of the part travels less
     travel: list[float] = []
+    bounds: list[float] = []
     sites: list[tuple[int, ...]] = []
     proven, seconds = True, 0.0
     for n in range(min(len(free), n_max) + 1):
         q = len(fixed) + n
         # The LP optimum, when integral (usual on small parts), is the MIP optimum: no branching needed.
         out_of_time = deadline is not None and time.time() > deadline
-        open_sites = None if out_of_time else relaxation.integral_sites(q)
+        open_sites, bound = (None, -np.inf) if out_of_time else relaxation.solve(q)
+        bound *= scale
+        exact = open_sites is not None
         if open_sites is None and not out_of_time:
             remaining = None if deadline is None else max(deadline - time.time(), 0.05)
             try:
@@ -197,39 +212,55 @@ def _by_mip(
                     time_limit_s=remaining,
                 )
                 seconds += result.seconds
-                proven &= result.status == "optimal"
+                exact = result.status == "optimal"
                 open_sites = np.flatnonzero(values[:n_s] > 0.5)
+                if result.bound is not None:
+                    bound = max(bound, result.bound * scale)
             except InfeasibleError:
                 travel.append(np.inf)
+                bounds.append(np.inf)
                 sites.append(())
                 continue
             except SolverError:
                 open_sites = None
-        if open_sites is None:  # out of time: the previous plan plus the best single site (feasible, unproven)
-            proven = False
-            open_sites = _add_best_site(coo, w, np.array(sites[-1] if sites else fixed, dtype=np.int64), free)
-        nearest = np.full(n_d, np.inf)
-        np.minimum.at(nearest, coo.row, np.where(np.isin(coo.col, open_sites), coo.data, np.inf))
-        travel.append(float((w * nearest).sum()))
+        if open_sites is None or len(open_sites) != q:  # out of time: grow the last plan (feasible, unproven)
+            exact = False
+            last = sites[-1] if sites and len(sites[-1]) == q - 1 else fixed
+            open_sites = grown_to(coo, w, np.asarray(last, dtype=np.int64), free, q)
+        travel.append(_travel(coo, w, open_sites))
+        bounds.append(travel[-1] if exact else min(max(bound, every_open), travel[-1]))
+        proven &= exact
         sites.append(tuple(int(s) for s in open_sites))
         if travel[-1] == 0.0:
             break
-    return PartCurve(len(fixed), np.array(travel), tuple(sites), proven, seconds)
+    # The least travel never rises with q: a bound at q holds for every fewer homes too.
+    least = np.maximum.accumulate(np.array(bounds)[::-1])[::-1]
+    return PartCurve(len(fixed), np.array(travel), tuple(sites), proven, seconds, np.minimum(least, travel))
 
 
-def _add_best_site(coo: sp.coo_array, w: np.ndarray, open_sites: np.ndarray, free: np.ndarray) -> np.ndarray:
-    """``open_sites`` plus the free site that cuts the weighted travel most (any free site if none helps)."""
-    candidates = np.setdiff1d(free, open_sites)
-    if len(candidates) == 0:
-        return open_sites
+def _travel(coo: sp.coo_array, w: np.ndarray, open_sites: np.ndarray) -> float:
+    """Weighted travel of every demand point to its nearest open site (``inf`` if one has none)."""
     nearest = np.full(coo.shape[0], np.inf)
     np.minimum.at(nearest, coo.row, np.where(np.isin(coo.col, open_sites), coo.data, np.inf))
-    capped = np.where(np.isfinite(nearest), nearest, coo.data.max(initial=0.0) * 10 + 1)
-    saving = np.bincount(
-        coo.col, weights=w[coo.row] * np.maximum(capped[coo.row] - coo.data, 0), minlength=coo.shape[1]
-    )
-    best = candidates[int(np.argmax(saving[candidates]))]
-    return np.sort(np.append(open_sites, best))
+    return float((w * nearest).sum())
+
+
+def grown_to(coo: sp.coo_array, w: np.ndarray, open_sites: np.ndarray, free: np.ndarray, q: int) -> np.ndarray:
+    """``open_sites`` plus, one at a time, the free site that cuts the weighted travel most, until ``q`` are open."""
+    open_sites = np.sort(np.asarray(open_sites, dtype=np.int64))
+    while len(open_sites) < q:
+        candidates = np.setdiff1d(free, open_sites)
+        if len(candidates) == 0:
+            break
+        nearest = np.full(coo.shape[0], np.inf)
+        np.minimum.at(nearest, coo.row, np.where(np.isin(coo.col, open_sites), coo.data, np.inf))
+        capped = np.where(np.isfinite(nearest), nearest, coo.data.max(initial=0.0) * 10 + 1)
+        saving = np.bincount(
+            coo.col, weights=w[coo.row] * np.maximum(capped[coo.row] - coo.data, 0), minlength=coo.shape[1]
+        )
+        best = candidates[int(np.argmax(saving[candidates]))]
+        open_sites = np.sort(np.append(open_sites, best))
+    return open_sites
 
 
 def pmedian_curve(
@@ -285,8 +316,8 @@ def solve_pmedian_by_parts(
     solver: str,
     deadline: float | None,
     workers: Workers = None,
-) -> tuple[np.ndarray, bool, float]:
-    """Open sites of the optimal plan over independent parts, whether it is proven, and solve seconds.
+) -> tuple[np.ndarray, bool, float, float]:
+    """Open sites of the plan over independent parts, whether it is proven optimal, solve seconds, and a lower bound.
 
     Raises
     ------
@@ -310,7 +341,7 @@ def solve_pmedian_by_parts(
         if len(rows) == 0:
             travel = np.zeros(max(min(len(part_free), n_max), 0) + 1)
             sites = tuple(tuple(part_fixed.tolist()) + tuple(part_free[:n].tolist()) for n in range(len(travel)))
-            curves_at[c] = PartCurve(len(part_fixed), travel, sites, True, 0.0)
+            curves_at[c] = PartCurve(len(part_fixed), travel, sites, True, 0.0, travel)
             continue
         jobs.append((c, pairs[rows][:, cols].tocsr(), w[rows], part_fixed, part_free, max(n_max, 0), solver, deadline))
     started = time.perf_counter()
@@ -323,6 +354,7 @@ def solve_pmedian_by_parts(
     value, extra = combine_parts([-curve.travel for curve in curves], slack)
     if not np.isfinite(value):
         raise InfeasibleError(f"no {p} sites serve every demand point through its stored pairs")
+    least, _ = combine_parts([-curve.lower for curve in curves], slack)
     open_sites = [
         members[c][1][list(curve.open_sites[n])] for c, (curve, n) in enumerate(zip(curves, extra, strict=True))
     ]
@@ -332,4 +364,4 @@ def solve_pmedian_by_parts(
         unused = np.setdiff1d(np.flatnonzero(allowed), chosen)
         chosen = np.concatenate([chosen, unused[:spare]])
     proven = all(curve.proven for curve in curves)
-    return np.sort(chosen).astype(np.int64), proven, seconds
+    return np.sort(chosen).astype(np.int64), proven, seconds, -least

@@ -11,10 +11,20 @@ import pulp
 
 from siting.costs import CostMatrix
 from siting.errors import InfeasibleError, InputError
+from siting.models.checks import Promise, checked
 from siting.models.options import SiteOptions
 from siting.models.plan import Plan, frozen_mapping
 
-__all__ = ["SiteRules", "aligned", "checked_capacity", "checked_weights", "plan_from_choice", "resolve_sites"]
+__all__ = [
+    "SiteRules",
+    "aligned",
+    "checked_capacity",
+    "checked_weights",
+    "cost_bound",
+    "new_cost",
+    "plan_from_choice",
+    "resolve_sites",
+]
 
 
 def aligned(values: pd.Series | np.ndarray | float, ids: np.ndarray, *, what: str) -> np.ndarray:
@@ -135,6 +145,21 @@ def resolve_sites(
     )
 
 
+def new_cost(rules: SiteRules, chosen: Iterable[int]) -> float:
+    """Build cost of the new homes: the forced sites and the chosen ones (a count of homes when each costs 1)."""
+    new_pos = np.union1d(rules.forced, np.asarray(list(chosen), dtype=np.int64)).astype(np.int64)
+    return float(rules.cost_cny[new_pos].sum())
+
+
+def cost_bound(bound: float | None, rules: SiteRules) -> float | None:
+    """A solver's lower bound on a build cost, rounded up to a whole number when every cost is whole (homes)."""
+    if bound is None or not np.isfinite(bound):
+        return bound
+    if np.all(rules.cost_cny == np.round(rules.cost_cny)):
+        return float(np.ceil(bound - 1e-6))
+    return float(bound)
+
+
 def checked_capacity(capacity: pd.Series | np.ndarray | float, ids: np.ndarray) -> np.ndarray:
     """Capacity per site (children a home can serve), aligned to ``ids``; finite and not negative."""
     values = aligned(capacity, ids, what="capacity")
@@ -163,15 +188,19 @@ def plan_from_choice(
     result_fields: Mapping[str, object],
     parameters: Mapping[str, object],
     unreachable: np.ndarray | None = None,
+    *,
+    promise: Promise,
 ) -> Plan:
-    """The frozen plan of chosen new site positions, with the existing and forced homes added.
+    """The frozen plan of chosen new site positions, with the existing and forced homes added, checked.
 
     ``result_fields`` holds the remaining :class:`Plan` fields (objective, bound, gap, status,
-    solver, timings_s and, where the model makes one, assignment).
+    solver, timings_s and, where the model makes one, assignment). The plan is checked
+    against ``promise`` and the site rules (:func:`siting.models.checks.checked`) before it
+    is returned, whatever path made it.
     """
     new_pos = np.union1d(rules.forced, np.asarray(list(chosen), dtype=np.int64)).astype(np.int64)
     all_pos = np.union1d(rules.existing, new_pos).astype(np.int64)
-    return Plan(
+    plan = Plan(
         model=model,
         parameters=frozen_mapping(dict(parameters)),
         site_ids=tuple(costs.site_ids[all_pos].tolist()),
@@ -179,4 +208,13 @@ def plan_from_choice(
         new_ids=tuple(costs.site_ids[new_pos].tolist()),
         unreachable_ids=() if unreachable is None else tuple(costs.demand_ids[unreachable].tolist()),
         **result_fields,  # type: ignore[arg-type]
+    )
+    return checked(
+        plan,
+        costs,
+        promise,
+        site_cost_cny=rules.cost_cny,
+        excluded=rules.excluded,
+        township_of_site=rules.township_of_site,
+        min_per_township=rules.min_per_township,
     )
