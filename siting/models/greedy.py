@@ -11,9 +11,10 @@ import pandas as pd
 
 from siting.costs import matrix_and_standard
 from siting.errors import InputError
+from siting.models.checks import Promise
 from siting.models.options import SiteOptions
 from siting.models.plan import Plan, frozen_mapping
-from siting.models.sites import SiteRules, checked_weights, resolve_sites
+from siting.models.sites import SiteRules, checked_weights, plan_from_choice, resolve_sites
 
 __all__ = ["greedy_mclp"]
 
@@ -151,25 +152,19 @@ def greedy_mclp(
     rules = resolve_sites(costs, sites or SiteOptions(), site_cost_cny=site_cost_cny)
     greedy = _LazyGreedy(costs.within(standard).tocsc(), w, rules, n_homes=n_homes, budget_cny=budget_cny)
     chosen, value, bound = greedy.run()
-    new_pos = np.union1d(rules.forced, np.asarray(chosen, dtype=np.int64)).astype(np.int64)
-    all_pos = np.union1d(rules.existing, new_pos).astype(np.int64)
-    return Plan(
-        model="mclp_greedy",
-        parameters=frozen_mapping(
-            {
-                "standard": standard,
-                "unit": costs.unit,
-                "n_homes": n_homes,
-                "budget_cny": budget_cny,
-                "guarantee": "1 - 1/e of optimum" if budget_cny is None else "a-posteriori bound only",
-            }
-        ),
-        site_ids=tuple(costs.site_ids[all_pos].tolist()),
-        existing_ids=tuple(costs.site_ids[rules.existing].tolist()),
-        new_ids=tuple(costs.site_ids[new_pos].tolist()),
-        objective=value,
-        bound=max(bound, value),
-        status="heuristic",
-        solver="lazy greedy",
-        timings_s=frozen_mapping({"build": 0.0, "solve": time.perf_counter() - started}),
-    )
+    parameters = {
+        "standard": standard,
+        "unit": costs.unit,
+        "n_homes": n_homes,
+        "budget_cny": budget_cny,
+        "guarantee": "1 - 1/e of optimum" if budget_cny is None else "a-posteriori bound only",
+    }
+    fields = {
+        "objective": value,
+        "bound": max(bound, value),
+        "status": "heuristic",
+        "solver": "lazy greedy",
+        "timings_s": frozen_mapping({"build": 0.0, "solve": time.perf_counter() - started}),
+    }
+    promise = Promise("covered", maximise=True, weights=w, standard=standard, max_new=n_homes, budget_cny=budget_cny)
+    return plan_from_choice("mclp_greedy", costs, rules, chosen, fields, parameters, promise=promise)
