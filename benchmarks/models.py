@@ -87,7 +87,7 @@ def _travel_instance() -> tuple[Any, np.ndarray, float]:
         from benchmarks.travel_time import SCENARIO
         from siting import stages
         from siting.scenario import load_scenario
-        from siting.travel_access import access_from_terrain
+        from siting.travel.access import access_from_terrain
 
         scenario = load_scenario(SCENARIO)
         inputs = stages.read(scenario, Path(tempfile.mkdtemp()))

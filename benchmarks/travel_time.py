@@ -8,7 +8,7 @@ The instance is the Yunnan sample's demo_travel_time scenario: every candidate s
 
 Rows (each in its own process, peak memory its own):
 
-* ``matrix siting``: :func:`siting.travel_access.access_from_terrain`, 2 workers.
+* ``matrix siting``: :func:`siting.travel.access.access_from_terrain`, 2 workers.
 * ``matrix scipy per site``: the same search per site over the whole grid with
   ``scipy.sparse.csgraph.dijkstra(limit=60)`` on the explicit grid graph. It is timed on
   ``--peer-sites`` sites and extrapolated to all of them (said in the row); its pairs
@@ -54,9 +54,9 @@ def _work(argv: list[str]) -> dict[str, Any]:
     what, peer_sites = argv[0], int(argv[1])
     from scipy.sparse.csgraph import dijkstra
 
-    from siting.terrain import nearest_times
-    from siting.terrain_graph import grid_graph
-    from siting.travel_access import access_from_terrain, snap_points
+    from siting.travel.access import access_from_terrain, snap_points
+    from siting.travel.graph import grid_graph
+    from siting.travel.grid import nearest_times
 
     _, points, sites, (grid, grid_s), options = _instance()
     n_cells = int((grid.speed_kmh > 0).sum())

@@ -29,7 +29,7 @@ from siting.costs import CostMatrix, cost_matrix_from_table, distance_matrix, re
 from siting.errors import InputError
 
 if TYPE_CHECKING:
-    from siting.terrain import TravelGrid
+    from siting.travel.grid import TravelGrid
 
 __all__ = [
     "MODES",
@@ -227,7 +227,7 @@ class Access:
         """
         if self.grid is None or self.site_cells is None:
             raise InputError(f"a nearest-home travel-time raster needs travel-time access, not {self.mode!r}")
-        from siting.terrain import nearest_times
+        from siting.travel.grid import nearest_times
 
         positions = np.sort(self.costs.site_positions(list(open_site_ids)))
         key = (limit_min, *positions.tolist())

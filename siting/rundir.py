@@ -31,7 +31,7 @@ from siting.errors import InputError, OutputError
 from siting.scenario import Scenario, scenario_from_dict
 
 if TYPE_CHECKING:
-    from siting.travel_access import TravelTimeRaster
+    from siting.travel.access import TravelTimeRaster
 
 __all__ = [
     "FILES",
@@ -341,7 +341,7 @@ def write_run(
                 out_path=tmp / "nearest_home.tif",
             )
         if contents.travel_time is not None:
-            from siting.travel_access import write_travel_time_raster
+            from siting.travel.access import write_travel_time_raster
 
             write_travel_time_raster(
                 contents.travel_time, tmp / "nearest_home_time.tif", modelled=bool(contents.record.get("modelled_data"))

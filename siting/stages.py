@@ -33,9 +33,9 @@ from siting.report_files import ReportContext
 from siting.sample.paths import sample_paths
 from siting.scenario import Scenario
 from siting.targets import check_targets, read_targets
-from siting.terrain import TravelGrid
-from siting.travel_access import TravelTimeRaster, access_from_terrain, nearest_home_minutes
-from siting.travel_grid import TerrainInputs, build_travel_grid
+from siting.travel.access import TravelTimeRaster, access_from_terrain, nearest_home_minutes
+from siting.travel.build import TerrainInputs, build_travel_grid
+from siting.travel.grid import TravelGrid
 from siting.webmap import MapLayers
 
 __all__ = [

@@ -11,8 +11,8 @@ import pytest
 from pyproj import CRS
 from shapely.geometry import LineString, box
 
-from siting.terrain import search_from
-from siting.travel_grid import TerrainInputs, build_travel_grid, join_cut_road_steps
+from siting.travel.build import TerrainInputs, build_travel_grid, join_cut_road_steps
+from siting.travel.grid import search_from
 
 CRS_M = CRS.from_epsg(32648)  # UTM 48N: metres
 BOUNDS = (0.0, 0.0, 10_000.0, 10_000.0)

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.sparse.csgraph import dijkstra
 
-from siting.terrain import TravelGrid, nearest_times, search_from, site_times, tobler_kmh
-from siting.terrain_graph import grid_graph
+from siting.travel.graph import grid_graph
+from siting.travel.grid import TravelGrid, nearest_times, search_from, site_times, tobler_kmh
 
 RES = 100.0
 

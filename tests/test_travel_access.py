@@ -11,8 +11,8 @@ from affine import Affine
 from shapely.geometry import Point
 
 from siting.errors import InputError, SitingWarning
-from siting.terrain import TravelGrid, search_from
-from siting.travel_access import access_from_terrain, halo_cells
+from siting.travel.access import access_from_terrain, halo_cells
+from siting.travel.grid import TravelGrid, search_from
 
 RES = 100.0
 CRS = "EPSG:32648"

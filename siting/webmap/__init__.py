@@ -17,7 +17,7 @@ import folium
 import geopandas as gpd
 
 if TYPE_CHECKING:
-    from siting.travel_access import TravelTimeRaster
+    from siting.travel.access import TravelTimeRaster
 
 from siting.webmap.engine import (
     BASEMAPS,

@@ -20,7 +20,7 @@ from siting.access import cost_column, format_cost
 from siting.webmap.engine import SafeGeoJson, SafeLabels, display_frame, escape_text, small_count
 
 if TYPE_CHECKING:
-    from siting.travel_access import TravelTimeRaster
+    from siting.travel.access import TravelTimeRaster
 
 __all__ = [
     "LAYER_NAMES",

@@ -10,8 +10,8 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-from siting.terrain import TravelGrid
-from siting.terrain_search import _DC, _DR
+from siting.travel.grid import TravelGrid
+from siting.travel.search import _DC, _DR
 
 __all__ = ["grid_graph"]
 

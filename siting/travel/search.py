@@ -3,7 +3,7 @@
 :class:`_Workspace` holds what a run of searches shares; :func:`_search` is one search
 from one or several source cells. Each cell's move factors (:func:`_move_factors`) and
 its stamp and label sit side by side, as the search reads them together. The public
-functions that use them are in :mod:`siting.terrain`.
+functions that use them are in :mod:`siting.travel.grid`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit
 
 if TYPE_CHECKING:
-    from siting.terrain import TravelGrid
+    from siting.travel.grid import TravelGrid
 
 __all__ = ["MAX_BUCKETS"]
 

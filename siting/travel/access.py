@@ -3,7 +3,7 @@
 Demand points and sites are snapped to the grid (their own cell, or the nearest
 passable neighbour). Sites are grouped in square tiles of the grid; each tile is
 searched inside its *window*, the tile plus a halo of ``max_speed × standard``
-cells on every side, one bounded search per site (:func:`siting.terrain.site_times`).
+cells on every side, one bounded search per site (:func:`siting.travel.grid.site_times`).
 No path within the standard can leave its window, so the windows give exactly the
 whole-grid answer while each worker only ever touches a window. Windows run in
 worker processes through :func:`siting.parallel.map_parts`; the grid is handed to
@@ -34,7 +34,7 @@ from siting.costs import CostMatrix
 from siting.errors import InputError, SitingWarning
 from siting.parallel import Workers, map_parts
 from siting.rasters import burn_mask, write_band
-from siting.terrain import TravelGrid, site_times
+from siting.travel.grid import TravelGrid, site_times
 
 __all__ = [
     "DIRECTIONS",
@@ -207,7 +207,7 @@ def access_from_terrain(
     sites
         Points with ``site_id``, same CRS.
     grid
-        The travel grid (:func:`siting.travel_grid.build_travel_grid`).
+        The travel grid (:func:`siting.travel.build.build_travel_grid`).
     standard_min
         Service standard in minutes; pairs beyond it are not stored.
     direction

@@ -33,7 +33,7 @@ import numpy as np
 from affine import Affine
 from numba import njit
 
-from siting.terrain_search import _move_factors, _read_out, _Workspace
+from siting.travel.search import _move_factors, _read_out, _Workspace
 
 __all__ = [
     "TOBLER_FLAT_FACTOR",

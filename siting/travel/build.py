@@ -30,7 +30,7 @@ from rasterio.warp import reproject
 from siting.errors import CRSError, InputError
 from siting.rasters import burn_mask
 from siting.tables import read_table
-from siting.terrain import TravelGrid
+from siting.travel.grid import TravelGrid
 
 __all__ = ["MODES", "SpeedClass", "TerrainInputs", "build_travel_grid", "join_cut_road_steps", "read_speed_table"]
 
