@@ -267,7 +267,7 @@ class Access:
             "respect": self.respect,
             "direction": self.direction,
             "pairs": self.n_pairs,
-        }
+        } | ({} if self.grid is None else {"grid": self.grid.summary()})
 
 
 def access_codes(frame: pd.DataFrame, respect: str | None, what: str) -> np.ndarray | None:

@@ -222,6 +222,9 @@ def run(
             with clock.stage("access") as note:
                 access = stages.access(scenario, inputs, demand, sites)
                 note["size"] = f"{access.n_pairs:,} pairs within {access.standard_text()}"
+                if access.grid is not None:
+                    burnt = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in access.grid.layers.items())
+                    note["size"] += f"; grid {access.grid.shape[0]:,} × {access.grid.shape[1]:,} cells ({burnt})"
             with clock.stage("plan") as note:
                 plan = stages.plan(scenario, access, demand, sites, site_options)
                 note["size"] = f"{plan.n_new:,} new homes, {plan.model} {plan.status_text()}"

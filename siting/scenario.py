@@ -71,6 +71,15 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "max_speed_kmh": Number,
         "walking_kmh": Number,
         "margin_m": Number,
+        "dem_band": (int,),
+        "landcover_band": (int,),
+        "grid": (str,),
+        "slope": (str,),
+        "corner_rule": (bool,),
+        "roads_burn": (str,),
+        "barriers_burn": (str,),
+        "layer_order": (list,),
+        "thresholds_min": (list,),
     },
     "model": {
         "type": (str,),
@@ -125,6 +134,7 @@ FIELD_OF = {
     ("access", "table_unit"): "access_table_unit",
     ("access", "direction"): "access_direction",
     ("access", "road_speeds"): "road_speeds_kmh",
+    ("access", "grid"): "access_grid",
     ("model", "type"): "model",
     ("model", "locked_in"): "locked_in",
     ("solver", "name"): "solver",
@@ -192,6 +202,15 @@ class Scenario:
     max_speed_kmh: float | None = None
     walking_kmh: float = 5.0
     margin_m: float = 2_000.0
+    dem_band: int | None = None
+    landcover_band: int | None = None
+    access_grid: str | None = None
+    slope: str = "tobler"
+    corner_rule: bool = True
+    roads_burn: str = "centres"
+    barriers_burn: str = "touched"
+    layer_order: tuple[str, ...] = ("barriers", "roads")
+    thresholds_min: tuple[float, ...] = (15.0, 30.0, 60.0, 120.0)
     # [model]
     model: str = "mclp"
     budget_cny: float | None = None

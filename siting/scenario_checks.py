@@ -124,13 +124,20 @@ def scenario_problems(s: Scenario) -> list[str]:
     return own
 
 
-TERRAIN_KEYS = ("dem", "landcover", "speed_table", "roads", "barriers")
+TERRAIN_KEYS = ("dem", "landcover", "speed_table", "roads", "barriers", "dem_band", "landcover_band", "access_grid")
 
 
 def _travel_time_problems(s: Scenario) -> list[str]:
+    from siting.travel.build import MAX_STANDARD_MIN, TerrainInputs
+
     problems = []
     if s.standard_min is None:
         problems.append("access.mode 'travel_time' needs access.standard_min (e.g. 60)")
+    elif _finite(s.standard_min) and s.standard_min > MAX_STANDARD_MIN:
+        problems.append(
+            f"access.standard_min = {s.standard_min:g} minutes is more than a day ({MAX_STANDARD_MIN:g}); give the "
+            "standard in minutes (e.g. 60)"
+        )
     if s.access_direction not in ("to_home", "from_home"):
         problems.append(f"access.direction {s.access_direction!r} must be 'to_home' or 'from_home'")
     if s.dem is None and not s.sample:
@@ -144,16 +151,21 @@ def _travel_time_problems(s: Scenario) -> list[str]:
         problems.append("access.landcover and access.speed_table go together (classes and their speeds)")
     if s.roads is not None and not s.road_speeds_kmh:
         problems.append("access.roads needs access.road_speeds (a table of road class = km/h)")
-    for name, kmh in s.road_speeds_kmh:
-        if not _finite(kmh) or kmh <= 0:
-            problems.append(f"access.road_speeds.{name} must be a positive number of km/h, got {kmh!r}")
-    for where, number in (("access.resolution_m", s.resolution_m), ("access.walking_kmh", s.walking_kmh)):
-        if not _finite(number) or number <= 0:
-            problems.append(f"{where} must be a positive finite number, got {number!r}")
+    problems += TerrainInputs.from_scenario(s).problems()
     if s.max_speed_kmh is not None and (not _finite(s.max_speed_kmh) or s.max_speed_kmh <= 0):
         problems.append(f"access.max_speed_kmh must be a positive finite number, got {s.max_speed_kmh!r}")
     if not _finite(s.margin_m) or s.margin_m < 0:
         problems.append(f"access.margin_m must be a finite number ≥ 0 of metres, got {s.margin_m!r}")
+    thresholds = list(s.thresholds_min)
+    if (
+        not thresholds
+        or any(not 0 < t <= MAX_STANDARD_MIN for t in thresholds)
+        or thresholds != sorted(set(thresholds))
+    ):
+        problems.append(
+            f"access.thresholds_min must be rising minutes from above 0 to {MAX_STANDARD_MIN:g}, e.g. [15, 30, 60, "
+            f"120]; got {thresholds!r}"
+        )
     return problems
 
 

@@ -27,6 +27,7 @@ from siting.models.options import SiteOptions, SolverOptions
 from siting.models.plan import Plan
 from siting.models.registry import MODELS, ModelRequest, PhasingOptions, solve_model
 from siting.network import Network, StaffRules, plan_network, sites_beyond_stations, staff_table
+from siting.parallel import worker_count
 from siting.population import zonal_children
 from siting.report import coverage_report, whole_area
 from siting.report_files import ReportContext
@@ -144,33 +145,21 @@ def candidates(
 
 def travel_grid(scenario: Scenario, inputs: PreparedInputs) -> TravelGrid:
     """The travel grid over the study area (plus ``access.margin_m``) from the scenario's terrain files."""
-    dem, roads, barriers, road_class_column = (
-        scenario.dem,
-        scenario.roads,
-        scenario.barriers,
-        scenario.road_class_column,
-    )
-    if scenario.sample and dem is None:  # the sample's own terrain, built with the sample
+    terrain = TerrainInputs.from_scenario(scenario)
+    if scenario.sample and scenario.dem is None:  # the sample's own terrain, built with the sample
         paths = sample_paths(scenario.data_dir)
-        dem, roads, barriers, road_class_column = paths.dem_tif, paths.roads_gpkg, paths.water_gpkg, "class"
+        terrain = replace(
+            terrain, dem=paths.dem_tif, roads=paths.roads_gpkg, barriers=paths.water_gpkg, road_class_column="class"
+        )
     west, south, east, north = inputs.communities.total_bounds
     margin = scenario.margin_m
     area = gpd.GeoSeries([inputs.counties.union_all().buffer(margin)], crs=inputs.counties.crs)
     return build_travel_grid(
         (west - margin, south - margin, east + margin, north + margin),
         inputs.communities.crs,
-        TerrainInputs(
-            dem=dem,
-            landcover=scenario.landcover,
-            speed_table=scenario.speed_table,
-            roads=roads,
-            road_class_column=road_class_column,
-            road_speeds_kmh=dict(scenario.road_speeds_kmh),
-            barriers=barriers,
-            resolution_m=scenario.resolution_m,
-            walking_kmh=scenario.walking_kmh,
-        ),
+        terrain,
         area=area,
+        workers=worker_count(None),
     )
 
 

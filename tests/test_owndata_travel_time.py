@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
@@ -114,6 +115,123 @@ def roads_without_class(folder: Path) -> None:
     roads.to_file(folder / "roads.gpkg")
 
 
+def with_layer(name: str, change: Callable[[gpd.GeoDataFrame], gpd.GeoDataFrame]) -> Breaker:
+    """A change to a vector layer of the set (its geometry, its rows)."""
+
+    def apply(folder: Path) -> None:
+        frame = change(gpd.read_file(folder / name))
+        (folder / name).unlink()
+        frame.to_file(folder / name)
+
+    return apply
+
+
+def with_dem(change: Callable[[np.ndarray], np.ndarray], *, nodata: float | None = -9999.0, bands: int = 1) -> Breaker:
+    """A change to the DEM's heights (and its declared nodata, and its number of bands)."""
+
+    def apply(folder: Path) -> None:
+        path = folder / "dem_wgs84.tif"
+        with rasterio.open(path) as src:
+            values, profile = src.read(1), src.profile
+        profile.update(nodata=nodata, count=bands, dtype="float32")
+        path.unlink()
+        with rasterio.open(path, "w", **profile) as dst:
+            for band in range(1, bands + 1):
+                dst.write(change(values.astype(np.float32)), band)
+
+    return apply
+
+
+def with_landcover(change: Callable[[np.ndarray], np.ndarray]) -> Breaker:
+    def apply(folder: Path) -> None:
+        path = folder / "landcover_utm.tif"
+        with rasterio.open(path) as src:
+            values, profile = src.read(1), src.profile
+        profile.update(dtype="float32", nodata=0.0)
+        path.unlink()
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(change(values.astype(np.float32)), 1)
+
+    return apply
+
+
+def _srtm_voids(heights: np.ndarray) -> np.ndarray:
+    heights[70:75, 150:250] = -32768.0  # a 34 km trench where the survey had no heights
+    return heights
+
+
+def _half(classes: np.ndarray) -> np.ndarray:
+    classes[classes == 30] = 30.5
+    return classes
+
+
+def _moved(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    return frame.set_geometry(frame.geometry.translate(xoff=10.0))  # 10° east: nowhere near the study area
+
+
+HOSTILE_TERRAIN: dict[str, tuple[Breaker, str]] = {
+    "roads as polygons": (
+        with_layer("roads.gpkg", lambda f: f.set_geometry(f.to_crs(32648).buffer(500).to_crs(4326))),
+        "roads {folder}/roads.gpkg must hold LineString features, but has 2 Polygon (of 2); give roads as linestrings",
+    ),
+    "roads as points": (
+        with_layer("roads.gpkg", lambda f: f.set_geometry(f.geometry.representative_point())),
+        "must hold LineString features, but has 2 Point (of 2)",
+    ),
+    "barriers as points": (
+        with_layer("river.gpkg", lambda f: f.set_geometry(f.geometry.representative_point())),
+        "barriers {folder}/river.gpkg must hold LineString or Polygon features, but has 1 Point (of 1)",
+    ),
+    "empty roads": (with_layer("roads.gpkg", lambda f: f.iloc[:0]), "roads {folder}/roads.gpkg has no features"),
+    "roads outside the grid": (
+        with_layer("roads.gpkg", _moved),
+        "roads {folder}/roads.gpkg: none of its 2 features lies on the travel grid",
+    ),
+    "barriers outside the grid": (
+        with_layer("river.gpkg", _moved),
+        "barriers {folder}/river.gpkg: none of its 1 features lies on the travel grid",
+    ),
+    "a land-cover class twice": (
+        write("speeds.csv", "class,mode,kmh\n10,walking,3\n30,walking,4\n30,motorised,60\n"),
+        "classes ['30'] are listed more than once",
+    ),
+    "a land-cover speed of 1e9 km/h": (
+        write("speeds.csv", "class,mode,kmh\n10,walking,3\n30,walking,1e9\n"),
+        "class 30 = 1e+09 km/h is faster than any road (200 km/h at most)",
+    ),
+    "a road speed of 1e12 km/h": (
+        replace_in_scenario("track = 12", "track = 1e12"),
+        "access.road_speeds.track = 1e+12 km/h is faster than any road",
+    ),
+    "walking at 1e9 km/h": (
+        replace_in_scenario("resolution_m = 100", "resolution_m = 100\nwalking_kmh = 1e9"),
+        "access.walking_kmh = 1e+09 km/h is faster than any road",
+    ),
+    "a standard of 1e9 minutes": (
+        replace_in_scenario("standard_min = 30", "standard_min = 1e9"),
+        "access.standard_min = 1e+09 minutes is more than a day (1440)",
+    ),
+    "SRTM voids not declared nodata": (
+        with_dem(_srtm_voids, nodata=None),
+        "has heights of -32,768 m (the SRTM void value) in",
+    ),
+    "every height 1e30 m": (
+        with_dem(lambda h: np.full_like(h, 1e30), nodata=None),
+        "has heights from 1e+30 to 1e+30 m, outside -500 … 9,000 m",
+    ),
+    "a 3-band DEM": (with_dem(lambda h: h, bands=3), "has 3 bands; name the one to use with access.dem_band (1 to 3)"),
+    "fractional land-cover classes": (with_landcover(_half), "has fractional classes [30.5]"),
+    "an all-nodata land cover": (
+        with_landcover(lambda c: np.zeros_like(c)),
+        "has no class over the study area (all nodata)",
+    ),
+    "a 1 m grid": (
+        replace_in_scenario("resolution_m = 100", "resolution_m = 1"),
+        "a 1 m travel grid over the study area has",
+    ),
+}
+
+
 CASES: dict[str, tuple[Breaker, str]] = {
     "DEM without CRS": (dem_without_crs, "has no CRS; assign one (gdal_edit.py -a_srs EPSG:4326"),
     "DEM not covering the study area": (
@@ -124,9 +242,9 @@ CASES: dict[str, tuple[Breaker, str]] = {
         write("speeds.csv", "class,mode,kmh\n10,walking,3\n"),
         "has classes [30] that the speed table",
     ),
-    "zero speed": (
-        write("speeds.csv", "class,mode,kmh\n10,walking,3\n30,walking,0\n"),
-        "class 30: speed 0 km/h is not a positive",
+    "negative speed": (
+        write("speeds.csv", "class,mode,kmh\n10,walking,3\n30,walking,-1\n"),
+        "class 30 must be a number ≥ 0 (0: impassable) of km/h, got -1.0",
     ),
     "bad mode": (
         write("speeds.csv", "class,mode,kmh\n10,walking,3\n30,flying,4\n"),
@@ -167,3 +285,14 @@ def test_bad_terrain_input_is_one_line_exit_2_and_nothing_written(case: str, goo
     assert expected in line, (case, line)
     outputs = folder / "outputs"
     assert not list(outputs.glob("*/*")) if outputs.exists() else True, case
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_TERRAIN))
+def test_terrain_that_would_plan_wrongly_is_refused_before_the_work(case: str, good: Path, tmp_path: Path) -> None:
+    breaker, expected = HOSTILE_TERRAIN[case]
+    folder = tmp_path / "case"
+    shutil.copytree(good, folder)
+    breaker(folder)
+    line = refused_line(folder / "scenario.toml", case)
+    assert expected.format(folder=folder) in line, (case, line)
+    assert not (folder / "outputs").exists() or not list((folder / "outputs").glob("*/*")), case

@@ -81,7 +81,8 @@ def snap_points(grid: TravelGrid, points: gpd.GeoDataFrame) -> tuple[np.ndarray,
         ``(rows, cols, reason)``; ``reason`` is ``""`` for snapped points, else
         ``"outside the grid"``, ``"no height in the DEM"`` or ``"on a barrier"``.
     """
-    xy = points.geometry.get_coordinates().to_numpy()
+    located = points.geometry if grid.crs is None else points.geometry.to_crs(grid.crs)  # a raster's own grid
+    xy = located.get_coordinates().to_numpy()
     rows, cols = grid.snap(xy[:, 0], xy[:, 1])
     own_r, own_c = grid.cells_of(xy[:, 0], xy[:, 1])
     reason = np.full(len(points), "", dtype=object)
@@ -316,7 +317,7 @@ class TravelTimeRaster:
     minutes
         float32 grid on the travel grid.
     transform, crs
-        Where the grid lies (working CRS).
+        Where the grid lies (the working CRS, or a raster's own with ``access.grid``).
     standard_min, direction
         The access standard and direction it was computed with.
     """
@@ -333,9 +334,9 @@ def nearest_home_minutes(reach: Access, open_site_ids: Sequence[str], area: gpd.
     if reach.grid is None:
         raise InputError(f"a travel-time raster needs travel-time access, not {reach.mode!r}")
     minutes, _ = reach.nearest_time_raster(open_site_ids)
-    inside = burn_mask(area, shape=reach.grid.shape, transform=reach.grid.transform)
+    crs = CRS.from_user_input(area.crs) if reach.grid.crs is None else reach.grid.crs
+    inside = burn_mask(area.to_crs(crs), shape=reach.grid.shape, transform=reach.grid.transform)
     out = np.where(inside & np.isfinite(minutes), minutes, np.nan).astype(np.float32)
-    crs = CRS.from_user_input(area.crs)
     return TravelTimeRaster(out, reach.grid.transform, crs, reach.standard, str(reach.direction))
 
 

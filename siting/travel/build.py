@@ -1,57 +1,108 @@
 """The travel grid from a user's files: DEM, land cover with a speed table, roads, barriers — any CRS, reprojected once.
 
 Order of burning, last wins: walking at the land cover's (or the default) speed;
-cells without height or land cover are impassable; barriers (rivers, lakes: lines or
-polygons) are impassable; roads are burnt last at their class's speed, so a road that
-crosses a barrier is a bridge and no other crossing exists. A road burnt on cell centres
-can cross a barrier on a diagonal step whose two side cells are impassable; the search's
-corner rule refuses such a step, so the road is made 4-connected there
-(:func:`join_cut_road_steps`): a bridge holds at any angle.
+cells without height or land cover are impassable; then the layers in
+``layer_order`` (by default barriers, then roads: rivers and lakes are impassable and
+a road that crosses one is a bridge, the only crossing). Each layer is burnt on the
+cells whose centre it covers or on every cell it touches (``roads_burn``,
+``barriers_burn``; by default roads on centres, barriers on every touched cell, so a
+river one cell wide leaves no gap). A road burnt on cell centres crosses a barrier on
+diagonal steps whose two side cells are impassable; the search's corner rule refuses
+such a step, so the road is made 4-connected there (:func:`join_cut_road_steps`): a
+bridge holds at any angle.
+
+The files are read and checked by :mod:`siting.travel.inputs`; each burnt layer's
+cell count is kept in :attr:`TravelGrid.layers` (the run record and ``--verbose`` show
+it). With ``grid_of`` the grid is the DEM's or the land cover's own, cell for cell (in
+that raster's projected CRS), as AccessMod computes; otherwise a north-up grid of
+``resolution_m`` over the study area in the working CRS.
 """
 
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
-import pyogrio
-import rasterio
 from affine import Affine
-from pyproj import CRS
+from pyproj import CRS, Transformer
 from rasterio.enums import Resampling
-from rasterio.warp import reproject
 
 from siting.errors import CRSError, InputError
 from siting.rasters import burn_mask
-from siting.tables import read_table
 from siting.travel.grid import TravelGrid
+from siting.travel.inputs import (
+    MAX_STANDARD_MIN,
+    MODES,
+    SpeedClass,
+    check_grid_fits,
+    checked_geometry,
+    checked_heights,
+    landcover_speeds,
+    open_raster,
+    read_speed_table,
+    read_vector,
+    speed_problems,
+    warp_onto,
+)
 
-__all__ = ["MODES", "SpeedClass", "TerrainInputs", "build_travel_grid", "join_cut_road_steps", "read_speed_table"]
+if TYPE_CHECKING:
+    from siting.scenario import Scenario
 
-MODES = ("walking", "motorised")
+__all__ = [
+    "MAX_STANDARD_MIN",
+    "MODES",
+    "SpeedClass",
+    "TerrainInputs",
+    "build_travel_grid",
+    "join_cut_road_steps",
+    "read_speed_table",
+]
+
 DEFAULT_WALKING_KMH = 5.0
-
-
-@dataclass(frozen=True)
-class SpeedClass:
-    """How fast a land-cover or road class is crossed, and whether walking (slope-corrected)."""
-
-    mode: str
-    kmh: float
+BURN_RULES = ("centres", "touched")
+LAYERS = ("barriers", "roads")
+SLOPE_RULES = ("tobler", "none")
+GRID_SOURCES = ("dem", "landcover")
 
 
 @dataclass(frozen=True)
 class TerrainInputs:
-    """The files a travel grid is made from (any may be absent but the grid's extent)."""
+    """The files a travel grid is made from, and how they are burnt (any may be absent but the grid's extent).
+
+    Attributes
+    ----------
+    dem, dem_band
+        Heights (m) and the band to read (needed when the file has several).
+    landcover, landcover_band, speed_table
+        Land-cover classes and their modes and speeds (``class, mode, kmh`` or AccessMod's
+        ``class, label, speed, mode``).
+    roads, road_class_column, road_speeds_kmh
+        Road lines, the column of their class and the speed of each class.
+    barriers
+        Rivers and lakes (lines or polygons; every layer of the file).
+    resolution_m, walking_kmh
+        Cell size of a grid over the bounds; the walking speed where no land cover says otherwise.
+    grid_of
+        ``"dem"`` or ``"landcover"``: compute on that raster's own grid, cell for cell.
+    slope
+        ``"tobler"`` (walking slows on slopes) or ``"none"`` (isotropic, AccessMod's default).
+    corner_rule
+        Refuse a diagonal move between two impassable cells (a barrier one cell wide holds).
+    roads_burn, barriers_burn
+        ``"centres"`` or ``"touched"``: the cells a layer is burnt on.
+    layer_order
+        The order in which barriers and roads are burnt; the later wins where they meet.
+    """
 
     dem: Path | None = None
+    dem_band: int | None = None
     landcover: Path | None = None
+    landcover_band: int | None = None
     speed_table: Path | None = None
     roads: Path | None = None
     road_class_column: str = "class"
@@ -59,50 +110,60 @@ class TerrainInputs:
     barriers: Path | None = None
     resolution_m: float = 200.0
     walking_kmh: float = DEFAULT_WALKING_KMH
+    grid_of: str | None = None
+    slope: str = "tobler"
+    corner_rule: bool = True
+    roads_burn: str = "centres"
+    barriers_burn: str = "touched"
+    layer_order: tuple[str, ...] = LAYERS
 
+    @classmethod
+    def from_scenario(cls, s: Scenario) -> TerrainInputs:
+        """The terrain options of a scenario's ``[access]`` (its files as given; the sample's are added by the run)."""
+        return cls(
+            dem=s.dem,
+            dem_band=s.dem_band,
+            landcover=s.landcover,
+            landcover_band=s.landcover_band,
+            speed_table=s.speed_table,
+            roads=s.roads,
+            road_class_column=s.road_class_column,
+            road_speeds_kmh=dict(s.road_speeds_kmh),
+            barriers=s.barriers,
+            resolution_m=s.resolution_m,
+            walking_kmh=s.walking_kmh,
+            grid_of=s.access_grid,
+            slope=s.slope,
+            corner_rule=s.corner_rule,
+            roads_burn=s.roads_burn,
+            barriers_burn=s.barriers_burn,
+            layer_order=tuple(s.layer_order),
+        )
 
-def read_speed_table(path: Path | str) -> dict[str, SpeedClass]:
-    """Land-cover class → mode and km/h, from a CSV (``class, mode, kmh``) or a TOML (``[classes.<c>]``).
-
-    Raises
-    ------
-    InputError
-        A mode that is not walking or motorised, or a speed that is not positive, by class.
-    """
-    path = Path(path)
-    entries: dict[str, tuple[object, object]] = {}
-    if path.suffix.lower() == ".toml":
-        if not path.is_file():
-            raise InputError(f"speed table {path} does not exist")
-        try:
-            document = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-            raise InputError(f"speed table {path} is not valid TOML: {error}") from None
-        classes = document.get("classes", {})
-        if not isinstance(classes, dict) or not classes:
-            raise InputError(f"speed table {path} needs [classes.<class>] tables with mode and kmh")
-        entries = {str(k): (v.get("mode"), v.get("kmh")) for k, v in classes.items() if isinstance(v, dict)}
-    else:
-        table = read_table(path, what="speed table", text_columns=("class",))
-        missing = [c for c in ("class", "mode", "kmh") if c not in table.columns]
-        if missing:
-            raise InputError(f"speed table {path} lacks columns {missing}; it needs class, mode, kmh")
-        entries = {str(c): (m, k) for c, m, k in zip(table["class"], table["mode"], table["kmh"], strict=True)}
-    problems, out = [], {}
-    for name, (mode, kmh) in entries.items():
-        try:
-            speed = float(kmh)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            speed = float("nan")
-        if mode not in MODES:
-            problems.append(f"class {name}: mode {mode!r} is not 'walking' or 'motorised'")
-        elif not (math.isfinite(speed) and speed > 0):
-            problems.append(f"class {name}: speed {kmh!r} km/h is not a positive number")
-        else:
-            out[name] = SpeedClass(str(mode), speed)
-    if problems:
-        raise InputError(f"speed table {path}: " + "; ".join(problems))
-    return out
+    def problems(self) -> list[str]:
+        """What is wrong with the options themselves (no file is read)."""
+        out = []
+        if not (math.isfinite(self.resolution_m) and self.resolution_m > 0):
+            out.append(f"access.resolution_m must be a positive number of metres, got {self.resolution_m!r}")
+        out += speed_problems("access.walking_kmh", self.walking_kmh, zero_ok=False)
+        for name, kmh in (self.road_speeds_kmh or {}).items():
+            out += speed_problems(f"access.road_speeds.{name}", kmh, zero_ok=False)
+        if self.grid_of not in (None, *GRID_SOURCES):
+            out.append(f"access.grid {self.grid_of!r} must be 'dem' or 'landcover' (or absent: a grid of the bounds)")
+        elif self.grid_of is not None and getattr(self, self.grid_of) is None:
+            out.append(f"access.grid = {self.grid_of!r} needs access.{self.grid_of}")
+        if self.slope not in SLOPE_RULES:
+            out.append(f"access.slope {self.slope!r} must be 'tobler' or 'none'")
+        for key, rule in (("roads_burn", self.roads_burn), ("barriers_burn", self.barriers_burn)):
+            if rule not in BURN_RULES:
+                out.append(f"access.{key} {rule!r} must be 'centres' or 'touched'")
+        if sorted(self.layer_order) != sorted(LAYERS):
+            out.append(f"access.layer_order {list(self.layer_order)!r} must list 'barriers' and 'roads' once each")
+        for key in ("dem_band", "landcover_band"):
+            band = getattr(self, key)
+            if band is not None and (isinstance(band, bool) or not isinstance(band, int) or band < 1):
+                out.append(f"access.{key} must be a band number from 1, got {band!r}")
+        return out
 
 
 def _grid_transform(bounds: tuple[float, float, float, float], resolution_m: float) -> tuple[Affine, int, int]:
@@ -113,73 +174,24 @@ def _grid_transform(bounds: tuple[float, float, float, float], resolution_m: flo
     return Affine.translation(west, north) * Affine.scale(resolution_m, -resolution_m), width, height
 
 
-def _warp(
-    path: Path, what: str, transform: Affine, shape: tuple[int, int], crs: CRS, resampling: Resampling
+def _burnt(
+    geometry: gpd.GeoSeries, shape: tuple[int, int], transform: Affine, rule: str, path: Path, what: str
 ) -> np.ndarray:
-    """A raster file on the grid (NaN where it has no value)."""
-    if not path.is_file() or path.stat().st_size == 0:
-        raise InputError(f"{what} {path} does not exist or is empty")
-    try:
-        src = rasterio.open(path)
-    except rasterio.errors.RasterioIOError as error:
-        raise InputError(f"{what} {path} is not a raster GDAL can read: {error}") from None
-    with src:
-        if src.crs is None:
-            raise CRSError(f"{what} {path} has no CRS; assign one (gdal_edit.py -a_srs EPSG:4326 {path})")
-        out = np.full(shape, np.nan, dtype=np.float64)
-        reproject(
-            rasterio.band(src, 1),
-            out,
-            src_nodata=src.nodata,
-            dst_transform=transform,
-            dst_crs=crs,
-            dst_nodata=np.nan,
-            resampling=resampling,
-        )
-    return out
-
-
-def _vector(path: Path, what: str, crs: CRS, *, every_layer: bool = False) -> gpd.GeoDataFrame:
-    """A vector file in the working CRS; with ``every_layer``, all its layers together (rivers and lakes)."""
-    if not path.exists():
-        raise InputError(f"{what} {path} does not exist")
-    try:
-        layers = [str(name) for name, _ in pyogrio.list_layers(path)] if every_layer else [None]
-        frames = [gpd.read_file(path, layer=layer) for layer in layers]
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as error:
-        raise InputError(f"cannot read {what} {path} as a vector layer: {error}") from None
-    for layer, frame in zip(layers, frames, strict=True):
-        if frame.crs is None:
-            where = f"{path}" + (f" layer {layer}" if layer else "")
-            raise CRSError(f"{what} {where} has no CRS; declare it (for a Shapefile, add the .prj)")
-    if not every_layer:
-        return frames[0].to_crs(crs)
-    return gpd.GeoDataFrame(pd.concat([f.to_crs(crs)[["geometry"]] for f in frames], ignore_index=True), crs=crs)
-
-
-def _landcover_speeds(
-    classes: np.ndarray, table: Mapping[str, SpeedClass], path: Path
-) -> tuple[np.ndarray, np.ndarray]:
-    """Speed and walking flag per cell from land-cover classes; an unknown class is refused by name."""
-    present = np.unique(classes[np.isfinite(classes)]).astype(np.int64)
-    unknown = [int(c) for c in present if str(int(c)) not in table]
-    if unknown:
+    """The cells a layer covers; a layer with nothing inside the grid is an error naming its file."""
+    mask = burn_mask(geometry, shape=shape, transform=transform, all_touched=rule == "touched")
+    if not mask.any():
         raise InputError(
-            f"land cover {path} has classes {unknown[:10]} that the speed table does not list; give each a mode "
-            "and a speed (or 0 classes as water in the barriers)"
+            f"{what} {path}: none of its {len(geometry):,} features lies on the travel grid over the study area; "
+            "check the file's CRS and that it covers the study area"
         )
-    speed = np.zeros(classes.shape)
-    walking = np.ones(classes.shape, dtype=bool)
-    for name, entry in table.items():
-        hit = classes == float(name)
-        speed[hit] = entry.kmh
-        walking[hit] = entry.mode == "walking"
-    return speed, walking
+    return mask
 
 
-def _burn_roads(
-    speed: np.ndarray, walking: np.ndarray, roads: gpd.GeoDataFrame, inputs: TerrainInputs, transform: Affine
-) -> None:
+def _road_masks(
+    roads: gpd.GeoDataFrame, inputs: TerrainInputs, shape: tuple[int, int], transform: Affine
+) -> list[tuple[float, np.ndarray]]:
+    """Each road class's cells with its speed, slowest first (faster roads are burnt last)."""
+    assert inputs.roads is not None
     column = inputs.road_class_column
     if column not in roads.columns:
         raise InputError(
@@ -194,19 +206,18 @@ def _burn_roads(
             f"roads {inputs.roads}: classes {unknown[:10]} have no speed; give each in access.road_speeds "
             "(class = km/h)"
         )
-    bad = {k: v for k, v in speeds.items() if not (math.isfinite(v) and v > 0)}
-    if bad:
-        raise InputError(f"access.road_speeds must be positive km/h, got {bad}")
-    on_road = np.zeros(speed.shape, dtype=bool)
-    for name, kmh in sorted(speeds.items(), key=lambda item: item[1]):  # faster roads are burnt last
+    masks = []
+    for name, kmh in sorted(speeds.items(), key=lambda item: item[1]):
         lines = roads.geometry[classes == name]
-        if lines.empty:
-            continue
-        mask = burn_mask(lines, shape=speed.shape, transform=transform)
-        speed[mask] = kmh
-        walking[mask] = False
-        on_road |= mask
-    join_cut_road_steps(speed, walking, on_road)
+        if not lines.empty:
+            mask = burn_mask(lines, shape=shape, transform=transform, all_touched=inputs.roads_burn == "touched")
+            masks.append((kmh, mask))
+    if not any(mask.any() for _, mask in masks):
+        raise InputError(
+            f"roads {inputs.roads}: none of its {len(roads):,} features lies on the travel grid over the study area; "
+            "check the file's CRS and that it covers the study area"
+        )
+    return masks
 
 
 def join_cut_road_steps(speed: np.ndarray, walking: np.ndarray, on_road: np.ndarray) -> int:
@@ -250,14 +261,45 @@ def join_cut_road_steps(speed: np.ndarray, walking: np.ndarray, on_road: np.ndar
     return joined
 
 
+def _grid_of_raster(
+    path: Path, what: str, bounds: tuple[float, float, float, float], crs: CRS
+) -> tuple[Affine, tuple[int, int], CRS]:
+    """The cells of a raster's own grid that cover ``bounds`` (given in ``crs``), in the raster's CRS."""
+    with open_raster(path, what) as src:
+        own = CRS.from_user_input(src.crs)
+        if not own.is_projected or abs(own.axis_info[0].unit_conversion_factor - 1.0) > 1e-9:
+            raise CRSError(
+                f"access.grid uses the grid of {what} {path}, whose CRS ({own.name}) is not projected in metres; "
+                "reproject it to a projected CRS (gdalwarp -t_srs EPSG:32647 …) or leave access.grid out"
+            )
+        if src.transform.b != 0 or src.transform.d != 0 or src.transform.e >= 0:
+            raise InputError(f"{what} {path} is not a north-up grid; access.grid needs one")
+        west, south, east, north = bounds
+        to_own = Transformer.from_crs(crs, own, always_xy=True)
+        xs, ys = to_own.transform([west, west, east, east], [south, north, south, north])
+        inverse = ~src.transform
+        cols, rows = zip(*(inverse * (x, y) for x, y in zip(xs, ys, strict=True)), strict=True)
+        col0, col1 = max(0, math.floor(min(cols))), min(src.width, math.ceil(max(cols)))
+        row0, row1 = max(0, math.floor(min(rows))), min(src.height, math.ceil(max(rows)))
+        if col1 <= col0 or row1 <= row0:
+            raise InputError(f"{what} {path} does not cover the study area; access.grid needs a raster over it")
+        transform = src.transform * Affine.translation(col0, row0)
+        if abs(abs(transform.a) - abs(transform.e)) > 1e-6 * abs(transform.a):
+            raise InputError(
+                f"{what} {path} has cells of {transform.a:g} × {-transform.e:g} m; access.grid needs square cells"
+            )
+        return transform, (row1 - row0, col1 - col0), own
+
+
 def build_travel_grid(
     bounds: tuple[float, float, float, float],
     crs: CRS,
     inputs: TerrainInputs,
     *,
     area: gpd.GeoSeries | None = None,
+    workers: int = 2,
 ) -> TravelGrid:
-    """The travel grid over ``bounds`` (working CRS, metres) from the files in ``inputs``.
+    """The travel grid over ``bounds`` (working CRS, metres) from the files in ``inputs``, checked.
 
     Cells without height in the DEM keep NaN heights and are impassable (also under a
     road); with ``area`` (polygons in ``crs``), so are the cells outside it: travel
@@ -266,38 +308,85 @@ def build_travel_grid(
     Raises
     ------
     InputError, CRSError
-        A file without CRS or unreadable, a land-cover class or road class without a speed,
-        a speed that is not positive, roads without their class column.
+        Any option or file that is wrong (see the module docstring), or a grid the machine
+        cannot hold; each says what is wrong, shows the value and says how to fix it.
     """
-    if not (math.isfinite(inputs.resolution_m) and inputs.resolution_m > 0):
-        raise InputError(f"access.resolution_m must be a positive number of metres, got {inputs.resolution_m!r}")
-    transform, width, height = _grid_transform(bounds, inputs.resolution_m)
-    shape = (height, width)
-    if width * height > 400_000_000:
-        raise InputError(
-            f"a {inputs.resolution_m:g} m grid over the study area has {width * height:,} cells; choose a coarser "
-            "access.resolution_m"
+    problems = inputs.problems()
+    if problems:
+        raise InputError("; ".join(problems))
+    if inputs.grid_of is not None:
+        source = inputs.dem if inputs.grid_of == "dem" else inputs.landcover
+        assert source is not None
+        transform, shape, grid_crs = _grid_of_raster(
+            source, inputs.grid_of.replace("landcover", "land cover"), bounds, crs
         )
+    else:
+        transform, width, height = _grid_transform(bounds, inputs.resolution_m)
+        shape, grid_crs = (height, width), crs
+    resolution = abs(transform.a)
+    check_grid_fits(shape, resolution, workers=workers)
+    layers: dict[str, int] = {}
     speed = np.full(shape, float(inputs.walking_kmh))
     walking = np.ones(shape, dtype=bool)
     elevation = np.zeros(shape)
     if inputs.dem is not None:
-        elevation = _warp(inputs.dem, "DEM", transform, shape, crs, Resampling.bilinear)
+        elevation = warp_onto(inputs.dem, "DEM", transform, shape, grid_crs, Resampling.bilinear, band=inputs.dem_band)
+        checked_heights(elevation, inputs.dem)
         speed[~np.isfinite(elevation)] = 0.0  # no height: impassable
+        layers["dem_cells_without_height"] = int(np.count_nonzero(~np.isfinite(elevation)))
     if inputs.landcover is not None:
         if inputs.speed_table is None:
             raise InputError("access.landcover needs access.speed_table (class → mode and km/h)")
-        classes = _warp(inputs.landcover, "land cover", transform, shape, crs, Resampling.nearest)
-        cover_speed, walking = _landcover_speeds(classes, read_speed_table(inputs.speed_table), inputs.landcover)
+        table = read_speed_table(inputs.speed_table)
+        classes = warp_onto(
+            inputs.landcover,
+            "land cover",
+            transform,
+            shape,
+            grid_crs,
+            Resampling.nearest,
+            band=inputs.landcover_band,
+            band_key="landcover_band",
+        )
+        cover_speed, walking = landcover_speeds(classes, table, inputs.landcover)
         speed = np.where(speed > 0, cover_speed, 0.0)
-    if inputs.barriers is not None:
-        barriers = _vector(inputs.barriers, "barriers", crs, every_layer=True)
-        if len(barriers):
-            speed[burn_mask(barriers.geometry, shape=shape, transform=transform, all_touched=True)] = 0.0
-    if inputs.roads is not None:
-        _burn_roads(speed, walking, _vector(inputs.roads, "roads", crs), inputs, transform)
+        layers["landcover_impassable_cells"] = int(np.count_nonzero(cover_speed <= 0))
+    on_road = np.zeros(shape, dtype=bool)
+    for layer in inputs.layer_order:
+        if layer == "barriers" and inputs.barriers is not None:
+            barriers = checked_geometry(
+                read_vector(inputs.barriers, "barriers", grid_crs, every_layer=True),
+                inputs.barriers,
+                "barriers",
+                ("LineString", "Polygon"),
+            )
+            mask = _burnt(barriers.geometry, shape, transform, inputs.barriers_burn, inputs.barriers, "barriers")
+            speed[mask] = 0.0
+            on_road &= ~mask
+            layers["barrier_cells"] = int(mask.sum())
+        elif layer == "roads" and inputs.roads is not None:
+            roads = checked_geometry(
+                read_vector(inputs.roads, "roads", grid_crs), inputs.roads, "roads", ("LineString",)
+            )
+            for kmh, mask in _road_masks(roads, inputs, shape, transform):
+                speed[mask] = kmh
+                walking[mask] = False
+                on_road |= mask
+            layers["road_cells"] = int(on_road.sum())
+    if inputs.roads is not None and inputs.corner_rule:
+        layers["bridge_steps_joined"] = join_cut_road_steps(speed, walking, on_road)
     speed[~np.isfinite(elevation)] = 0.0  # a road beyond the DEM goes nowhere
     if area is not None:
-        speed[~burn_mask(area, shape=shape, transform=transform, all_touched=True)] = 0.0
+        speed[~burn_mask(area.to_crs(grid_crs), shape=shape, transform=transform, all_touched=True)] = 0.0
+    if inputs.slope == "none":
+        walking[:] = False  # isotropic: no cell's speed depends on the slope of a move
     # float32 inputs halve the memory the search streams through; its sums stay in float64.
-    return TravelGrid(transform, speed.astype(np.float32), walking, elevation.astype(np.float32))
+    return TravelGrid(
+        transform,
+        speed.astype(np.float32),
+        walking,
+        elevation.astype(np.float32),
+        corner_rule=inputs.corner_rule,
+        crs=None if grid_crs == crs else grid_crs,
+        layers=layers,
+    )

@@ -35,7 +35,7 @@ def grid_graph(grid: TravelGrid, *, reverse: bool = False) -> sp.csr_array:
         a = (slice(r0, r1), slice(c0, c1))
         b = (slice(r0 + dr, r1 + dr), slice(c0 + dc, c1 + dc))
         ok = (speed[a] > 0) & (speed[b] > 0)
-        if dr and dc:  # the corner rule: not between two impassable cells
+        if dr and dc and grid.corner_rule:  # the corner rule: not between two impassable cells
             side_1 = speed[slice(r0 + dr, r1 + dr), slice(c0, c1)] > 0
             side_2 = speed[slice(r0, r1), slice(c0 + dc, c1 + dc)] > 0
             ok &= side_1 | side_2

@@ -26,12 +26,14 @@ cannot leave its window, so the result is exact.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 from affine import Affine
 from numba import njit
+from pyproj import CRS
 
 from siting.travel.search import _move_factors, _read_out, _Workspace
 
@@ -75,11 +77,29 @@ class TravelGrid:
     elevation_m: np.ndarray
     #: A known bound on the fastest move (a window keeps its grid's; computed when absent).
     speed_bound_kmh: float | None = None
+    #: Refuse a diagonal move between two impassable cells (a barrier one cell wide holds).
+    corner_rule: bool = True
+    #: The grid's own CRS when it is not the working CRS (a grid taken from a raster: ``access.grid``).
+    crs: CRS | None = None
+    #: Cells burnt per layer (and bridge steps joined), for the run record.
+    layers: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         shapes = {self.speed_kmh.shape, self.walking.shape, self.elevation_m.shape}
         if len(shapes) != 1:
             raise ValueError(f"speed, mode and height grids differ in shape: {sorted(shapes)}")
+
+    def summary(self) -> dict[str, object]:
+        """What the run record keeps of the grid: its size, cell, rules and the cells each layer burnt."""
+        return {
+            "rows": self.shape[0],
+            "columns": self.shape[1],
+            "resolution_m": self.resolution_m,
+            "crs": None if self.crs is None else self.crs.to_string(),
+            "corner_rule": self.corner_rule,
+            "slope_corrected_cells": int(np.count_nonzero(self.walking & (self.speed_kmh > 0))),
+            "layers": dict(self.layers),
+        }
 
     @property
     def resolution_m(self) -> float:
@@ -134,6 +154,8 @@ class TravelGrid:
             self.walking[row0:row1, col0:col1],
             self.elevation_m[row0:row1, col0:col1],
             speed_bound_kmh=self.max_speed_kmh,  # the grid's: buckets stay narrower than any move
+            corner_rule=self.corner_rule,
+            crs=self.crs,
         )
 
 

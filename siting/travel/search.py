@@ -161,6 +161,7 @@ def _search(
     entry_next: np.ndarray,
     free_head: np.ndarray,
     reached: np.ndarray,
+    corner_rule: bool,
 ) -> int:
     """Bounded Dijkstra from the sources with a bucket queue; fills ``dist`` and labels, lists cells in ``reached``.
 
@@ -228,7 +229,7 @@ def _search(
             if rr < 0 or rr >= height or cc < 0 or cc >= width or cells[rr, cc, 0] == 0 or marks[rr, cc, 0] == done:
                 continue
             diagonal = rr != r and cc != c
-            if diagonal and cells[r, cc, 0] == 0 and cells[rr, c, 0] == 0:
+            if corner_rule and diagonal and cells[r, cc, 0] == 0 and cells[rr, c, 0] == 0:
                 continue  # no slipping between two impassable cells at a corner
             length = resolution_m * (1.4142135623730951 if diagonal else 1.0)
             seen = marks[rr, cc, 0] == generation
@@ -329,6 +330,7 @@ class _Workspace:
                 self.entry_next,
                 self.free_head,
                 self.reached,
+                grid.corner_rule,
             )
             if count >= 0:
                 return self.reached[:count]
