@@ -151,6 +151,8 @@ def travel_grid(scenario: Scenario, inputs: PreparedInputs) -> TravelGrid:
         terrain = replace(
             terrain, dem=paths.dem_tif, roads=paths.roads_gpkg, barriers=paths.water_gpkg, road_class_column="class"
         )
+        if scenario.landcover is None:  # MODIS land cover (real) with this project's walking speeds (modelled)
+            terrain = replace(terrain, landcover=paths.landcover_tif, speed_table=paths.landcover_speeds_csv)
     west, south, east, north = inputs.communities.total_bounds
     margin = scenario.margin_m
     area = gpd.GeoSeries([inputs.counties.union_all().buffer(margin)], crs=inputs.counties.crs)

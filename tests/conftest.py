@@ -25,6 +25,8 @@ REAL_FILES = [
     "yunnan_communities_2020.csv",
     "terrain/heights_5arcmin.tif",
     "terrain/rivers_lakes.gpkg",
+    "terrain/landcover_modis_2019.tif",
+    "terrain/landcover_speeds.csv",
 ]
 
 

@@ -19,7 +19,7 @@ from pyproj import CRS
 from scipy.sparse import csr_array
 from scipy.sparse.csgraph import dijkstra
 
-from siting.errors import InputError
+from siting.errors import CRSError, InputError
 from siting.rasters import write_band
 from siting.travel import TerrainInputs, build_travel_grid, read_speed_table, search_from
 
@@ -27,7 +27,9 @@ CRS_M = CRS.from_epsg(32648)
 CELL_M = 100.0
 
 
-def write_landcover(folder: Path, classes: np.ndarray, *, origin: tuple[float, float] = (500_030.0, 3_000_070.0)) -> Path:
+def write_landcover(
+    folder: Path, classes: np.ndarray, *, origin: tuple[float, float] = (500_030.0, 3_000_070.0)
+) -> Path:
     """A land-cover raster in UTM 48N with 100 m cells whose grid does not start on a round number."""
     transform = Affine.translation(*origin) * Affine.scale(CELL_M, -CELL_M)
     path = folder / "landcover.tif"
@@ -46,7 +48,7 @@ def write_speeds(folder: Path) -> Path:
 
 
 def rcost_minutes(speed_kmh: np.ndarray, source: tuple[int, int]) -> np.ndarray:
-    """r.cost-style cumulative minutes: (friction_a + friction_b) / 2 × length per move, 8 neighbours, no corner rule."""
+    """r.cost-style cumulative minutes: (friction_a + friction_b) / 2 × length a move, 8 neighbours, no corner rule."""
     height, width = speed_kmh.shape
     friction = np.where(speed_kmh > 0, 60.0 / (1000.0 * np.where(speed_kmh > 0, speed_kmh, 1.0)), np.nan)  # min/m
     heads, tails, costs = [], [], []
@@ -135,7 +137,7 @@ def test_a_grid_taken_from_a_raster_in_degrees_is_refused(tmp_path: Path) -> Non
         nodata=255,
     )
     inputs = TerrainInputs(landcover=path, speed_table=write_speeds(tmp_path), grid_of="landcover")
-    with pytest.raises(Exception, match="not projected in metres; reproject it"):
+    with pytest.raises(CRSError, match="not projected in metres; reproject it"):
         build_travel_grid((0.0, 0.0, 1.0, 1.0), CRS_M, inputs)
-    with pytest.raises(InputError, match="access.grid 'slope' must be 'dem' or 'landcover'"):
+    with pytest.raises(InputError, match=r"access\.grid 'slope' must be 'dem' or 'landcover'"):
         build_travel_grid((0.0, 0.0, 1.0, 1.0), CRS_M, TerrainInputs(grid_of="slope"))

@@ -58,6 +58,16 @@ class SamplePaths:
         return self.terrain_dir / "rivers_lakes.gpkg"
 
     @property
+    def landcover_tif(self) -> Path:
+        """MODIS MCD12C1 2019 land cover (IGBP classes, 0.05°), real."""
+        return self.terrain_dir / "landcover_modis_2019.tif"
+
+    @property
+    def landcover_speeds_csv(self) -> Path:
+        """Walking speed per IGBP class: this project's assumption (modelled)."""
+        return self.terrain_dir / "landcover_speeds.csv"
+
+    @property
     def dem_tif(self) -> Path:
         return self.modelled_dir / "dem_200m.tif"
 

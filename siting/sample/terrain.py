@@ -10,8 +10,10 @@ into valleys along the real rivers. One amplitude is calibrated by bisection so 
 39 % of the province slopes more than 25° — the figure published for Yunnan by
 the Center for Mountain Ecosystem Studies (CBIK, "Yunnan Province", 2007: 39 % of the
 land above 25°, 51 % between 8° and 25°, 9 % below 8°); the other two shares are
-reported in ``metadata.json`` beside their targets. **The relief is modelled**: it
-has the slope distribution of Yunnan, not its ridges.
+reported in ``metadata.json`` beside their targets. Heights stay within the province's
+real range, 76.4 m (the Red River at Hekou) to 6,740 m (Kawagebo): relief that would
+carve below it or rise above it is cut there (the calibration is made with the cut).
+**The relief is modelled**: it has the slope distribution of Yunnan, not its ridges.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ RIVER_DEPTH_M = 350.0
 RIVER_HALF_WIDTH_M = 1_500.0
 LAKE_BASIN_M = 8_000.0
 MARGIN_M = 5_000.0
+#: Yunnan's lowest and highest ground (m): the Red River at Hekou, and Kawagebo (卡瓦格博).
+HEIGHT_RANGE_M = (76.4, 6_740.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,8 +137,11 @@ def model_dem(paths: SamplePaths, counties_m: gpd.GeoDataFrame, seed: int) -> Mo
     province = burn_mask(counties_m.geometry, shape=shape, transform=transform, all_touched=True)
     rough = scale * noise
 
+    def relief_at(amplitude: float) -> np.ndarray:
+        return np.clip(carved + amplitude * rough, *HEIGHT_RANGE_M)
+
     def above_25(amplitude: float) -> float:
-        return slope_shares(carved + amplitude * rough, DEM_RESOLUTION_M, province)[2]
+        return slope_shares(relief_at(amplitude), DEM_RESOLUTION_M, province)[2]
 
     low, high = 0.0, 2_000.0
     for _ in range(30):
@@ -143,5 +150,5 @@ def model_dem(paths: SamplePaths, counties_m: gpd.GeoDataFrame, seed: int) -> Mo
         if high - low < 0.5:
             break
     amplitude = 0.5 * (low + high)
-    heights = (carved + amplitude * rough).astype(np.float32)
+    heights = relief_at(amplitude).astype(np.float32)
     return ModelledDem(heights, transform, crs, province, amplitude, slope_shares(heights, DEM_RESOLUTION_M, province))

