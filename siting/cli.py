@@ -373,6 +373,51 @@ def run_command(scenario_path: Path, map_path: Path | None, engine: str | None, 
     _summary(run(scenario, map_path=map_path, progress=_bar_wanted(quiet), engine=engine), started=started)
 
 
+@main.command("access")
+@click.argument("scenario_path", type=click.Path(path_type=Path))
+@click.option(
+    "--facilities",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Facilities: a CSV of community codes (site_id) or site_id, lon, lat. Default: the existing homes.",
+)
+@click.option(
+    "--thresholds", default=None, help="Minutes, comma-separated, e.g. 15,30,60,120 (default access.thresholds_min)."
+)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Folder to write (new).")
+def access_command(scenario_path: Path, facilities: Path | None, thresholds: str | None, out_dir: Path | None) -> None:
+    """Accessibility on its own: minutes to the nearest facility, catchments, children within thresholds."""
+    import tempfile
+
+    from siting.errors import InputError
+    from siting.scenario import load_scenario
+    from siting.travel.accessibility import accessibility, new_access_dir, write_accessibility
+
+    scenario = load_scenario(scenario_path)
+    wanted = None
+    if thresholds is not None:
+        try:
+            wanted = tuple(float(t) for t in thresholds.split(",") if t.strip())
+        except ValueError:
+            raise InputError(
+                f"--thresholds must be minutes separated by commas, e.g. 15,30,60; got {thresholds!r}"
+            ) from None
+    target = out_dir or new_access_dir(scenario)
+    with tempfile.TemporaryDirectory(prefix="siting-access-") as work:
+        result = accessibility(scenario, Path(work), facilities_file=facilities, thresholds_min=wanted)
+        written = write_accessibility(result, target)
+    totals = result.totals()
+    children = float(result.within["prefecture"]["children"].sum())
+    click.echo(
+        f"{scenario.name} — 可达性 accessibility: {len(result.facilities):,} facilities, {children:,.0f} children"
+    )
+    for column, value in totals.items():
+        if column != "children":
+            label = column.replace("children_", "").replace("_", " ")
+            click.echo(f"  {label:<22}: {value:>14,.0f} ({100 * value / max(children, 1e-9):.1f}%)")
+    click.echo(f"  outputs               : {written}")
+
+
 @main.command("rerun")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 def rerun_command(run_dir: Path) -> None:

@@ -84,6 +84,9 @@ _COST = re.compile(r"^(?:(?P<pre>nearest)_)?(?P<quantity>distance|time)(?:_(?P<s
 _STATS = {None: ("", ""), "mean": ("平均", "mean "), "p90": ("90%分位", "90th percentile "), "max": ("最大", "max ")}
 
 
+_WITHIN = re.compile(r"^children_(?P<side>within|beyond)_(?P<minutes>[0-9.]+)_min$")
+
+
 def header(column: str, *, km: bool = False) -> str:
     """The bilingual header of one column (the column name itself when none is known).
 
@@ -92,6 +95,12 @@ def header(column: str, *, km: bool = False) -> str:
     """
     if column in HEADERS:
         return HEADERS[column]
+    within = _WITHIN.match(column)
+    if within is not None:
+        minutes = within["minutes"]
+        if within["side"] == "within":
+            return f"{minutes}分钟内儿童(人) children within {minutes} min"
+        return f"超过{minutes}分钟儿童(人) children beyond {minutes} min"
     match = _COST.match(column)
     if match is None:
         return column

@@ -217,7 +217,11 @@ def _existing_homes(scenario: Scenario, communities: gpd.GeoDataFrame, crs: CRS)
     """Existing homes by community code (``site_id``), or at their own lon/lat."""
     if scenario.existing_homes is None:
         return pd.DataFrame({"site_id": pd.Series([], dtype=object)})
-    path = scenario.existing_homes
+    return read_homes(scenario.existing_homes, communities, crs)
+
+
+def read_homes(path: Path, communities: gpd.GeoDataFrame, crs: CRS) -> pd.DataFrame:
+    """Homes (or other facilities) from a table: community codes in ``site_id``, or ``site_id``, ``lon``, ``lat``."""
     table = read_table(path, what="existing homes", text_columns=("site_id",))
     if "lon" in table.columns or "lat" in table.columns:
         points = read_points(path, what="existing homes", crs=crs)

@@ -8,7 +8,7 @@ access unit (``distance_mean_m``, ``time_p90_min``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -23,10 +23,12 @@ __all__ = [
     "COUNT_COLUMNS",
     "LEVELS",
     "PARENT_LEVEL",
+    "children_within",
     "coverage_by_level",
     "coverage_report",
     "weighted_quantile",
     "whole_area",
+    "within_column",
 ]
 
 #: Columns that add up across levels.
@@ -232,6 +234,58 @@ def _labelled(frame: pd.DataFrame, level: str, communities: pd.DataFrame, names:
     frame["unit_name_en"] = frame["unit_name_en"].astype(object).where(frame["unit_name_en"].notna(), "")
     first = [c for c in ("level", "unit_code", "unit_name_zh", "unit_name_en", "parent_code") if c in frame]
     return frame[first + [c for c in frame.columns if c not in first]]
+
+
+def within_column(minutes: float) -> str:
+    """The column of children within ``minutes`` of the nearest home: ``children_within_30_min``."""
+    return f"children_within_{minutes:g}_min"
+
+
+def children_within(
+    demand: pd.DataFrame,
+    minutes: np.ndarray,
+    thresholds_min: Sequence[float],
+    *,
+    names: pd.DataFrame | None = None,
+    levels: Sequence[str] = ("prefecture", "county", "township"),
+) -> dict[str, pd.DataFrame]:
+    """Children within each travel-time threshold of the nearest home (or facility), per level.
+
+    Parameters
+    ----------
+    demand
+        ``community_code``, the level code columns and ``children``, one row per demand point.
+    minutes
+        Minutes from each demand point to its nearest home; NaN or ``inf`` where none is
+        within the largest threshold.
+    thresholds_min
+        Rising thresholds, e.g. ``(15, 30, 60, 120)``.
+    names
+        ``unit_code``, ``unit_name_zh``, ``unit_name_en``.
+    levels
+        The levels to tabulate.
+
+    Returns
+    -------
+    dict
+        Level → table: ``children``, ``children_within_<t>_min`` for each threshold (each
+        counts the children of the ones before it too) and ``children_beyond_<T>_min`` for
+        the largest, so that the last two add up to ``children``; sorted by code.
+    """
+    minutes = np.asarray(minutes, dtype=float)
+    children = demand["children"].to_numpy(dtype=float)
+    reached = np.where(np.isfinite(minutes), minutes, np.inf)
+    columns = {within_column(t): np.where(reached <= t, children, 0.0) for t in thresholds_min}
+    beyond = f"children_beyond_{thresholds_min[-1]:g}_min"
+    columns[beyond] = np.where(reached > thresholds_min[-1], children, 0.0)
+    table = demand.assign(**columns)
+    communities = demand.drop_duplicates("community_code")
+    out = {}
+    for level in levels:
+        key = CODE_COLUMNS[level]
+        frame = table.groupby(key)[["children", *columns]].sum()
+        out[level] = _labelled(frame, level, communities, names)
+    return out
 
 
 def coverage_by_level(tables: dict[str, pd.DataFrame], *, level: str) -> pd.DataFrame:

@@ -64,6 +64,13 @@ def run_contents(
         "title": list(made.title),
     }
     extra = {"人员 staff": made.staff}
+    if made.within is not None:  # the county rows in the workbook; every level as CSV
+        extra["可达性 access times"] = made.within["county"]
+        record["children_within_min"] = {
+            column: float(made.within["prefecture"][column].sum())
+            for column in made.within["prefecture"].columns
+            if column.startswith("children_")
+        }
     years = years_table(plan_) if plan_.years else None
     if years is not None:
         extra["分年 by year"] = years
@@ -100,4 +107,5 @@ def run_contents(
         raster_resolution_m=scenario.raster_resolution_m,
         travel_time=allocated.travel_time,
         extra_columns=(reach.column("mean"), reach.column("p90")),
+        within=made.within,
     )

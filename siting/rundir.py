@@ -270,6 +270,7 @@ class RunContents:
     raster_resolution_m: float | None = None
     travel_time: TravelTimeRaster | None = None
     extra_columns: tuple[str, ...] = ()
+    within: dict[str, pd.DataFrame] | None = None
 
 
 def _shared_homes(homes: gpd.GeoDataFrame, threshold: int) -> gpd.GeoDataFrame:
@@ -346,6 +347,8 @@ def write_run(
             write_travel_time_raster(
                 contents.travel_time, tmp / "nearest_home_time.tif", modelled=bool(contents.record.get("modelled_data"))
             )
+        for level, table in (contents.within or {}).items():
+            write_csv(rename_bilingual(table), tmp / f"access_thresholds_{level}.csv")
         if contents.years is not None:
             write_csv(contents.years, tmp / "phasing.csv")
             phasing_chart(contents.years, tmp / "phasing.png")

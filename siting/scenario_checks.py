@@ -151,7 +151,7 @@ def _travel_time_problems(s: Scenario) -> list[str]:
         problems.append("access.landcover and access.speed_table go together (classes and their speeds)")
     if s.roads is not None and not s.road_speeds_kmh:
         problems.append("access.roads needs access.road_speeds (a table of road class = km/h)")
-    problems += TerrainInputs.from_scenario(s).problems()
+    problems += TerrainInputs.from_scenario(s).problems(sample_terrain=s.sample and s.dem is None)
     if s.max_speed_kmh is not None and (not _finite(s.max_speed_kmh) or s.max_speed_kmh <= 0):
         problems.append(f"access.max_speed_kmh must be a positive finite number, got {s.max_speed_kmh!r}")
     if not _finite(s.margin_m) or s.margin_m < 0:

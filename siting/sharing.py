@@ -138,6 +138,13 @@ def csv_safe(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_csv(table: pd.DataFrame, path: Path, *, float_format: str = "%.2f") -> Path:
     """Write ``table`` as UTF-8 with BOM (Excel on Chinese Windows reads it), formula-safe, atomically."""
     path = Path(path)
@@ -147,6 +154,7 @@ def write_csv(table: pd.DataFrame, path: Path, *, float_format: str = "%.2f") ->
         csv_safe(table).to_csv(
             tmp, index=False, encoding="utf-8-sig", float_format=float_format, quoting=csv.QUOTE_MINIMAL
         )
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it the owner's only; a shared file takes the umask's rights
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -29,7 +29,7 @@ from siting.models.registry import MODELS, ModelRequest, PhasingOptions, solve_m
 from siting.network import Network, StaffRules, plan_network, sites_beyond_stations, staff_table
 from siting.parallel import worker_count
 from siting.population import zonal_children
-from siting.report import coverage_report, whole_area
+from siting.report import children_within, coverage_report, whole_area
 from siting.report_files import ReportContext
 from siting.sample.paths import sample_paths
 from siting.scenario import Scenario
@@ -343,6 +343,8 @@ class Report:
     title: tuple[str, str]
     map_lines: tuple[str, ...]
     context: ReportContext
+    #: Travel time: children within each of ``access.thresholds_min`` of the nearest home, per level.
+    within: dict[str, pd.DataFrame] | None = None
 
 
 def titles(scenario: Scenario, inputs: PreparedInputs) -> tuple[str, str]:
@@ -391,6 +393,12 @@ def report(
     target_results = check_targets(tables, targets) if targets else None
     province = whole_area(tables)
     title = titles(scenario, inputs)
+    within = None
+    if reach.unit == "min":
+        nearest = points[["demand_id"]].merge(allocated.allocation, on="demand_id", how="left")[reach.column("nearest")]
+        within = children_within(
+            points, nearest.to_numpy(dtype=float), scenario.thresholds_min, names=inputs.unit_names
+        )
     money = (
         f"{sum(scenario.phasing_budgets_cny):,.0f} CNY ({len(scenario.phasing_years)} 年 years)"
         if scenario.phasing_years
@@ -428,6 +436,7 @@ def report(
         title,
         lines,
         context,
+        within,
     )
 
 

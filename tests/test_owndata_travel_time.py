@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 import shutil
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import openpyxl
+import pandas as pd
 import pytest
 import rasterio
 
@@ -296,3 +301,57 @@ def test_terrain_that_would_plan_wrongly_is_refused_before_the_work(case: str, g
     line = refused_line(folder / "scenario.toml", case)
     assert expected.format(folder=folder) in line, (case, line)
     assert not (folder / "outputs").exists() or not list((folder / "outputs").glob("*/*")), case
+
+
+def test_a_travel_time_run_writes_children_within_each_threshold(good: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    shutil.copytree(good, folder)
+    result = run(folder / "scenario.toml")
+    out = result.output_dir
+    for level in ("prefecture", "county", "township"):
+        table = pd.read_csv(out / f"access_thresholds_{level}.csv", encoding="utf-8-sig")
+        children = table["儿童数(人) children"]
+        within = [table[f"{t}分钟内儿童(人) children within {t} min"] for t in (15, 30, 60, 120)]
+        beyond = table["超过120分钟儿童(人) children beyond 120 min"]
+        assert ((within[-1] + beyond - children).abs() <= 0.02).all(), level  # each unit adds up (2-decimal CSV)
+        assert all((a <= b + 1e-9).all() for a, b in itertools.pairwise(within)), level
+    record = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    totals = record["children_within_min"]
+    assert totals["children_within_120_min"] + totals["children_beyond_120_min"] == pytest.approx(
+        record["children_total"]
+    )
+    # The nearest home of a covered child is within the 30-minute standard.
+    assert totals["children_within_30_min"] >= record["children_covered"] - 1e-6
+    assert "可达性 access times" in openpyxl.load_workbook(out / "report.xlsx").sheetnames
+    assert stat.S_IMODE((out / "coverage_county.csv").stat().st_mode) & 0o044  # the umask's rights, not 0600
+
+
+def test_siting_access_on_own_data_from_given_facilities(good: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from siting.cli import main
+
+    folder = tmp_path / "acc"
+    shutil.copytree(good, folder)
+    code = str(gpd.read_file(folder / "villages.shp")["VID"].iloc[0])
+    (folder / "clinics.csv").write_text(f"site_id\n{code}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["access", str(folder / "scenario.toml"), "--facilities", str(folder / "clinics.csv"), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 facilities" in result.output and "within 15 min" in result.output
+    facilities = pd.read_csv(out / "facilities.csv", encoding="utf-8-sig", dtype={"site_id": str})
+    assert facilities["site_id"].tolist() == [code]
+    county = pd.read_csv(out / "access_thresholds_county.csv", encoding="utf-8-sig")
+    reached = county["120分钟内儿童(人) children within 120 min"].sum()
+    # Every child within the cap has this one clinic as the nearest facility.
+    assert facilities["children_nearest"].iloc[0] == pytest.approx(reached, abs=0.05 * len(county))
+    with rasterio.open(out / "nearest_facility_time.tif") as src:
+        minutes = src.read(1, masked=True)
+        assert float(minutes.min()) == 0.0 and float(minutes.max()) <= 120.0
+    catchments = gpd.read_file(out / "facility_catchments.gpkg")
+    assert catchments["site_id"].tolist() == [code]
+    assert "accessibility.xlsx" in {p.name for p in out.iterdir()}
+    bad = CliRunner().invoke(main, ["access", str(folder / "scenario.toml"), "--thresholds", "30,15"])
+    assert bad.exit_code == 2 and bad.output.count("\n") == 1 and "rising minutes" in bad.output

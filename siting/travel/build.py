@@ -140,8 +140,11 @@ class TerrainInputs:
             layer_order=tuple(s.layer_order),
         )
 
-    def problems(self) -> list[str]:
-        """What is wrong with the options themselves (no file is read)."""
+    def problems(self, *, sample_terrain: bool = False) -> list[str]:
+        """What is wrong with the options themselves (no file is read).
+
+        ``sample_terrain``: the DEM and land cover will be the sample's (a sample scenario without its own).
+        """
         out = []
         if not (math.isfinite(self.resolution_m) and self.resolution_m > 0):
             out.append(f"access.resolution_m must be a positive number of metres, got {self.resolution_m!r}")
@@ -150,7 +153,7 @@ class TerrainInputs:
             out += speed_problems(f"access.road_speeds.{name}", kmh, zero_ok=False)
         if self.grid_of not in (None, *GRID_SOURCES):
             out.append(f"access.grid {self.grid_of!r} must be 'dem' or 'landcover' (or absent: a grid of the bounds)")
-        elif self.grid_of is not None and getattr(self, self.grid_of) is None:
+        elif self.grid_of is not None and getattr(self, self.grid_of) is None and not sample_terrain:
             out.append(f"access.grid = {self.grid_of!r} needs access.{self.grid_of}")
         if self.slope not in SLOPE_RULES:
             out.append(f"access.slope {self.slope!r} must be 'tobler' or 'none'")
