@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import geopandas as gpd
 import numpy as np
@@ -35,6 +35,8 @@ __all__ = [
     "MODES",
     "RESPECT_LEVELS",
     "Access",
+    "NearestHome",
+    "StraightLine",
     "access_codes",
     "access_from_points",
     "access_from_table",
@@ -90,15 +92,10 @@ class Access:
         ``"township"``, ``"county"`` or None: pairs crossing that boundary were removed.
     direction
         For travel time: ``"to_home"`` (children travel) or ``"from_home"`` (the director visits).
-    demand_xy, site_xy
-        Coordinates in the working CRS (metres) when known: for straight-line
-        distances they give the nearest home at any distance, not only within the cutoff.
-    demand_unit, site_unit
-        The unit code of each demand point and site under the boundary rule.
-    grid, demand_cells, site_cells
-        For travel time: the travel grid and the flat cell index of each demand
-        point and site on it (-1: a site not on a passable cell). They give the
-        nearest home at any time, and the nearest-home travel-time raster.
+    beyond
+        How the nearest home is found beyond the stored pairs (any distance or time): a
+        :class:`StraightLine` over coordinates, or a travel grid's
+        :class:`~siting.travel.access.OverGrid`; None: only the stored pairs are known.
     """
 
     costs: CostMatrix
@@ -106,16 +103,7 @@ class Access:
     mode: str
     respect: str | None = None
     direction: str | None = None
-    demand_xy: np.ndarray | None = None
-    site_xy: np.ndarray | None = None
-    demand_unit: np.ndarray | None = None
-    site_unit: np.ndarray | None = None
-    grid: TravelGrid | None = None
-    demand_cells: np.ndarray | None = None
-    site_cells: np.ndarray | None = None
-    _searched: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = field(
-        default_factory=dict, repr=False, compare=False
-    )
+    beyond: NearestHome | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -165,8 +153,13 @@ class Access:
             text += ", 儿童主任入户 the director visits the family"
         return text
 
+    @property
+    def grid(self) -> TravelGrid | None:
+        """The travel grid, for travel time (the nearest-home raster is drawn on it)."""
+        return getattr(self.beyond, "grid", None)
+
     def nearest(self, open_site_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Per demand point, the nearest open home and its cost (at any distance when coordinates are known).
+        """Per demand point, the nearest open home and its cost (at any distance or time where :attr:`beyond` knows).
 
         Returns
         -------
@@ -179,25 +172,11 @@ class Access:
         if len(open_site_ids) == 0:
             return site, cost
         positions = np.sort(self.costs.site_positions(list(open_site_ids)))
-        if self.grid is not None and self.respect is None:
-            minutes, label = self.nearest_time_raster(open_site_ids)
-            cells = np.asarray(self.demand_cells)
-            reached = label.reshape(-1)[cells] >= 0
-            site[reached] = self.site_ids[positions[label.reshape(-1)[cells[reached]]]]
-            cost[reached] = minutes.reshape(-1)[cells[reached]]
-            return site, cost
-        if self.mode == "distance" and self.demand_xy is not None and self.site_xy is not None:
-            if self.respect is None or self.demand_unit is None or self.site_unit is None:
-                distance, index = KDTree(self.site_xy[positions]).query(self.demand_xy, k=1)
-                return self.site_ids[positions[index[:, 0]]], distance[:, 0]
-            homes_of = pd.Series(positions).groupby(self.site_unit[positions]).indices
-            for code, members in pd.Series(np.arange(n)).groupby(self.demand_unit).indices.items():
-                if code not in homes_of:
-                    continue
-                here = positions[homes_of[code]]
-                distance, index = KDTree(self.site_xy[here]).query(self.demand_xy[members], k=1)
-                site[members] = self.site_ids[here[index[:, 0]]]
-                cost[members] = distance[:, 0]
+        if self.beyond is not None and (self.respect is None or self.beyond.keeps_boundaries):
+            which, found = self.beyond.nearest(positions)
+            known = which >= 0
+            site[known] = self.site_ids[positions[which[known]]]
+            cost[known] = found[known]
             return site, cost
         sub = self.costs.matrix[:, positions].tocoo()
         order = np.lexsort((sub.col, sub.data, sub.row))
@@ -207,40 +186,26 @@ class Access:
         cost[rows[first]] = data[first]
         return site, cost
 
-    def nearest_time_raster(
-        self, open_site_ids: Sequence[str], *, limit_min: float = math.inf
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def nearest_time_raster(self, open_site_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Minutes from every cell of the grid to its nearest open home, from one multi-source search.
 
         Returns
         -------
         tuple
-            ``(minutes, home)`` grids: the time (``inf`` where no home is reached
-            within ``limit_min``) and the position of that home among the open
-            homes sorted by column (-1 where none). The direction is the access's:
-            ``to_home`` is the time from the cell to the home.
+            ``(minutes, home)`` grids: the time (``inf`` where no home is reached) and the
+            position of that home among the open homes sorted by column (-1 where none).
+            The direction is the access's: ``to_home`` is the time from the cell to the home.
 
         Raises
         ------
         InputError
             This access has no travel grid (it is not travel time).
         """
-        if self.grid is None or self.site_cells is None:
+        raster = getattr(self.beyond, "raster", None)
+        if raster is None:
             raise InputError(f"a nearest-home travel-time raster needs travel-time access, not {self.mode!r}")
-        from siting.travel.grid import nearest_times
-
         positions = np.sort(self.costs.site_positions(list(open_site_ids)))
-        key = (limit_min, *positions.tolist())
-        if key not in self._searched:  # the allocation and the raster ask for the same search
-            self._searched.clear()
-            cells = self.site_cells[positions]
-            width = self.grid.shape[1]
-            rows = np.where(cells >= 0, cells // width, -1)
-            cols = np.where(cells >= 0, cells % width, -1)
-            self._searched[key] = nearest_times(
-                self.grid, rows, cols, limit_min=limit_min, reverse=self.direction == "to_home"
-            )
-        return self._searched[key]
+        return raster(tuple(positions.tolist()))
 
     def cost_of(self, demand_positions: np.ndarray, site_positions: np.ndarray) -> np.ndarray:
         """The stored cost of some pairs (NaN for pairs that are not stored)."""
@@ -268,6 +233,47 @@ class Access:
             "direction": self.direction,
             "pairs": self.n_pairs,
         } | ({} if self.grid is None else {"grid": self.grid.summary()})
+
+
+class NearestHome(Protocol):
+    """How an access finds each demand point's nearest open home beyond its stored pairs."""
+
+    @property
+    def keeps_boundaries(self) -> bool:
+        """Whether the answer keeps the boundary rule (a home only serves its own unit)."""
+        ...
+
+    def nearest(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per demand point, the index into ``positions`` (sorted site columns) of its nearest home (-1: none),
+        and the cost to it."""
+        ...
+
+
+@dataclass(frozen=True, eq=False)
+class StraightLine:
+    """The nearest home by straight-line distance at any range, within the boundary rule's units when given."""
+
+    demand_xy: np.ndarray
+    site_xy: np.ndarray
+    demand_unit: np.ndarray | None = None
+    site_unit: np.ndarray | None = None
+    keeps_boundaries: bool = True
+
+    def nearest(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = len(self.demand_xy)
+        if self.demand_unit is None or self.site_unit is None:
+            distance, index = KDTree(self.site_xy[positions]).query(self.demand_xy, k=1)
+            return index[:, 0], distance[:, 0]
+        which, cost = np.full(n, -1), np.full(n, np.nan)
+        homes_of = pd.Series(np.arange(len(positions))).groupby(self.site_unit[positions]).indices
+        for code, members in pd.Series(np.arange(n)).groupby(self.demand_unit).indices.items():
+            if code not in homes_of:
+                continue
+            here = homes_of[code]
+            distance, index = KDTree(self.site_xy[positions[here]]).query(self.demand_xy[members], k=1)
+            which[members] = here[index[:, 0]]
+            cost[members] = distance[:, 0]
+        return which, cost
 
 
 def access_codes(frame: pd.DataFrame, respect: str | None, what: str) -> np.ndarray | None:
@@ -340,10 +346,9 @@ def access_from_points(
         standard=float(standard_m),
         mode="distance",
         respect=respect,
-        demand_xy=demand_xy,
-        site_xy=site_xy,
-        demand_unit=access_codes(demand, respect, "demand"),
-        site_unit=access_codes(sites, respect, "sites"),
+        beyond=StraightLine(
+            demand_xy, site_xy, access_codes(demand, respect, "demand"), access_codes(sites, respect, "sites")
+        ),
     )
 
 

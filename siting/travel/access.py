@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
@@ -29,15 +29,16 @@ import scipy.sparse as sp
 from affine import Affine
 from pyproj import CRS
 
-from siting.access import Access, access_codes, with_boundary
+from siting.access import Access, with_boundary
 from siting.costs import CostMatrix
 from siting.errors import InputError, SitingWarning
 from siting.parallel import Workers, map_parts
 from siting.rasters import burn_mask, write_band
-from siting.travel.grid import TravelGrid, site_times
+from siting.travel.grid import TravelGrid, nearest_times, site_times
 
 __all__ = [
     "DIRECTIONS",
+    "OverGrid",
     "TravelTimeRaster",
     "access_from_terrain",
     "halo_cells",
@@ -95,6 +96,36 @@ def snap_points(grid: TravelGrid, points: gpd.GeoDataFrame) -> tuple[np.ndarray,
     reason[no_height] = "no height in the DEM"
     reason[inside & ~no_height] = "on a barrier"
     return rows, cols, reason
+
+
+@dataclass(frozen=True, eq=False)
+class OverGrid:
+    """The nearest home at any time over a travel grid: one multi-source search from the open homes.
+
+    The allocation and the nearest-home raster ask for the same search; the last one is kept.
+    """
+
+    grid: TravelGrid
+    demand_cells: np.ndarray
+    site_cells: np.ndarray
+    reverse: bool
+    keeps_boundaries: bool = False  # the search crosses every boundary
+    _last: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    def raster(self, positions: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Minutes and the nearest home's index in ``positions`` on every cell (``inf`` and -1 where none)."""
+        if positions not in self._last:
+            self._last.clear()
+            cells = self.site_cells[list(positions)]
+            width = self.grid.shape[1]
+            rows = np.where(cells >= 0, cells // width, -1)
+            cols = np.where(cells >= 0, cells % width, -1)
+            self._last[positions] = nearest_times(self.grid, rows, cols, reverse=self.reverse)
+        return self._last[positions]
+
+    def nearest(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        minutes, label = self.raster(tuple(np.asarray(positions).tolist()))
+        return label.reshape(-1)[self.demand_cells], minutes.reshape(-1)[self.demand_cells]
 
 
 @dataclass(frozen=True)
@@ -277,13 +308,12 @@ def access_from_terrain(
         mode="travel_time",
         respect=respect,
         direction=direction,
-        demand_xy=demand.geometry.get_coordinates().to_numpy(),
-        site_xy=sites.geometry.get_coordinates().to_numpy(),
-        demand_unit=access_codes(demand, respect, "demand"),
-        site_unit=access_codes(sites, respect, "sites"),
-        grid=grid,
-        demand_cells=d_rows * width + d_cols,
-        site_cells=np.where(s_rows >= 0, s_rows * width + s_cols, -1),
+        beyond=OverGrid(
+            grid,
+            demand_cells=d_rows * width + d_cols,
+            site_cells=np.where(s_rows >= 0, s_rows * width + s_cols, -1),
+            reverse=direction == "to_home",
+        ),
     )
 
 
