@@ -418,6 +418,36 @@ def access_command(scenario_path: Path, facilities: Path | None, thresholds: str
     click.echo(f"  outputs               : {written}")
 
 
+@main.command("evaluate")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--homes",
+    "homes_file",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="site_id,status (new / existing / closed): the map's 导出 export, or your own.",
+)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Folder to write (new).")
+def evaluate_command(run_dir: Path, homes_file: Path, out_dir: Path | None) -> None:
+    """Coverage of any set of homes with a run's own access (the sandbox's numbers), per level."""
+    from siting.evaluate import evaluate_homes, write_evaluation
+
+    evaluation = evaluate_homes(run_dir, homes_file)
+    target = out_dir or homes_file.parent / f"{homes_file.stem}_evaluation"
+    written = write_evaluation(evaluation, target)
+    province = evaluation.tables["province"].iloc[0]
+    click.echo(f"{evaluation.run_name} — 评估 evaluation of {homes_file.name}")
+    click.echo(
+        f"  homes open / new / closed  : {evaluation.open_homes:,} / {evaluation.new_homes:,} / {evaluation.closed:,}"
+    )
+    click.echo(
+        f"  children covered          : {province['children_covered']:,.0f} of {province['children']:,.0f} "
+        f"({province['children_covered_pct']:.1f}%) within {evaluation.standard_text}"
+    )
+    click.echo(f"  build cost                : {evaluation.build_cost_cny:,.0f} CNY")
+    click.echo(f"  outputs                   : {written}")
+
+
 @main.command("rerun")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 def rerun_command(run_dir: Path) -> None:

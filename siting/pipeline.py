@@ -243,15 +243,17 @@ def run(
         with clock.stage("map") as note:
             # Gathered once: here for the map, or by Run.layers on first use.
             gather = functools.cache(functools.partial(stages.map_layers, inputs, allocated, network, access))
+            sandbox = stages.sandbox(scenario, inputs, demand, sites, access, plan)
             page = None
             if wanted:
-                page = _page(scenario, gather(), report, modelled=inputs.modelled)
+                page = _page(scenario, replace(gather(), sandbox=sandbox), report, modelled=inputs.modelled)
                 note["size"] = f"{len(page) / 1e6:.1f} MB"
             else:
                 note["size"] = "no map asked for (layers gathered on first use of Run.layers)"
         with clock.stage("write") as note:
             target_dir = run_dir or new_run_dir(scenario)
             contents = run_contents(scenario, inputs, access, plan, allocated, network, report, page)
+            contents = replace(contents, sandbox=sandbox)
             contents.record["sites"] = {
                 "existing": len(site_options.existing),
                 "excluded": list(site_options.excluded),

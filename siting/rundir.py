@@ -271,6 +271,7 @@ class RunContents:
     travel_time: TravelTimeRaster | None = None
     extra_columns: tuple[str, ...] = ()
     within: dict[str, pd.DataFrame] | None = None
+    sandbox: Any = None  # siting.sandbox.SandboxData: written as sandbox.npz
 
 
 def _shared_homes(homes: gpd.GeoDataFrame, threshold: int) -> gpd.GeoDataFrame:
@@ -347,6 +348,8 @@ def write_run(
             write_travel_time_raster(
                 contents.travel_time, tmp / "nearest_home_time.tif", modelled=bool(contents.record.get("modelled_data"))
             )
+        if contents.sandbox is not None:
+            contents.sandbox.save(tmp / "sandbox.npz")
         for level, table in (contents.within or {}).items():
             write_csv(rename_bilingual(table), tmp / f"access_thresholds_{level}.csv")
         if contents.years is not None:

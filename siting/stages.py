@@ -32,6 +32,7 @@ from siting.population import zonal_children
 from siting.report import children_within, coverage_report, whole_area
 from siting.report_files import ReportContext
 from siting.sample.paths import sample_paths
+from siting.sandbox import SandboxData, sandbox_data
 from siting.scenario import Scenario
 from siting.targets import check_targets, read_targets
 from siting.travel.access import TravelTimeRaster, access_from_terrain, nearest_home_minutes
@@ -437,6 +438,33 @@ def report(
         lines,
         context,
         within,
+    )
+
+
+def sandbox(
+    scenario: Scenario,
+    inputs: PreparedInputs,
+    points: gpd.GeoDataFrame,
+    sites: gpd.GeoDataFrame,
+    reach: Access,
+    plan_: Plan,
+) -> SandboxData | None:
+    """What the sandbox map and ``siting evaluate`` need: communities, candidate sites, pairs within the standard.
+
+    None when a community is split over several demand points (an API option).
+    """
+    if points["demand_id"].nunique() != points["community_code"].nunique():
+        return None
+    names = inputs.communities.set_index("community_code")["community_name"]
+    return sandbox_data(
+        points.assign(community_name=points["community_code"].map(names).fillna(points["community_code"])),
+        sites,
+        reach,
+        plan_,
+        unit_names=inputs.unit_names,
+        priority_columns=_priority_groups(inputs),
+        budget_cny=scenario.budget_cny,
+        threshold=scenario.small_count_threshold,
     )
 
 

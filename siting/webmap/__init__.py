@@ -17,6 +17,7 @@ import folium
 import geopandas as gpd
 
 if TYPE_CHECKING:
+    from siting.sandbox import SandboxData
     from siting.travel.access import TravelTimeRaster
 
 from siting.webmap.engine import (
@@ -107,6 +108,8 @@ class MapLayers:
     stations: gpd.GeoDataFrame | None = None
     centres: gpd.GeoDataFrame | None = None
     travel_time: TravelTimeRaster | None = None
+    #: The run's communities, sites and pairs: the sandbox (沙盘) to plan with in the page.
+    sandbox: SandboxData | None = None
 
 
 class _Panel(_ValueScript):
@@ -283,4 +286,14 @@ def plan_map(
         )
     )
     _PageScript().add_to(fmap)
+    if layers.sandbox is not None:
+        from siting.webmap.sandbox import add_sandbox
+
+        colours = {
+            "covered": COVERED_COLOUR,
+            "uncovered": UNCOVERED_COLOUR,
+            "existing": EXISTING_COLOUR,
+            "proposed": NEW_COLOUR,
+        }
+        add_sandbox(fmap, layers.sandbox, colours=colours)
     return fmap

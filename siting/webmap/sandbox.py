@@ -1,0 +1,106 @@
+"""The sandbox (沙盘) in the page: the run's communities, sites and pairs, and the plain script that plans with them.
+
+:func:`add_sandbox` embeds :class:`siting.sandbox.SandboxData` as JSON (the pairs as
+base64 typed arrays) and the script ``sandbox.js`` beside this module. The script counts
+coverage exactly as :func:`siting.sandbox.coverage_of` does, so ``siting evaluate`` on the
+page's export gives the same children covered at every level. Its JavaScript face is
+``window.siting`` (``totals()``, ``toggle(siteId)``, ``homes()``, ``suggest()``,
+``search(text)``, ``exportCsv()``, ``scenarioSnippet()``, ``undo()``, ``reset()``).
+"""
+
+from __future__ import annotations
+
+import base64
+from importlib import resources
+from typing import Any
+
+import folium
+import numpy as np
+from jinja2 import Template
+
+from siting.sandbox import SandboxData
+from siting.webmap.engine import RawHtml, _ValueScript, json_for_script
+
+__all__ = ["SANDBOX_CSS", "add_sandbox", "sandbox_payload"]
+
+SANDBOX_CSS = """
+.siting-sandbox{max-width:400px;max-height:calc(100vh - 40px);overflow-y:auto}
+.siting-sandbox .siting-sb-hit{cursor:pointer;padding:1px 3px}
+.siting-sandbox .siting-sb-hit:hover,.siting-sandbox tr[data-site]:hover,
+.siting-sandbox tr[data-community]:hover{background:#eef}
+.siting-sandbox table{border-collapse:collapse;width:100%;font-size:12px}
+.siting-sandbox th{cursor:pointer;text-align:left;border-bottom:1px solid #999}
+.siting-sandbox td{padding:0 3px;border-bottom:1px solid #eee}
+.siting-sandbox .siting-sb-table{max-height:150px;overflow-y:auto;margin-top:4px}
+.siting-sandbox .siting-sb-buttons{margin:4px 0}
+.siting-sandbox .siting-sb-hint{color:#666}
+"""
+
+
+def _b64(values: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(values).tobytes()).decode("ascii")
+
+
+def sandbox_payload(data: SandboxData, *, colours: dict[str, str]) -> dict[str, Any]:
+    """The JSON the page carries: communities, sites, the pairs (base64 little-endian arrays) and unit names."""
+    return {
+        "unit": data.unit,
+        "standard": data.standard,
+        "budget": None if not np.isfinite(data.budget_cny) else data.budget_cny,
+        "threshold": data.threshold,
+        "colours": colours,
+        "communities": {
+            "code": data.community_code.tolist(),
+            "name": data.community_name.tolist(),
+            "township": data.township_code.tolist(),
+            "county": data.county_code.tolist(),
+            "prefecture": data.prefecture_code.tolist(),
+            "children": data.children.tolist(),  # full precision: the page's sums are siting's sums
+            "priority": data.priority.tolist(),
+            "lon": np.round(data.lon, 5).tolist(),
+            "lat": np.round(data.lat, 5).tolist(),
+        },
+        "sites": {
+            "id": data.site_id.tolist(),
+            "community": data.site_community.tolist(),
+            "existing": data.site_existing.astype(int).tolist(),
+            "planned": data.site_planned.astype(int).tolist(),
+            "cost": data.site_cost_cny.tolist(),
+            "lon": np.round(data.site_lon, 5).tolist(),
+            "lat": np.round(data.site_lat, 5).tolist(),
+        },
+        "pairs": {
+            "indptr": _b64(data.indptr.astype("<u4")),
+            "indices": _b64(data.indices.astype("<u4")),
+            "cost": _b64(data.cost.astype("<f4")),
+        },
+        "units": dict(zip(data.unit_code.tolist(), data.unit_name.tolist(), strict=True)),
+        "levels": dict(zip(data.unit_code.tolist(), data.unit_level.tolist(), strict=True)),
+    }
+
+
+class _SandboxScript(_ValueScript):
+    """The sandbox script, given the map it plans on."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+        window.__sitingMap = {{ this._parent.get_name() }};
+        {{ this.code }}
+        {% endmacro %}"""
+    )
+
+    def __init__(self, code: str) -> None:
+        super().__init__()
+        self._name = "SitingSandbox"
+        self.code = code
+
+
+def add_sandbox(fmap: folium.Map, data: SandboxData, *, colours: dict[str, str]) -> None:
+    """Embed the sandbox's data and script in the page (data as JSON, never as code)."""
+    payload = json_for_script(sandbox_payload(data, colours=colours))
+    fmap.get_root().html.add_child(  # type: ignore[attr-defined]
+        RawHtml(f'<script type="application/json" id="siting-sandbox-data">{payload}</script>')
+    )
+    fmap.get_root().header.add_child(RawHtml(f"<style>{SANDBOX_CSS}</style>"), name="siting_sandbox_css")  # type: ignore[attr-defined]
+    code = resources.files("siting.webmap").joinpath("sandbox.js").read_text(encoding="utf-8")
+    _SandboxScript(code).add_to(fmap)
