@@ -286,15 +286,21 @@ class PageScript(_ValueScript):
         (function () {
             var map = {{ this._parent.get_name() }};
             L.control.scale({imperial: false, metric: true}).addTo(map);
-            // Popups open clear of the title panel and the layer control.
+            // Popups open clear of the panels: below those on the left (the title panel), left
+            // of those on the right (the sandbox, the layer control).
             map.on("popupopen", function (e) {
-                var top = 10;
+                var top = 10, right = 10, m = map.getContainer().getBoundingClientRect();
                 document.querySelectorAll(".siting-panel, .leaflet-control-layers").forEach(function (el) {
-                    var r = el.getBoundingClientRect(), m = map.getContainer().getBoundingClientRect();
-                    top = Math.max(top, r.bottom - m.top + 10);
+                    var r = el.getBoundingClientRect();
+                    if (r.width === 0) { return; }
+                    if (r.left > m.left + m.width / 2) {
+                        right = Math.max(right, m.right - r.left + 10);
+                    } else {
+                        top = Math.max(top, r.bottom - m.top + 10);
+                    }
                 });
                 e.popup.options.autoPanPaddingTopLeft = L.point(10, top);
-                e.popup.options.autoPanPaddingTopRight = L.point(10, top);
+                e.popup.options.autoPanPaddingBottomRight = L.point(right, 10);
                 if (e.popup._adjustPan) { e.popup._adjustPan(); }
             });
             // Tiles that cannot load (an office intranet): say so, the thematic layers still work.

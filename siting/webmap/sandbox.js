@@ -12,11 +12,25 @@
     for (var i = 0; i < bytes.length; i++) view[i] = bytes.charCodeAt(i);
     return new Type(buffer);
   }
-  var C = D.communities, S = D.sites;
+  function codes(b64) {
+    var at = decode(b64, Uint32Array), out = new Array(at.length);
+    for (var i = 0; i < at.length; i++) out[i] = D.unitCodes[at[i]];
+    return out;
+  }
+  var raw = D.communities, rawSites = D.sites;
+  var C = {code: raw.code, name: raw.name, township: codes(raw.township), county: codes(raw.county),
+    prefecture: codes(raw.prefecture), children: decode(raw.children, Float64Array),
+    priority: decode(raw.priority, Float64Array), lon: decode(raw.lon, Float32Array), lat: decode(raw.lat, Float32Array)};
+  var siteCommunity = decode(rawSites.community, Int32Array);
+  var S = {id: rawSites.id, existing: decode(rawSites.existing, Uint8Array), planned: decode(rawSites.planned, Uint8Array),
+    cost: decode(rawSites.cost, Float64Array), lon: decode(rawSites.lon, Float32Array), lat: decode(rawSites.lat, Float32Array),
+    community: []};
+  for (var q = 0; q < siteCommunity.length; q++) S.community.push(siteCommunity[q] >= 0 ? raw.code[siteCommunity[q]] : null);
   var nC = C.code.length, nS = S.id.length;
   var indptr = decode(D.pairs.indptr, Uint32Array);
-  var indices = decode(D.pairs.indices, Uint32Array);
-  var cost = decode(D.pairs.cost, Float32Array);
+  var indices = decode(D.pairs.indices, D.pairs.wide ? Uint32Array : Uint16Array);
+  var rawCost = decode(D.pairs.cost, Uint16Array), cost = new Float32Array(rawCost.length);
+  for (q = 0; q < rawCost.length; q++) cost[q] = rawCost[q] / D.pairs.scale;
   var units = D.units; // code -> name
   var LEVELS = ["prefecture", "county", "township"];
 
@@ -239,7 +253,7 @@
           toggle(s2);
         });
         m.addTo(layer);
-        if (map.getZoom() >= 12) m.bindTooltip(C.name[i2], {permanent: true, direction: "right", className: "siting-label town"});
+        if (map.getZoom() >= 12) m.bindTooltip(C.name[i2], {permanent: true, direction: "right", className: "siting-sb-name"});
       })(i);
     }
     for (var s2 = 0; s2 < nS; s2++) {
@@ -301,7 +315,8 @@
       line("全省 province", t.province) + line("州市 " + (t.prefecture ? t.prefecture.name : ""), t.prefecture) +
       line("县 " + (t.county ? t.county.name : ""), t.county) + line("乡镇 " + (t.township ? t.township.name : ""), t.township) +
       "<div>儿童之家 homes: 新建 new " + h.homesNew + " · 已有 existing " + h.homesExisting + (h.closed ? " · 关闭 closed " + h.closed : "") +
-      " · 资金 " + num(h.spentCny) + budget + " 元 CNY</div>" +
+      " · 资金 " + num(h.spentCny) + budget + " 元 CNY" +
+      (isFinite(h.budgetCny) && h.spentCny > h.budgetCny ? " <b style='color:#b30000'>超出预算 over budget</b>" : "") + "</div>" +
       (lastChanged.length ? "<div>变化 changed: " + lastChanged.slice(0, 8).map(function (i) {
         return esc(C.name[i]) + (count[i] > 0 ? " ✓" : " ✗");
       }).join("、") + (lastChanged.length > 8 ? " …" : "") + "</div>" : "");
@@ -357,15 +372,19 @@
     else for (var i = 0; i < nC; i++) if (C[item.kind][i] === item.code) idx.push(i);
     if (!idx.length) return;
     var bounds = L.latLngBounds(idx.map(function (i2) { return [C.lat[i2], C.lon[i2]]; }));
+    pinnedUntil = Date.now() + 1500;
     if (item.kind === "community") {
       var i3 = idx[0];
       focus = {prefecture: C.prefecture[i3], county: C.county[i3], township: C.township[i3]};
-      map.setView([C.lat[i3], C.lon[i3]], 13);
       var near = nearestOpen(i3);
-      L.popup({autoPanPaddingTopLeft: [10, 10], autoPanPaddingBottomRight: [440, 10]}).setLatLng([C.lat[i3], C.lon[i3]]).setContent(
-        "<b>" + esc(C.name[i3]) + "</b><br>" + esc(units[C.township[i3]] || C.township[i3]) + " · " + esc(units[C.county[i3]] || C.county[i3]) +
-        "<br>儿童 children " + num(C.children[i3]) + " · " + (count[i3] > 0 ? "已覆盖 covered" : "未覆盖 uncovered") +
-        (near ? "<br>最近儿童之家 nearest home: " + esc(nameOfSite(near.site)) + " " + unit(near.cost) : "")).openOn(map);
+      var card = "<b>" + esc(C.name[i3]) + "</b> <small>" + esc(C.code[i3]) + "</small><br>" + esc(units[C.township[i3]] || C.township[i3]) +
+        " · " + esc(units[C.county[i3]] || C.county[i3]) + "<br>儿童 children " + num(C.children[i3]) + " · " +
+        (count[i3] > 0 ? "已覆盖 covered" : "未覆盖 uncovered") +
+        (near ? "<br>最近儿童之家 nearest home: " + esc(nameOfSite(near.site)) + " " + unit(near.cost) : "<br>标准内无儿童之家 no home within the standard");
+      map.once("moveend", function () {  // the card opens where the map has come to rest, after the click that asked
+        setTimeout(function () { L.popup({maxWidth: 260}).setLatLng([C.lat[i3], C.lon[i3]]).setContent(card).openOn(map); }, 0);
+      });
+      map.setView([C.lat[i3], C.lon[i3]], 13);
     } else {
       var first = idx[0];
       focus = {prefecture: C.prefecture[first], county: item.kind === "prefecture" ? null : C.county[first],
@@ -426,7 +445,8 @@
       focus.township = C.township[best];
     }
   }
-  map.on("moveend", function () { focusFromView(); refresh(); });
+  var pinnedUntil = 0;  // a located place keeps the focus while the map comes to rest on it
+  map.on("moveend", function () { if (Date.now() > pinnedUntil) focusFromView(); refresh(); });
 
   window.siting = {
     totals: totals,

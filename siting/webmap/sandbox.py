@@ -16,6 +16,7 @@ from typing import Any
 
 import folium
 import numpy as np
+import pandas as pd
 from jinja2 import Template
 
 from siting.sandbox import SandboxData
@@ -34,6 +35,9 @@ SANDBOX_CSS = """
 .siting-sandbox .siting-sb-table{max-height:150px;overflow-y:auto;margin-top:4px}
 .siting-sandbox .siting-sb-buttons{margin:4px 0}
 .siting-sandbox .siting-sb-hint{color:#666}
+.leaflet-tooltip.siting-sb-name{background:none;border:none;box-shadow:none;padding:0 2px;font:11px sans-serif;
+  color:#222;text-shadow:0 0 2px #fff,0 0 2px #fff,0 0 3px #fff}
+.leaflet-tooltip.siting-sb-name:before{display:none}
 """
 
 
@@ -42,37 +46,50 @@ def _b64(values: np.ndarray) -> str:
 
 
 def sandbox_payload(data: SandboxData, *, colours: dict[str, str]) -> dict[str, Any]:
-    """The JSON the page carries: communities, sites, the pairs (base64 little-endian arrays) and unit names."""
+    """The JSON the page carries: communities, sites, the pairs and unit names.
+
+    Numbers go as base64 little-endian typed arrays: children and priority in float64 (the
+    page's sums are siting's), seats in float32 (a metre), a pair's cost in uint16 (metres, or
+    tenths of a minute: only shown, never counted), codes as indices into the unit list.
+    """
+    codes = sorted(set(data.unit_code.tolist()) | set(data.township_code) | set(data.county_code))
+    codes = sorted(set(codes) | set(data.prefecture_code))
+    index = {code: k for k, code in enumerate(codes)}
+    community_of = pd.Index(data.community_code.astype(str)).get_indexer(data.site_community.astype(str))
+    scale = 1.0 if data.unit == "m" else 10.0
     return {
         "unit": data.unit,
         "standard": data.standard,
         "budget": None if not np.isfinite(data.budget_cny) else data.budget_cny,
         "threshold": data.threshold,
         "colours": colours,
+        "unitCodes": codes,
         "communities": {
             "code": data.community_code.tolist(),
             "name": data.community_name.tolist(),
-            "township": data.township_code.tolist(),
-            "county": data.county_code.tolist(),
-            "prefecture": data.prefecture_code.tolist(),
-            "children": data.children.tolist(),  # full precision: the page's sums are siting's sums
-            "priority": data.priority.tolist(),
-            "lon": np.round(data.lon, 5).tolist(),
-            "lat": np.round(data.lat, 5).tolist(),
+            "township": _b64(np.array([index[c] for c in data.township_code], dtype="<u4")),
+            "county": _b64(np.array([index[c] for c in data.county_code], dtype="<u4")),
+            "prefecture": _b64(np.array([index[c] for c in data.prefecture_code], dtype="<u4")),
+            "children": _b64(data.children.astype("<f8")),
+            "priority": _b64(data.priority.astype("<f8")),
+            "lon": _b64(data.lon.astype("<f4")),
+            "lat": _b64(data.lat.astype("<f4")),
         },
         "sites": {
             "id": data.site_id.tolist(),
-            "community": data.site_community.tolist(),
-            "existing": data.site_existing.astype(int).tolist(),
-            "planned": data.site_planned.astype(int).tolist(),
-            "cost": data.site_cost_cny.tolist(),
-            "lon": np.round(data.site_lon, 5).tolist(),
-            "lat": np.round(data.site_lat, 5).tolist(),
+            "community": _b64(community_of.astype("<i4")),
+            "existing": _b64(data.site_existing.astype("<u1")),
+            "planned": _b64(data.site_planned.astype("<u1")),
+            "cost": _b64(data.site_cost_cny.astype("<f8")),
+            "lon": _b64(data.site_lon.astype("<f4")),
+            "lat": _b64(data.site_lat.astype("<f4")),
         },
         "pairs": {
             "indptr": _b64(data.indptr.astype("<u4")),
-            "indices": _b64(data.indices.astype("<u4")),
-            "cost": _b64(data.cost.astype("<f4")),
+            "indices": _b64(data.indices.astype("<u2" if len(data.site_id) < 2**16 else "<u4")),
+            "wide": len(data.site_id) >= 2**16,
+            "cost": _b64(np.minimum(np.round(data.cost * scale), 65535).astype("<u2")),
+            "scale": scale,
         },
         "units": dict(zip(data.unit_code.tolist(), data.unit_name.tolist(), strict=True)),
         "levels": dict(zip(data.unit_code.tolist(), data.unit_level.tolist(), strict=True)),
