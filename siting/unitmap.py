@@ -9,6 +9,7 @@ import geopandas as gpd
 import pandas as pd
 
 from siting.errors import InputError
+from siting.geometry import dissolve
 from siting.rundir import FinishedRun, open_run
 from siting.webmap import MapLayers, plan_map
 
@@ -84,6 +85,11 @@ def unit_map(
     counties = counties[counties["county_code"].isin(set(communities["county_code"]))]
     catchments = finished.layer("catchments")
     catchments = catchments[catchments["site_id"].isin(set(homes["site_id"]))]
+    # Township outlines and names: the unit's communities joined by township, named as the report names them.
+    townships = dissolve(communities[["township_code", "geometry"]], "township_code")
+    named = finished.report_tables().get("township")
+    names = {} if named is None else dict(zip(named["unit_code"].astype(str), named["unit_name_zh"], strict=True))
+    townships["township_name"] = townships["township_code"].astype(str).map(names).fillna(townships["township_code"])
     unit_of_cost = str(finished.record.get("access", {}).get("unit", "m"))
     if "served_names" in homes:
         homes = homes.assign(
@@ -106,6 +112,7 @@ def unit_map(
             homes=gpd.GeoDataFrame(homes),
             unit=unit_of_cost,
             catchments=gpd.GeoDataFrame(catchments),
+            townships=gpd.GeoDataFrame(townships),
         ),
         title_zh=f"{name} 儿童之家布局方案",
         title_en=f"Children's homes plan, {name} ({code})",

@@ -116,3 +116,95 @@ def test_plan_in_the_map_then_evaluate_the_export(planned: tuple[Path, Path], tm
     written = pd.read_csv(tmp_path / "ev" / "evaluation_county.csv", encoding="utf-8-sig")
     assert "覆盖儿童(人) children covered" in written.columns
     shutil.rmtree(tmp_path / "ev")
+
+
+def _point_of(page, lat: float, lon: float) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """The page pixel of a place on the map."""
+    x, y = page.evaluate(
+        f"(function () {{ var m = window.__sitingMap, p = m.latLngToContainerPoint([{lat}, {lon}]),"
+        " r = m.getContainer().getBoundingClientRect(); return [p.x + r.left, p.y + r.top]; })()"
+    )
+    return float(x), float(y)
+
+
+@needs_chromium
+def test_an_existing_home_is_clickable_at_zoom_12_over_the_catchments(planned: tuple[Path, Path]) -> None:
+    out, page_path = planned
+    data = SandboxData.load(out / SANDBOX_NPZ)
+    home = int(np.flatnonzero(data.site_existing & data.site_planned)[0])
+    lat, lon = float(data.site_lat[home]), float(data.site_lon[home])
+    seen: dict[str, object] = {}
+
+    def check(page) -> None:  # type: ignore[no-untyped-def]
+        page.wait_for_function("window.siting !== undefined")
+        page.evaluate(f"window.__sitingMap.setView([{lat}, {lon}], 12, {{animate: false}})")
+        page.wait_for_timeout(300)
+        # The catchments are drawn from zoom 9 and were added after the homes: they must not catch the click.
+        seen["catchments"] = page.evaluate("document.querySelectorAll('.leaflet-overlay-pane canvas').length")
+        page.mouse.click(*_point_of(page, lat, lon))
+        page.wait_for_selector(".leaflet-popup", timeout=3000)
+        seen["popup"] = page.inner_text(".leaflet-popup-content")
+
+    errors, _ = chromium_page(page_path, check, viewport=(1366, 768))
+    assert errors == []
+    assert "已有儿童之家 existing home" in str(seen["popup"])
+
+
+@needs_chromium
+def test_a_proposed_homes_popup_is_wholly_in_view_with_the_panels_open(planned: tuple[Path, Path]) -> None:
+    out, page_path = planned
+    data = SandboxData.load(out / SANDBOX_NPZ)
+    home = int(np.flatnonzero(~data.site_existing & data.site_planned)[0])
+    lat, lon = float(data.site_lat[home]), float(data.site_lon[home])
+    seen: dict[str, object] = {}
+
+    def check(page) -> None:  # type: ignore[no-untyped-def]
+        page.wait_for_function("window.siting !== undefined")
+        # Put the home near the bottom of the screen, as a planner scrolling finds it.
+        page.evaluate(f"window.__sitingMap.setView([{lat}, {lon}], 12, {{animate: false}})")
+        page.evaluate("window.__sitingMap.panBy([0, -330], {animate: false})")
+        page.wait_for_timeout(200)
+        page.mouse.click(*_point_of(page, lat, lon))
+        page.wait_for_selector(".leaflet-popup", timeout=3000)
+        page.wait_for_timeout(600)  # the pan that brings it into view
+        seen["popup"] = page.evaluate(
+            "(function () { var r = document.querySelector('.leaflet-popup').getBoundingClientRect();"
+            " return [r.left, r.top, r.right, r.bottom]; })()"
+        )
+        seen["home"] = _point_of(page, lat, lon)
+        seen["panels"] = page.evaluate(
+            "Array.from(document.querySelectorAll('.siting-panel')).map(function (el) {"
+            " var r = el.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })"
+        )
+        seen["text"] = page.inner_text(".leaflet-popup-content")
+
+    errors, _ = chromium_page(page_path, check, viewport=(1366, 768))
+    assert errors == []
+    left, top, right, bottom = seen["popup"]  # type: ignore[misc]
+    assert left >= 0 and top >= 0 and right <= 1366 and bottom <= 768, seen["popup"]
+    x, y = seen["home"]  # type: ignore[misc]
+    assert 0 <= x <= 1366 and 0 <= y <= 768  # the clicked home stays on the screen
+    for p_left, p_top, p_right, p_bottom in seen["panels"]:  # type: ignore[attr-defined]
+        overlap = min(right, p_right) > max(left, p_left) and min(bottom, p_bottom) > max(top, p_top)
+        assert not overlap, (seen["popup"], seen["panels"])
+    assert "新建儿童之家 proposed home" in str(seen["text"])
+
+
+@needs_chromium
+def test_the_county_map_has_township_outlines_and_names(planned: tuple[Path, Path], tmp_path: Path) -> None:
+    out, _ = planned
+    page_path = tmp_path / "c2.html"
+    result = CliRunner().invoke(main, ["map", str(out), "--unit", "乌当区", "--out", str(page_path)])
+    assert result.exit_code == 0, result.output
+    seen: dict[str, object] = {}
+
+    def check(page) -> None:  # type: ignore[no-untyped-def]
+        page.evaluate("window.__sitingMap.setZoom(12, {animate: false})")
+        page.wait_for_timeout(300)
+        seen["labels"] = page.evaluate(
+            "Array.from(document.querySelectorAll('.siting-label.town')).map(function (e) { return e.textContent; })"
+        )
+
+    errors, _ = chromium_page(page_path, check, viewport=(1366, 768))
+    assert errors == []
+    assert {"乌当甲镇", "乌当乙乡"} <= set(seen["labels"])  # type: ignore[arg-type]

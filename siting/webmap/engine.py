@@ -141,10 +141,24 @@ class OfflineMap(folium.Map):
         kwargs.setdefault("tiles", None)
         kwargs.setdefault("control_scale", False)
         super().__init__(**kwargs)
+        _Panes().add_to(self)  # first of the map's scripts: the panes exist before any layer
         js, css = _leaflet_assets()
         header = self.get_root().header  # type: ignore[attr-defined]
         header.add_child(RawHtml(f"<style>{css}</style>"), name="leaflet_css_inline", index=0)
         header.add_child(RawHtml(f"<script>{js}</script>"), name="leaflet_js_inline", index=1)
+
+
+class _Panes(_ValueScript):
+    """The map's panes: points above every area, below the proposed homes' icons (overlays 400, markers 600)."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+        {{ this._parent.get_name() }}.createPane("sitingPoints").style.zIndex = 590;
+        // SVG, not canvas: an SVG layer takes the mouse only where it paints, so the areas below
+        // keep their hovers and the proposed homes' icons (the marker pane, 600) stay on top.
+        window.__sitingPoints = L.svg({pane: "sitingPoints"});
+        {% endmacro %}"""
+    )
 
 
 class SafeGeoJson(_ValueScript):
@@ -182,7 +196,10 @@ class SafeGeoJson(_ValueScript):
                         html: '<svg width="14" height="14"><polygon points="7,1 13,13 1,13" fill="' + c +
                               '" stroke="#333" stroke-width="1"/></svg>'})});
                 }
-                return L.circleMarker(latlng, st);
+                // Points sit in their own pane above every area (catchments, communities): always
+                // on top and clickable, whatever layer was switched on last.
+                var where = {pane: "sitingPoints", renderer: window.__sitingPoints};
+                return L.circleMarker(latlng, Object.assign(where, st));
             },
             onEachFeature: function (f, layer) {
                 if (f.properties._tip) { layer.bindTooltip(f.properties._tip, {sticky: true}); }
@@ -285,17 +302,22 @@ class PageScript(_ValueScript):
         """{% macro script(this, kwargs) %}
         (function () {
             var map = {{ this._parent.get_name() }};
+            window.__sitingMap = map;  // for tests and the sandbox: the page's one map
             L.control.scale({imperial: false, metric: true}).addTo(map);
-            // Popups open clear of the panels: below those on the left (the title panel), left
-            // of those on the right (the sandbox, the layer control).
+            // Popups open clear of the panels they would fall under: below a panel on the left that
+            // shares their columns (the title panel), left of one on the right that shares their rows
+            // (the sandbox, the layer control); a panel beside them costs them no room.
             map.on("popupopen", function (e) {
                 var top = 10, right = 10, m = map.getContainer().getBoundingClientRect();
+                var box = e.popup.getElement().getBoundingClientRect();
                 document.querySelectorAll(".siting-panel, .leaflet-control-layers").forEach(function (el) {
                     var r = el.getBoundingClientRect();
                     if (r.width === 0) { return; }
                     if (r.left > m.left + m.width / 2) {
-                        right = Math.max(right, m.right - r.left + 10);
-                    } else {
+                        if (Math.min(r.bottom, box.bottom) > Math.max(r.top, box.top) - 20 || r.left < box.right) {
+                            right = Math.max(right, m.right - r.left + 10);
+                        }
+                    } else if (Math.min(r.right, box.right) > Math.max(r.left, box.left)) {
                         top = Math.max(top, r.bottom - m.top + 10);
                     }
                 });

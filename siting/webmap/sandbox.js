@@ -234,7 +234,7 @@
   }
   function styleCommunity(i) {
     var changed = lastChanged.indexOf(i) >= 0;
-    return {radius: 4, weight: changed ? 3 : 1, color: changed ? "#000" : "#fff", fillOpacity: 0.9,
+    return {pane: "sitingPoints", renderer: window.__sitingPoints, radius: 4, weight: changed ? 3 : 1, color: changed ? "#000" : "#fff", fillOpacity: 0.9,
       fillColor: count[i] > 0 ? D.colours.covered : D.colours.uncovered};
   }
   function draw() {
@@ -261,7 +261,7 @@
       if (!status || !view.contains([S.lat[s2], S.lon[s2]])) continue;
       (function (s3, st) {
         var colour = st === "new" ? D.colours.proposed : st === "existing" ? D.colours.existing : "#999";
-        var m = L.circleMarker([S.lat[s3], S.lon[s3]], {radius: 8, weight: 2, color: "#222", fillColor: colour,
+        var m = L.circleMarker([S.lat[s3], S.lon[s3]], {pane: "sitingPoints", renderer: window.__sitingPoints, radius: 8, weight: 2, color: "#222", fillColor: colour,
           fillOpacity: st === "closed" ? 0.3 : 0.95, dashArray: st === "closed" ? "3" : null});
         var verb = st === "new" ? "点击取消 click to drop" : st === "existing" ? "点击标记关闭 click to mark closed" : "点击恢复 click to reopen";
         m.bindTooltip(nameOfSite(s3) + " · " + {new: "新建 proposed", existing: "已有 existing", closed: "关闭 closed"}[st] + " · " + verb);
@@ -277,7 +277,7 @@
   box.innerHTML =
     '<div class="siting-head"><button type="button" class="siting-sb-fold" title="收起/展开 collapse/expand">▾</button>' +
     '<div class="siting-title">沙盘 Plan in the map</div></div><div class="siting-body">' +
-    '<label><input type="checkbox" id="siting-sb-on" checked> 编辑方案 edit the plan (点击村/儿童之家 click a village or home)</label>' +
+    '<label><input type="checkbox" id="siting-sb-on"> 编辑方案 edit the plan: 点击村/儿童之家 click a village or home to change it</label>' +
     '<div><input id="siting-sb-search" type="search" placeholder="搜索村、乡镇、县 search village, township, county" style="width:95%"></div>' +
     '<div id="siting-sb-results" class="siting-sb-list"></div>' +
     '<div id="siting-sb-totals"></div>' +
