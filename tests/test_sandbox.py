@@ -208,3 +208,42 @@ def test_the_county_map_has_township_outlines_and_names(planned: tuple[Path, Pat
     errors, _ = chromium_page(page_path, check, viewport=(1366, 768))
     assert errors == []
     assert {"乌当甲镇", "乌当乙乡"} <= set(seen["labels"])  # type: ignore[arg-type]
+
+
+@needs_chromium
+def test_the_browsers_print_gives_one_landscape_sheet_with_title_legend_scale_north_and_notice(
+    planned: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, page_path = planned
+    pdf = tmp_path / "map.pdf"
+    seen: dict[str, object] = {}
+
+    def check(page) -> None:  # type: ignore[no-untyped-def]
+        page.click(".siting-panel .siting-head button")  # folded on screen: printed open all the same
+        page.emulate_media(media="print")
+        seen["visible"] = page.evaluate(
+            "(function () { function shown(s) { var e = document.querySelector(s);"
+            " return !!e && getComputedStyle(e).display !== 'none' && e.getBoundingClientRect().width > 0; }"
+            " return {title: shown('.siting-panel .siting-title'), legend: shown('.siting-legend'),"
+            " scale: shown('.leaflet-control-scale'), north: shown('#siting-print .siting-north'),"
+            " sandbox: shown('.siting-sandbox'), zoom: shown('.leaflet-control-zoom')}; })()"
+        )
+        seen["sheet"] = page.inner_text("#siting-print")
+        page.pdf(path=str(pdf), prefer_css_page_size=True, print_background=True)
+
+    errors, blocked = chromium_page(page_path, check, viewport=(1366, 768))
+    assert errors == [] and blocked == []
+    assert seen["visible"] == {
+        "title": True,
+        "legend": True,
+        "scale": True,
+        "north": True,
+        "sandbox": False,
+        "zoom": False,
+    }
+    assert "N 北" in str(seen["sheet"]) and "打印日期 printed 20" in str(seen["sheet"])
+    data = pdf.read_bytes()
+    assert data.count(b"/Type /Page") - data.count(b"/Type /Pages") == 1  # one sheet
+    box = data[data.index(b"/MediaBox") :].split(b"]")[0]
+    width, height = (float(v) for v in box.split(b"[")[1].split()[2:4])
+    assert width > height and abs(width - 842) < 2  # A4 landscape, in points

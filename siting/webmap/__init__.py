@@ -36,6 +36,7 @@ from siting.webmap.engine import (
 from siting.webmap.engine import PageScript as _PageScript
 from siting.webmap.layers import (
     CENTRE_COLOUR,
+    COVERAGE_CLASSES,
     COVERED_COLOUR,
     EXISTING_COLOUR,
     LAYER_NAMES,
@@ -46,6 +47,7 @@ from siting.webmap.layers import (
     MapStyle,
     add_catchments,
     add_communities,
+    add_county_coverage,
     add_homes,
     add_outlines,
     add_raster,
@@ -86,6 +88,19 @@ CSS = """
 .siting-triangle{background:none;border:none}
 #siting-offline{display:none;position:absolute;bottom:28px;left:50%;transform:translateX(-50%);z-index:1000;
   background:#fff3cd;border:1px solid #d4a72c;padding:4px 10px;border-radius:4px;font:13px sans-serif}
+#siting-print{display:none}
+@page{size:A4 landscape;margin:8mm}
+@media print{
+  html,body{width:100%;height:100%;margin:0}
+  .folium-map{position:absolute!important;inset:0!important;width:100%!important;height:100%!important}
+  .leaflet-control-zoom,.leaflet-control-layers,.siting-sandbox,#siting-offline,.leaflet-popup{display:none!important}
+  .siting-panel.siting-collapsed .siting-body{display:block!important}
+  .siting-panel .siting-head button{display:none}
+  .siting-panel{box-shadow:none}
+  #siting-print{display:block;position:absolute;right:6mm;bottom:6mm;z-index:1000;background:#fff;
+    border:1px solid #888;padding:4px 8px;font:12px sans-serif;text-align:center}
+  #siting-print .siting-north{font:bold 20px sans-serif;line-height:1}
+}
 """
 
 
@@ -168,8 +183,12 @@ def _legend(
             f"{_swatch(UNCOVERED_COLOUR)}{LAYER_NAMES['communities'].split(' ')[0]} 未覆盖 not covered",
         ]
     )
+    ramp = " ".join(f"{_swatch(colour)}{label}" for _, colour, label in COVERAGE_CLASSES)
     rows += [
+        f"<b>{LAYER_NAMES['county_coverage']}</b> (省级视图 province view)",
+        ramp,
         f"{_swatch(UNCOVERED_DOT, shape='circle')}{LAYER_NAMES['uncovered']} (面积∝人数 area ∝ children)",
+        "<small>县级缩放起 from county zoom: 未覆盖儿童 uncovered children, 责任范围 catchments</small>",
         f"{_swatch(EXISTING_COLOUR, shape='circle')}{LAYER_NAMES['existing']}",
         f"{_swatch(NEW_COLOUR, shape='triangle')}{LAYER_NAMES['new']}",
     ]
@@ -248,6 +267,8 @@ def plan_map(
     add_communities(fmap, layers.communities, style)
     if layers.catchments is not None:
         add_catchments(fmap, layers.catchments, style)
+    if "county_code" in layers.counties and "county_code" in layers.communities:
+        add_county_coverage(fmap, layers.counties, layers.communities, style)
     add_outlines(
         fmap, counties=layers.counties, townships=layers.townships, prefectures=layers.prefectures, style=style
     )
@@ -283,6 +304,18 @@ def plan_map(
         RawHtml(
             '<div id="siting-offline">底图无法加载（离线），专题图层不受影响 — '
             "basemap offline; thematic layers still work</div>"
+        )
+    )
+    # What only the printed sheet shows (A4 landscape; A3 from the print dialog): a north arrow, the date
+    # and the modelled-data notice, beside the title panel, legend and scale bar of the page.
+    printed = "模拟数据 modelled data · " if modelled else ""
+    fmap.get_root().html.add_child(  # type: ignore[attr-defined]
+        RawHtml(
+            '<div id="siting-print"><div class="siting-north">▲<br>N 北</div>'
+            f"<div>{printed}{escape_text(title_zh)}</div><div>打印日期 printed "
+            '<span id="siting-print-date"></span></div></div>'
+            "<script>document.getElementById('siting-print-date').textContent="
+            "new Date().toISOString().slice(0, 10);</script>"
         )
     )
     _PageScript().add_to(fmap)

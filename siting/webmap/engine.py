@@ -207,13 +207,14 @@ class SafeGeoJson(_ValueScript):
             }
         });
         {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
-        {% if this.min_zoom %}
+        {% if this.min_zoom or this.max_zoom %}
         (function () {
             var map = {{ this._parent.get_name() }}._map || {{ this._parent._parent.get_name() }};
             var parent = {{ this._parent.get_name() }}, layer = {{ this.get_name() }};
             function show() {
                 var m = parent._map || map;
-                if (m.getZoom() >= {{ this.min_zoom }}) { if (!parent.hasLayer(layer)) { parent.addLayer(layer); } }
+                var z = m.getZoom(), wanted = z >= {{ this.min_zoom or 0 }} && z <= {{ this.max_zoom or 99 }};
+                if (wanted) { if (!parent.hasLayer(layer)) { parent.addLayer(layer); } }
                 else if (parent.hasLayer(layer)) { parent.removeLayer(layer); }
             }
             map.on("zoomend", show);
@@ -231,12 +232,14 @@ class SafeGeoJson(_ValueScript):
         styles: dict[str, dict[str, Any]] | None = None,
         interactive: bool = True,
         min_zoom: int | None = None,
+        max_zoom: int | None = None,
     ) -> None:
         super().__init__()
         self._name = name
         self.styles_json = json_for_script(dict(styles or {}))
         self.interactive_json = "true" if interactive else "false"
         self.min_zoom = min_zoom
+        self.max_zoom = max_zoom
         self.feature_count = len(features)
         self.tooltips = list(features.get("_tip", pd.Series(dtype=object)).tolist())
         self.data_json = json_for_script(_packed(features))

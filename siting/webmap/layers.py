@@ -51,6 +51,7 @@ LAYER_NAMES = {
     "townships": "乡镇界 township outlines",
     "communities": "村(社区)覆盖 communities covered / not covered",
     "uncovered": "未覆盖儿童 uncovered children",
+    "county_coverage": "县儿童覆盖率 children covered by county",
     "raster": "儿童分布 children per km²",
     "travel_time": "到最近儿童之家的时间 travel time to the nearest home",
     "catchments": "责任范围 catchments",
@@ -59,6 +60,18 @@ LAYER_NAMES = {
     "stations": "乡镇工作站 township stations",
     "centres": "县级指导中心 county guidance centres",
 }
+
+
+#: The zoom from which a county fills the screen: catchments and uncovered children show from it on.
+COUNTY_ZOOM = 9
+#: Classes of the share of a county's children covered (upper bound %, colour, label), a sequential ramp.
+COVERAGE_CLASSES = (
+    (50.0, "#deebf7", "< 50%"),
+    (70.0, "#9ecae1", "50–70%"),
+    (85.0, "#6baed6", "70–85%"),
+    (95.0, "#3182bd", "85–95%"),
+    (100.1, "#08519c", "≥ 95%"),
+)
 
 
 @dataclass(frozen=True)
@@ -83,9 +96,12 @@ def _group(
     styles: dict[str, Any] | None = None,
     interactive: bool = True,
     min_zoom: int | None = None,
+    max_zoom: int | None = None,
 ) -> None:
     layer = folium.FeatureGroup(name=name or LAYER_NAMES[key], show=show)
-    SafeGeoJson(frame, name=f"{key}_data", styles=styles, interactive=interactive, min_zoom=min_zoom).add_to(layer)
+    SafeGeoJson(
+        frame, name=f"{key}_data", styles=styles, interactive=interactive, min_zoom=min_zoom, max_zoom=max_zoom
+    ).add_to(layer)
     layer.add_to(fmap)
 
 
@@ -196,7 +212,59 @@ def add_uncovered_children(fmap: folium.Map, communities: gpd.GeoDataFrame, styl
         crs=communities.crs,
     )
     dot = {"color": "#7f0000", "fillColor": UNCOVERED_DOT, "fillOpacity": 0.75, "weight": 0.5}
-    _group(fmap, "uncovered", display_frame(frame, simplify_m=0, gcj02=style.gcj02), styles={"u": dot})
+    # The detail below the county view: at province zoom the dots blanket the map and read as failure.
+    _group(
+        fmap,
+        "uncovered",
+        display_frame(frame, simplify_m=0, gcj02=style.gcj02),
+        styles={"u": dot},
+        min_zoom=COUNTY_ZOOM,
+    )
+
+
+def coverage_class(share_pct: float) -> int:
+    """The class of a county's share of children covered (:data:`COVERAGE_CLASSES`)."""
+    return int(np.searchsorted([upper for upper, _, _ in COVERAGE_CLASSES[:-1]], share_pct, side="right"))
+
+
+def add_county_coverage(
+    fmap: folium.Map, counties: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, style: MapStyle
+) -> None:
+    """Each county filled by its share of children covered, up to county zoom: the first view leads with it."""
+    grouped = communities.groupby("county_code")
+    children = grouped["children"].sum()
+    covered = (
+        communities["children"]
+        .where(communities["covered"].astype(bool), 0.0)
+        .groupby(communities["county_code"])
+        .sum()
+    )
+    share = (100 * covered / children.where(children > 0)).reindex(counties["county_code"]).to_numpy()
+    names = counties.get("county_name_zh", counties["county_code"]).astype(str).to_numpy()
+    frame = gpd.GeoDataFrame(
+        {
+            "_tip": [
+                f"<b>{escape_text(n)}</b><br>覆盖儿童 children covered: "
+                + ("—" if not np.isfinite(p) else f"{p:.1f}% ({covered.get(c, 0):,.0f} / {children.get(c, 0):,.0f})")
+                for n, p, c in zip(names, share, counties["county_code"], strict=True)
+            ],
+            "_style": [f"c{coverage_class(p)}" if np.isfinite(p) else "none" for p in share],
+        },
+        geometry=counties.geometry.to_numpy(),
+        crs=counties.crs,
+    )
+    styles = {
+        f"c{k}": {"fillColor": colour, "fillOpacity": 0.85, "color": "#555555", "weight": 0.6}
+        for k, (_, colour, _) in enumerate(COVERAGE_CLASSES)
+    }
+    styles["none"] = {"fillColor": "#dddddd", "fillOpacity": 0.6, "color": "#555555", "weight": 0.6}
+    _group(
+        fmap,
+        "county_coverage",
+        display_frame(frame, simplify_m=style.simplify_m, gcj02=style.gcj02, coverage=True),
+        styles=styles,
+        max_zoom=COUNTY_ZOOM - 1,
+    )
 
 
 def colour_classes(polygons: gpd.GeoSeries, n_colours: int = len(CATCHMENT_PALETTE)) -> np.ndarray:
