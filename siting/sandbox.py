@@ -118,6 +118,46 @@ class SandboxData:
             fields |= {name: data[name] for name in _NUMBERS}
         return cls(unit=unit, standard=float(standard), budget_cny=float(budget), threshold=int(threshold), **fields)
 
+    def within(self, keep: np.ndarray) -> SandboxData:
+        """The sandbox of some communities (a county's map): them, the sites in them or reaching them, their pairs.
+
+        Sites outside that reach a kept community stay, so the unit's coverage is counted exactly.
+        """
+        rows = np.flatnonzero(keep)
+        counts = np.diff(self.indptr)[rows]
+        starts = self.indptr[:-1][rows]
+        pieces = [np.arange(a, a + n, dtype=np.int64) for a, n in zip(starts, counts, strict=True)]
+        take = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+        inside = np.isin(self.site_community.astype(str), self.community_code[rows].astype(str))
+        sites = np.union1d(np.flatnonzero(inside), self.indices[take]).astype(np.int64)
+        new_index = np.full(len(self.site_id), -1, dtype=np.int64)
+        new_index[sites] = np.arange(len(sites))
+        fields = {name: getattr(self, name) for name in ("unit", "standard", "budget_cny", "threshold")}
+        community_fields = (
+            "community_code",
+            "community_name",
+            "township_code",
+            "county_code",
+            "prefecture_code",
+            "province_code",
+            "children",
+            "priority",
+            "lon",
+            "lat",
+        )
+        site_fields = ("site_id", "site_community", "site_existing", "site_planned", "site_cost_cny", "site_lon")
+        return SandboxData(
+            **fields,
+            **{name: getattr(self, name)[rows] for name in community_fields},
+            **{name: getattr(self, name)[sites] for name in (*site_fields, "site_lat")},
+            indptr=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            indices=new_index[self.indices[take]],
+            cost=self.cost[take],
+            unit_code=self.unit_code,
+            unit_name=self.unit_name,
+            unit_level=self.unit_level,
+        )
+
     def open_mask(self, site_ids: list[str]) -> np.ndarray:
         """True on the given sites; an id that is not a candidate of the run is refused by name."""
         position = pd.Index(self.site_id.astype(str)).get_indexer(site_ids)

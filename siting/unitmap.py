@@ -11,6 +11,7 @@ import pandas as pd
 from siting.errors import InputError
 from siting.geometry import dissolve
 from siting.rundir import FinishedRun, open_run
+from siting.sandbox import SANDBOX_NPZ, SandboxData
 from siting.webmap import MapLayers, plan_map
 
 __all__ = ["resolve_unit", "unit_map"]
@@ -53,6 +54,15 @@ def resolve_unit(finished: FinishedRun, unit: str) -> tuple[str, str, str]:
     )
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise InputError(f"no prefecture or county of the run is called or coded {unit!r}{hint}")
+
+
+def _unit_sandbox(finished: FinishedRun, column: str, code: str) -> SandboxData | None:
+    """The run's sandbox cut to the unit (None for a run written before runs kept one)."""
+    path = finished.path / SANDBOX_NPZ
+    if not path.is_file():
+        return None
+    data = SandboxData.load(path)
+    return data.within(data.codes(column.removesuffix("_code")).astype(str) == code)
 
 
 def unit_map(
@@ -113,6 +123,7 @@ def unit_map(
             unit=unit_of_cost,
             catchments=gpd.GeoDataFrame(catchments),
             townships=gpd.GeoDataFrame(townships),
+            sandbox=_unit_sandbox(finished, column, code),
         ),
         title_zh=f"{name} 儿童之家布局方案",
         title_en=f"Children's homes plan, {name} ({code})",

@@ -204,10 +204,16 @@ def test_the_county_map_has_township_outlines_and_names(planned: tuple[Path, Pat
         seen["labels"] = page.evaluate(
             "Array.from(document.querySelectorAll('.siting-label.town')).map(function (e) { return e.textContent; })"
         )
+        seen["county"] = page.evaluate("window.siting.levelTotals('county')")
 
     errors, _ = chromium_page(page_path, check, viewport=(1366, 768))
     assert errors == []
     assert {"乌当甲镇", "乌当乙乡"} <= set(seen["labels"])  # type: ignore[arg-type]
+    # The county map plans too: its sandbox holds the county and every site that reaches it.
+    data = SandboxData.load(out / SANDBOX_NPZ)
+    county = coverage_of(data, data.site_planned)["county"].set_index("unit_code")
+    assert list(seen["county"]) == ["c2"]  # type: ignore[arg-type]
+    assert seen["county"]["c2"]["covered"] == pytest.approx(county.loc["c2", "children_covered"])  # type: ignore[index]
 
 
 @needs_chromium
