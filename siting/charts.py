@@ -17,7 +17,7 @@ from matplotlib.axes import Axes
 
 from siting.errors import SitingWarning
 
-__all__ = ["budget_curve_chart", "cjk_font", "compare_chart", "phasing_chart"]
+__all__ = ["budget_curve_chart", "cjk_font", "compare_chart", "lorenz_chart", "phasing_chart"]
 
 CJK_FAMILIES = (
     "Noto Sans CJK SC",
@@ -109,4 +109,25 @@ def phasing_chart(table: pd.DataFrame, path: Path) -> Path:
         ax.set_ylabel(_label("覆盖儿童(千人)", "children covered (thousands)", font))
         ax.set_title(_label("分年建设", "children covered by year", font))
         ax.legend(loc="lower right")
+    return path
+
+
+def lorenz_chart(borne: pd.DataFrame, path: Path) -> Path:
+    """Lorenz curves of the cost to the nearest home over each prefecture's children, with their Gini.
+
+    ``borne`` has ``prefecture`` (its name), ``children`` and ``cost`` per demand point; the equality
+    line is the diagonal. A curve far below it means a few children bear most of the distance.
+    """
+    from siting.equity import gini, lorenz_points
+
+    with _chart(path, size=(7, 6)) as (ax, font):
+        ax.plot([0, 1], [0, 1], color="#999999", linewidth=1, label=_label("完全均等", "equal access", font))
+        for name, group in borne.groupby("prefecture"):
+            cost, weight = group["cost"].to_numpy(dtype=float), group["children"].to_numpy(dtype=float)
+            x, y = lorenz_points(cost, weight)
+            ax.plot(x, y, linewidth=1, label=f"{name} (Gini {gini(cost, weight):.2f})")
+        ax.set_xlabel(_label("儿童累计占比", "cumulative share of children (nearest first)", font))
+        ax.set_ylabel(_label("距离/时间累计占比", "cumulative share of distance or time", font))
+        ax.set_title(_label("到最近儿童之家的洛伦兹曲线", "Lorenz curves of access, by prefecture", font))
+        ax.legend(fontsize=6, ncol=2, loc="upper left")
     return path

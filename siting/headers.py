@@ -32,6 +32,15 @@ HEADERS = {
     "communities": "村(社区)数(个) communities",
     "children": "儿童数(人) children",
     "children_covered": "覆盖儿童(人) children covered",
+    "group": "群体 group",
+    "beyond_standard": "服务标准外(人) beyond the standard",
+    "beyond_standard_pct": "服务标准外占比 % beyond the standard",
+    "cost_mean": "平均距离或时间 mean distance or time",
+    "cost_p90": "90%分位距离或时间 90th percentile",
+    "gini": "基尼系数 Gini",
+    "left_behind": "留守儿童(人) left-behind children",
+    "difficult_circumstances": "困境儿童(人) children in difficult circumstances",
+    "dibao": "低保儿童(人) minors on dibao",
     "children_covered_pct": "儿童覆盖率 children covered %",
     "priority_children": "重点儿童(人) priority children",
     "priority_covered": "覆盖重点儿童(人) priority children covered",
@@ -85,6 +94,16 @@ _STATS = {None: ("", ""), "mean": ("平均", "mean "), "p90": ("90%分位", "90t
 
 
 _WITHIN = re.compile(r"^children_(?P<side>within|beyond)_(?P<minutes>[0-9.]+)_min$")
+_BAND = re.compile(
+    r"^(?P<group>[a-z_]+?)_(?:(?P<low>[0-9.]+)_(?P<high>[0-9.]+)|over_(?P<over>[0-9.]+))_(?P<unit>km|min)$"
+)
+#: The sample's priority groups (a registry's own columns keep their names).
+GROUPS = {
+    "children": ("儿童", "children"),
+    "left_behind": ("留守儿童", "left-behind"),
+    "difficult_circumstances": ("困境儿童", "in difficult circumstances"),
+    "dibao": ("低保儿童", "on dibao"),
+}
 
 
 def header(column: str, *, km: bool = False) -> str:
@@ -95,6 +114,14 @@ def header(column: str, *, km: bool = False) -> str:
     """
     if column in HEADERS:
         return HEADERS[column]
+    band = _BAND.match(column)
+    if band is not None:
+        zh, en = GROUPS.get(band["group"], (band["group"], band["group"]))
+        unit_zh = "公里" if band["unit"] == "km" else "分钟"
+        if band["over"] is not None:
+            return f"{zh} 超过{band['over']}{unit_zh} {en} over {band['over']} {band['unit']}"
+        span = f"{band['low']}–{band['high']}"
+        return f"{zh} {span}{unit_zh} {en} {span} {band['unit']}"
     within = _WITHIN.match(column)
     if within is not None:
         minutes = within["minutes"]

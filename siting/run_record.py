@@ -64,6 +64,14 @@ def run_contents(
         "title": list(made.title),
     }
     extra = {"人员 staff": made.staff}
+    if made.equity is not None and made.gini is not None and made.bands is not None:
+        extra["公平 who is left out"] = made.equity
+        extra["基尼 Gini by prefecture"] = made.gini
+        extra["分段 access bands"] = made.bands["county"][
+            [c for c in made.bands["county"].columns if c in ("unit_code", "unit_name_zh") or c.startswith("children")]
+        ]
+        record["equity"] = made.equity.to_dict("records")
+        record["gini_by_prefecture"] = made.gini.to_dict("records")
     if made.within is not None:  # the county rows in the workbook; every level as CSV
         extra["可达性 access times"] = made.within["county"]
         record["children_within_min"] = {
@@ -108,4 +116,6 @@ def run_contents(
         travel_time=allocated.travel_time,
         extra_columns=(reach.column("mean"), reach.column("p90")),
         within=made.within,
+        bands=made.bands,
+        borne=made.borne,
     )

@@ -47,6 +47,7 @@ __all__ = [
 ]
 
 RUN_JSON = "run.json"
+LEVELS_ALL = ("province", "prefecture", "county", "township")
 PLAN_GPKG = "plan.gpkg"
 #: Every file a run writes, and what it holds.
 FILES = {
@@ -69,6 +70,13 @@ FILES = {
     "nearest_home_time.tif": "minutes from each cell to the nearest home (travel-time runs)",
     "phasing.csv": "build years (phased plans)",
     "phasing.png": "children covered by year (phased plans)",
+    "sandbox.npz": "communities, candidate sites and pairs within the standard (the map's sandbox, siting evaluate)",
+    **{f"access_bands_{level}.csv": f"children and priority groups per access band, {level}" for level in LEVELS_ALL},
+    **{
+        f"access_thresholds_{level}.csv": f"children within each travel-time threshold, {level} (travel-time runs)"
+        for level in ("prefecture", "county", "township")
+    },
+    "lorenz_prefecture.png": "Lorenz curves and Gini of access by prefecture",
 }
 LAYERS = ("homes", "catchments", "communities", "counties", "stations", "centres")
 TEMP_PREFIX = ".siting-run-"
@@ -272,6 +280,8 @@ class RunContents:
     extra_columns: tuple[str, ...] = ()
     within: dict[str, pd.DataFrame] | None = None
     sandbox: Any = None  # siting.sandbox.SandboxData: written as sandbox.npz
+    bands: dict[str, pd.DataFrame] | None = None
+    borne: pd.DataFrame | None = None
 
 
 def _shared_homes(homes: gpd.GeoDataFrame, threshold: int) -> gpd.GeoDataFrame:
@@ -350,6 +360,16 @@ def write_run(
             )
         if contents.sandbox is not None:
             contents.sandbox.save(tmp / "sandbox.npz")
+        for level, table in (contents.bands or {}).items():
+            groups = [
+                c for c in table.columns if not c.startswith("children") and c not in ("unit_code", "unit_name_zh")
+            ]
+            shown = suppress_counts(table, threshold=threshold, columns=groups)
+            write_csv(rename_bilingual(shown), tmp / f"access_bands_{level}.csv")
+        if contents.borne is not None:
+            from siting.charts import lorenz_chart
+
+            lorenz_chart(contents.borne, tmp / "lorenz_prefecture.png")
         for level, table in (contents.within or {}).items():
             write_csv(rename_bilingual(table), tmp / f"access_thresholds_{level}.csv")
         if contents.years is not None:

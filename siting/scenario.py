@@ -107,7 +107,7 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "max_station_centre_m": Number,
     },
     "targets": {"file": (str,)},
-    "report": {"title": (str,), "region_name": (str,), "region_name_en": (str,)},
+    "report": {"title": (str,), "region_name": (str,), "region_name_en": (str,), "bands": (list,)},
     "outputs": {"dir": (str,), "map": (bool,), "small_count_threshold": (int,), "raster_resolution_m": Number},
 }
 PATH_KEYS_EXTRA = {("inputs", "data_dir"), ("outputs", "dir")}
@@ -211,6 +211,8 @@ class Scenario:
     barriers_burn: str = "touched"
     layer_order: tuple[str, ...] = ("barriers", "roads")
     thresholds_min: tuple[float, ...] = (15.0, 30.0, 60.0, 120.0)
+    #: [report] bands: upper edges of the access bands, in km (distance) or minutes (time); () = the defaults.
+    bands: tuple[float, ...] = ()
     # [model]
     model: str = "mclp"
     budget_cny: float | None = None

@@ -53,6 +53,11 @@ def _numbers(s: Scenario) -> list[str]:
         problems.append(f"model.budget_cny must be a finite amount ≥ 0 CNY, got {s.budget_cny!r}")
     if not _finite(s.gap) or not 0 <= s.gap < 1:
         problems.append(f"solver.gap must be a fraction from 0 to below 1 (0.01 = 1 %), got {s.gap!r}")
+    bands = list(s.bands)
+    if bands and (bands != sorted(set(bands)) or not all(_finite(b) and b > 0 for b in bands)):
+        problems.append(
+            f"report.bands must be rising numbers above 0 (km or minutes), e.g. [1, 3, 5, 10]; got {bands!r}"
+        )
     if s.share is not None and (not _finite(s.share) or not 0 < s.share <= 1):
         problems.append(f"model.share must be a fraction in (0, 1], e.g. 0.9; got {s.share!r}")
     for where, count in (

@@ -21,7 +21,9 @@ from siting.allocation import allocate as allocate_demand
 from siting.allocation import catchments, describe_homes, uncovered_communities
 from siting.candidates import add_candidate_sites, add_located_homes, sites_at_community_seats
 from siting.demand import build_demand
+from siting.equity import access_bands, gini_by_unit, group_equity
 from siting.errors import InputError
+from siting.headers import GROUPS
 from siting.inputs import PreparedInputs, prepare_inputs
 from siting.models.options import SiteOptions, SolverOptions
 from siting.models.plan import Plan
@@ -346,6 +348,22 @@ class Report:
     context: ReportContext
     #: Travel time: children within each of ``access.thresholds_min`` of the nearest home, per level.
     within: dict[str, pd.DataFrame] | None = None
+    #: Who is left out: children and priority groups per access band, per level.
+    bands: dict[str, pd.DataFrame] | None = None
+    #: All children and each priority group: share beyond the standard, mean and p90 cost.
+    equity: pd.DataFrame | None = None
+    #: Gini of the cost to the nearest home over each prefecture's children.
+    gini: pd.DataFrame | None = None
+    #: Each demand point's cost to the nearest home and children (for the Lorenz curves).
+    borne: pd.DataFrame | None = None
+
+
+def _named(table: pd.DataFrame, names: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (by ``unit_code``) with the units' Chinese names second."""
+    known = names.drop_duplicates("unit_code").set_index("unit_code")["unit_name_zh"]
+    out = table.copy()
+    out.insert(1, "unit_name_zh", out["unit_code"].astype(str).map(known).fillna(out["unit_code"].astype(str)))
+    return out
 
 
 def titles(scenario: Scenario, inputs: PreparedInputs) -> tuple[str, str]:
@@ -394,12 +412,25 @@ def report(
     target_results = check_targets(tables, targets) if targets else None
     province = whole_area(tables)
     title = titles(scenario, inputs)
+    nearest = points[["demand_id"]].merge(allocated.allocation, on="demand_id", how="left")[reach.column("nearest")]
+    cost = nearest.to_numpy(dtype=float)
     within = None
     if reach.unit == "min":
-        nearest = points[["demand_id"]].merge(allocated.allocation, on="demand_id", how="left")[reach.column("nearest")]
-        within = children_within(
-            points, nearest.to_numpy(dtype=float), scenario.thresholds_min, names=inputs.unit_names
-        )
+        within = children_within(points, cost, scenario.thresholds_min, names=inputs.unit_names)
+    groups = _priority_groups(inputs)
+    edges = scenario.bands or None
+    bands = {
+        level: _named(table, inputs.unit_names)
+        for level, table in access_bands(points, cost, unit=reach.unit, edges=edges, groups=groups).items()
+    }
+    equity = group_equity(points, cost, standard=reach.standard, groups=groups)
+    gini = _named(gini_by_unit(points, cost, level="prefecture"), inputs.unit_names)
+    prefecture = points["prefecture_code"].astype(str)
+    known = inputs.unit_names.drop_duplicates("unit_code").set_index("unit_code")["unit_name_zh"]
+    borne = pd.DataFrame(
+        {"prefecture": prefecture.map(known).fillna(prefecture), "children": points["children"], "cost": cost}
+    )
+    equity = equity.assign(group=equity["group"].map(lambda g: " ".join(GROUPS.get(g, (g, g)))))
     money = (
         f"{sum(scenario.phasing_budgets_cny):,.0f} CNY ({len(scenario.phasing_years)} 年 years)"
         if scenario.phasing_years
@@ -438,6 +469,10 @@ def report(
         lines,
         context,
         within,
+        bands,
+        equity,
+        gini,
+        borne,
     )
 
 

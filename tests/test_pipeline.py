@@ -73,7 +73,11 @@ def test_outputs_written(demo_run) -> None:  # type: ignore[no-untyped-def]
 
     out: Path = demo_run.output_dir
     written = {p.name for p in out.iterdir()}
-    assert written <= set(FILES) and written >= set(FILES) - {"phasing.csv", "phasing.png", "nearest_home_time.tif"}
+    travel_only = {
+        "nearest_home_time.tif",
+        *(f"access_thresholds_{level}.csv" for level in ("prefecture", "county", "township")),
+    }
+    assert written <= set(FILES) and written >= set(FILES) - {"phasing.csv", "phasing.png", *travel_only}
     assert {name for name, _ in pyogrio.list_layers(out / "plan.gpkg")} == set(LAYERS)
     areas = gpd.read_file(out / "plan.gpkg", layer="catchments")
     assert areas["communities"].sum() == 14589

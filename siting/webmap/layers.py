@@ -127,7 +127,7 @@ def add_outlines(
         )
         labels = townships.geometry.representative_point()
         SafeLabels(labels, townships["township_name"].astype(str).tolist(), min_zoom=11, css_class="town").add_to(fmap)
-    shapes = display_frame(counties[["geometry"]], simplify_m=style.simplify_m / 2, gcj02=style.gcj02, coverage=True)
+    shapes = display_frame(counties[["geometry"]], simplify_m=style.simplify_m, gcj02=style.gcj02, coverage=True)
     shapes["_style"] = "k"
     _group(
         fmap, "counties", shapes, interactive=False, styles={"k": {"fill": False, "color": "#333333", "weight": 1.1}}
@@ -197,17 +197,10 @@ def add_uncovered_children(fmap: folium.Map, communities: gpd.GeoDataFrame, styl
     children = unc["children"].to_numpy(dtype=float)
     largest = float(children.max(initial=1.0)) or 1.0
     radius = 2.0 + 12.0 * np.sqrt(np.clip(children, 0, None) / largest)
-    nearest = cost_column(style.unit, "nearest")
+    # No tooltip of their own: the dot lets the mouse through to its community, whose tooltip says
+    # the same (name, children, not covered, the nearest home), so the page carries it once.
     frame = gpd.GeoDataFrame(
-        {
-            "_tip": [
-                f"<b>{escape_text(n)}</b><br>未覆盖儿童 uncovered children: {c:,.0f}<br>"
-                f"最近儿童之家 nearest home: {format_cost(d, style.unit)}"
-                for n, c, d in zip(unc["community_name"], children, unc[nearest], strict=True)
-            ],
-            "_style": ["u"] * len(unc),
-            "_radius": np.round(radius, 1),
-        },
+        {"_style": ["u"] * len(unc), "_radius": np.round(radius, 1)},
         geometry=points,
         crs=communities.crs,
     )
@@ -218,6 +211,7 @@ def add_uncovered_children(fmap: folium.Map, communities: gpd.GeoDataFrame, styl
         "uncovered",
         display_frame(frame, simplify_m=0, gcj02=style.gcj02),
         styles={"u": dot},
+        interactive=False,
         min_zoom=COUNTY_ZOOM,
     )
 
@@ -261,7 +255,8 @@ def add_county_coverage(
     _group(
         fmap,
         "county_coverage",
-        display_frame(frame, simplify_m=style.simplify_m, gcj02=style.gcj02, coverage=True),
+        # Seen only below county zoom (a pixel is 300 m or more): drawn six times coarser than the outlines.
+        display_frame(frame, simplify_m=6 * style.simplify_m, gcj02=style.gcj02, coverage=True),
         styles=styles,
         max_zoom=COUNTY_ZOOM - 1,
     )

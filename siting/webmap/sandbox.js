@@ -22,7 +22,8 @@
     prefecture: codes(raw.prefecture), children: decode(raw.children, Float64Array),
     priority: decode(raw.priority, Float64Array), lon: decode(raw.lon, Float32Array), lat: decode(raw.lat, Float32Array)};
   var siteCommunity = decode(rawSites.community, Int32Array);
-  var S = {id: rawSites.id, existing: decode(rawSites.existing, Uint8Array), planned: decode(rawSites.planned, Uint8Array),
+  var S = {id: rawSites.id.map(function (id, s) { return id === null ? raw.code[siteCommunity[s]] : id; }),
+    existing: decode(rawSites.existing, Uint8Array), planned: decode(rawSites.planned, Uint8Array),
     cost: decode(rawSites.cost, Float64Array), lon: decode(rawSites.lon, Float32Array), lat: decode(rawSites.lat, Float32Array),
     community: []};
   for (var q = 0; q < siteCommunity.length; q++) S.community.push(siteCommunity[q] >= 0 ? raw.code[siteCommunity[q]] : null);

@@ -76,7 +76,11 @@ def sandbox_payload(data: SandboxData, *, colours: dict[str, str]) -> dict[str, 
             "lat": _b64(data.lat.astype("<f4")),
         },
         "sites": {
-            "id": data.site_id.tolist(),
+            # A site at a community seat has that community's code as its id (most do): sent once.
+            "id": [
+                None if i >= 0 and s == data.community_code[i] else s
+                for s, i in zip(data.site_id.tolist(), community_of.tolist(), strict=True)
+            ],
             "community": _b64(community_of.astype("<i4")),
             "existing": _b64(data.site_existing.astype("<u1")),
             "planned": _b64(data.site_planned.astype("<u1")),
