@@ -150,3 +150,21 @@ def test_a_single_district_adds_the_homes_it_can(built_sample: SampleBuild, tmp_
     assert result.timings_s["map"] < 0.05 and "layers" not in result.__dict__
     assert result.layers is not None and set(result.layers.counties["county_code"]) == {"530102"}
     assert "五华区" in result.map().get_root().render()
+
+
+@pytest.mark.slow
+def test_who_is_left_out_on_the_demo(demo_run) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    out: Path = demo_run.output_dir
+    record = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    groups = {row["group"].split(" ")[0]: row for row in record["equity"]}
+    assert groups["儿童"]["children"] == pytest.approx(11_033_197.2, abs=0.1)
+    assert groups["儿童"]["beyond_standard_pct"] == pytest.approx(100 - 74.45, abs=0.01)  # the plan's uncovered share
+    assert groups["留守儿童"]["beyond_standard_pct"] > 1.5 * groups["儿童"]["beyond_standard_pct"]
+    bands = pd.read_csv(out / "access_bands_county.csv", encoding="utf-8-sig")
+    children = bands["儿童数(人) children"]
+    band_sum = bands[[c for c in bands.columns if c.startswith("儿童 ")]].sum(axis=1)
+    assert (band_sum - children).abs().max() < 0.05 and len(bands) == 129  # every county's bands add up
+    assert (out / "lorenz_prefecture.png").stat().st_size > 10_000
+    assert len(record["gini_by_prefecture"]) == 16 and all(0 < g["gini"] < 1 for g in record["gini_by_prefecture"])
