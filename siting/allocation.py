@@ -262,18 +262,40 @@ def describe_homes(
 
 
 def uncovered_communities(
-    communities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, allocation: pd.DataFrame, access: Access
+    communities: gpd.GeoDataFrame,
+    demand: gpd.GeoDataFrame,
+    allocation: pd.DataFrame,
+    access: Access,
+    *,
+    names: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Communities with demand beyond the standard, with their nearest home and its cost."""
+    """Communities with demand beyond the standard: names at every level, children, the nearest home by name and cost.
+
+    One row a community (its demand points' children added up), sorted by county and code.
+    """
     nearest = access.column("nearest")
     codes = ["community_code", "township_code", "county_code", "prefecture_code"]
-    table = demand[["demand_id", *codes]].merge(
+    table = demand[["demand_id", *codes, "children"]].merge(
         allocation[["demand_id", "covered", "nearest_site_id", nearest]], on="demand_id"
     )
     table = table[~table["covered"]].drop(columns=["covered", "demand_id"])
-    names = communities.set_index("community_code")["community_name"]
-    table.insert(1, "community_name", table["community_code"].map(names))
-    return table.sort_values(["county_code", "community_code"]).drop_duplicates("community_code").reset_index(drop=True)
+    children = table.groupby("community_code")["children"].sum()
+    table = table.drop_duplicates("community_code").assign(children=lambda t: t["community_code"].map(children))
+    village = communities.set_index("community_code")["community_name"]
+    table.insert(1, "community_name", table["community_code"].map(village))
+    units = (
+        names.drop_duplicates("unit_code").set_index("unit_code")["unit_name_zh"]
+        if names is not None
+        else pd.Series(dtype=object)
+    )
+    for level in ("township", "county", "prefecture"):
+        code = table[f"{level}_code"].astype(str)
+        named = code.map(units).astype(object)
+        table.insert(table.columns.get_loc(f"{level}_code") + 1, f"{level}_name", named.where(named.notna(), code))
+    home = table["nearest_site_id"].astype(str)
+    called = home.map(village).astype(object)
+    table.insert(table.columns.get_loc("nearest_site_id") + 1, "nearest_home_name", called.where(called.notna(), home))
+    return table.sort_values(["county_code", "community_code"]).reset_index(drop=True)
 
 
 def write_nearest_home_raster(

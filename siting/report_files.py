@@ -101,14 +101,40 @@ def _records(table: pd.DataFrame) -> list[dict[str, object]]:
     return out
 
 
+def _decisive(value: float, low: float, high: float) -> int:
+    """The fewest decimals (1 to 6) at which ``value`` keeps its verdict against ``≥ low`` and ``≤ high``."""
+    for digits in range(1, 7):
+        shown = round(value, digits)
+        if (pd.isna(low) or (shown >= low) == (value >= low)) and (pd.isna(high) or (shown <= high) == (value <= high)):
+            return digits
+    return 6
+
+
 def target_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Target results as the office reads them: Chinese first, values rounded, 达标 / 未达标."""
+    """Target results as the office reads them: Chinese first, 达标 / 未达标, and never a verdict the numbers deny.
+
+    A value is shown with as many decimals as it takes to fall on the side of its bound that
+    decided the verdict (89.96 against ≥ 90 shows 89.96, not 90.0); the shortfall likewise.
+    """
     if results.empty:
         return results
     need = [
         " 且 ".join(x for x in (f"≥ {lo:g}" if pd.notna(lo) else "", f"≤ {hi:g}" if pd.notna(hi) else "") if x)
         for lo, hi in zip(results["min"], results["max"], strict=True)
     ]
+    digits = [
+        _decisive(float(v), lo, hi) if pd.notna(v) else 1
+        for v, lo, hi in zip(results["value"], results["min"], results["max"], strict=True)
+    ]
+    values = [round(float(v), d) if pd.notna(v) else v for v, d in zip(results["value"], digits, strict=True)]
+    shortfall = (
+        [
+            None if pd.isna(s) else (round(float(s), d) if round(float(s), d) > 0 or float(s) == 0 else 10.0**-d)
+            for s, d in zip(results["shortfall"], digits, strict=True)
+        ]
+        if "shortfall" in results
+        else None
+    )
     return pd.DataFrame(
         {
             "目标 target": results["target"],
@@ -116,10 +142,10 @@ def target_table(results: pd.DataFrame) -> pd.DataFrame:
             "unit_name_zh": results["unit_name_zh"].fillna(results["unit_code"]),
             "unit_code": results["unit_code"],
             "指标 metric": results["metric"],
-            "值 value": results["value"].round(1),
+            "值 value": values,
             "要求 required": need,
             "结果 result": ["达标 met" if ok else "未达标 not met" for ok in results["passed"]],
-            "差距 short by": results["shortfall"].round(1) if "shortfall" in results else None,
+            "差距 short by": shortfall,
         }
     )
 
@@ -206,6 +232,22 @@ def _md_units(heading: str, table: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _by_county(uncovered: pd.DataFrame) -> pd.DataFrame:
+    """The uncovered communities to print, one line a village: names, children, the nearest home; a 小计 per county.
+
+    The code columns of the levels are left out (the names say where); each county's villages
+    are followed by a subtotal line with its children.
+    """
+    keep = [c for c in uncovered.columns if c not in ("township_code", "county_code", "prefecture_code")]
+    parts = []
+    for (county, name), villages in uncovered.groupby(["county_code", "county_name"], sort=True, dropna=False):
+        subtotal = {"community_name": f"小计 subtotal {name}", "community_code": str(county)}
+        parts += [villages[keep], pd.DataFrame([{**subtotal, "children": villages["children"].sum()}])]
+    everyone = {"community_name": "合计 total", "community_code": "", "children": uncovered["children"].sum()}
+    total = pd.DataFrame([everyone]).reindex(columns=keep)  # every column, even with no village to list
+    return pd.concat([*parts, total], ignore_index=True)
+
+
 def _notes(context: ReportContext) -> dict[str, str]:
     items = {
         "方案 scenario": f"{context.scenario} — {context.description}".strip(" —"),
@@ -214,7 +256,8 @@ def _notes(context: ReportContext) -> dict[str, str]:
         "资金 budget": context.budget,
         "模型 model": context.model,
         "求解状态 solver status": context.status,
-        "数据来源 data sources": "; ".join(context.sources),
+        # File names only: the paths of the machine that ran the plan stay in run.json.
+        "数据来源 data sources": "; ".join(dict.fromkeys(Path(source).name for source in context.sources)),
         "模拟数据 modelled data": (
             "村界、儿童分布、重点儿童与已有儿童之家为模拟数据，仅供演示 (village boundaries, children, priority "
             "children and existing homes are modelled, for demonstration)"
@@ -287,15 +330,16 @@ def _workbook(
             highlight=[(level, str(code)) in failing for code in table["unit_code"]],
         )
     if uncovered is not None:
+        listed = _by_county(uncovered)
         write_table_sheet(
             book,
             "未覆盖村 uncovered",
-            uncovered,
+            listed,
             title=f"服务标准外的村(社区) communities beyond the standard — {context.scenario}",
-            columns=[c for c in uncovered.columns if c not in ("community_name", "community_code")],
+            columns=[c for c in listed.columns if c not in ("community_name", "community_code")],
             name_column="community_name",
             code_column="community_code",
-            total_label=None,
+            total_label=None,  # the last line of _by_county: the subtotals must not be counted twice
         )
     if target_results is not None and len(target_results):
         write_table_sheet(
@@ -316,8 +360,9 @@ def _workbook(
             highlight=[not ok for ok in target_results["passed"]],
         )
     for heading, extra in extra_tables.items():
-        name_column = "unit_name_zh" if "unit_name_zh" in extra.columns else None
-        code_column = "unit_code" if "unit_code" in extra.columns else None
+        homes = "site_id" in extra.columns and "community_name" in extra.columns  # a list of homes, by village
+        name_column = "community_name" if homes else "unit_name_zh" if "unit_name_zh" in extra.columns else None
+        code_column = "site_id" if homes else "unit_code" if "unit_code" in extra.columns else None
         write_table_sheet(
             book,
             heading,
@@ -326,7 +371,7 @@ def _workbook(
             columns=[c for c in extra.columns if c not in (name_column, code_column)],
             name_column=name_column,
             code_column=code_column,
-            total_label=None,
+            total_label="合计 total" if homes else None,
         )
     return book
 

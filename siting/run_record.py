@@ -7,6 +7,8 @@ input hashes, the access stage and the solver's status).
 
 from __future__ import annotations
 
+import pandas as pd
+
 from siting import __version__
 from siting.access import Access, format_cost
 from siting.inputs import PreparedInputs, file_sha256
@@ -16,9 +18,42 @@ from siting.phasing import years_table
 from siting.report import coverage_by_level, whole_area
 from siting.rundir import RunContents
 from siting.scenario import Scenario
+from siting.sharing import suppress_counts
 from siting.stages import Allocated, Report
 
-__all__ = ["run_contents"]
+__all__ = ["homes_sheets", "run_contents"]
+
+
+def homes_sheets(
+    homes: pd.DataFrame, reach: Access, inputs: PreparedInputs, *, threshold: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The homes the office decides on, new and existing: village, township, county, prefecture, what each serves.
+
+    Sorted by prefecture, county and village code; small priority counts hidden as in every shared file.
+    """
+    names = inputs.unit_names.drop_duplicates("unit_code").set_index("unit_code")["unit_name_zh"]
+    farthest = reach.column("max")
+    table = homes.sort_values(["prefecture_code", "county_code", "site_id"]).assign(
+        prefecture_name=lambda t: t["prefecture_code"].astype(str).map(names).fillna(t["prefecture_code"])
+    )
+    shown = suppress_counts(table[["county_code", "priority_served"]], threshold=threshold, parent="county_code")
+    table = table.assign(priority_served=shown["priority_served"].to_numpy())
+    columns = [
+        "site_id",
+        "community_name",
+        "township_name",
+        "county_name",
+        "prefecture_name",
+        "communities_served",
+        "children_served",
+        "priority_served",
+        farthest,
+        "cost_cny",
+    ]
+    existing = table["existing"].astype(bool)
+    new = table.loc[~existing, columns].reset_index(drop=True)
+    kept = table.loc[existing, [c for c in columns if c != "cost_cny"]].reset_index(drop=True)
+    return new, kept
 
 
 def run_contents(
@@ -64,6 +99,9 @@ def run_contents(
         "title": list(made.title),
     }
     extra = {"人员 staff": made.staff}
+    new_homes, kept = homes_sheets(allocated.homes, reach, inputs, threshold=scenario.small_count_threshold)
+    extra["新建儿童之家 new homes"] = new_homes
+    extra["已有儿童之家 existing homes"] = kept
     if made.equity is not None and made.gini is not None and made.bands is not None:
         extra["公平 who is left out"] = made.equity
         extra["基尼 Gini by prefecture"] = made.gini

@@ -326,7 +326,12 @@ def write_run(
             rename_bilingual(suppress_counts(contents.summary, threshold=threshold)), tmp / "summary_by_prefecture.csv"
         )
         homes = _shared_homes(contents.homes, threshold)
-        write_csv(homes.drop(columns="geometry").assign(x_m=homes.geometry.x, y_m=homes.geometry.y), tmp / "homes.csv")
+        # Chinese-first headers and 是/否, as in every CSV the office opens (the GeoPackage keeps the plain names).
+        table = homes.drop(columns="geometry").assign(x_m=homes.geometry.x, y_m=homes.geometry.y)
+        for flag in ("existing", "new"):
+            if flag in table:
+                table[flag] = table[flag].map({True: "是", False: "否"}).fillna("")
+        write_csv(rename_bilingual(table), tmp / "homes.csv")
         write_csv(contents.allocation, tmp / "assignment.csv")
         write_csv(contents.links, tmp / "links.csv")
         write_report_files(

@@ -293,7 +293,12 @@ def allocate(
     )
     travel = nearest_home_minutes(reach, list(plan_.site_ids), communities.geometry) if reach.grid is not None else None
     return Allocated(
-        allocation, areas, homes, view, uncovered_communities(communities, points, allocation, reach), travel
+        allocation,
+        areas,
+        homes,
+        view,
+        uncovered_communities(communities, points, allocation, reach, names=inputs.unit_names),
+        travel,
     )
 
 

@@ -383,3 +383,27 @@ def test_a_multi_province_workbook_names_each_province_and_adds_them_up(tmp_path
     # One province is still the whole area, named by the study area and without a 合计 row.
     one = unit_names(demand.iloc[:4], region_name_zh="云南（模拟）")
     assert one.loc[one["level"] == "province", "unit_name_zh"].tolist() == ["云南（模拟）"]
+
+
+def test_no_target_verdict_contradicts_its_shown_values() -> None:
+    from siting.report_files import target_table
+
+    results = pd.DataFrame(
+        {
+            "target": ["t"] * 4,
+            "level": ["county"] * 4,
+            "unit_code": ["a", "b", "c", "d"],
+            "unit_name_zh": ["甲", "乙", "丙", "丁"],
+            "metric": ["children_covered_pct"] * 4,
+            "value": [89.96, 89.7, 90.0, 90.004],
+            "min": [90.0] * 4,
+            "max": [float("nan")] * 4,
+            "passed": [False, False, True, True],
+            "shortfall": [0.04, 0.3, 0.0, 0.0],
+        }
+    )
+    table = target_table(results)
+    assert table["值 value"].tolist() == [89.96, 89.7, 90.0, 90.0]  # 89.96 is not shown as 90.0
+    assert table["差距 short by"].tolist() == [0.04, 0.3, 0.0, 0.0]
+    for shown, verdict in zip(table["值 value"], table["结果 result"], strict=True):
+        assert (shown >= 90.0) == (verdict == "达标 met")

@@ -1,0 +1,73 @@
+"""What the provincial office opens: the homes it decides on, the villages left out, CSVs Excel reads right."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from siting.pipeline import run
+from tests.owndata import registry_as_utf8, write_scenario
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("office")
+    path = write_scenario(folder)
+    registry_as_utf8(folder)
+    # One new home for 24 villages of 2 × 2 km at 3 km: some villages are left out.
+    path.write_text(path.read_text(encoding="utf-8").replace("n_homes = 4", "n_homes = 1"), encoding="utf-8")
+    return run(folder / "scenario.toml").output_dir
+
+
+def rows(sheet) -> list[list[object]]:  # type: ignore[no-untyped-def]
+    return [[cell.value for cell in row] for row in sheet.iter_rows()]
+
+
+def test_the_workbook_lists_every_new_home_with_names_at_every_level(out: Path) -> None:
+    record = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    book = openpyxl.load_workbook(out / "report.xlsx")
+    table = rows(book["新建儿童之家 new homes"])
+    header = table[1]
+    assert header[:6] == ["序号 no.", "名称 name", "代码 code", "乡镇 township", "县 county", "州市 prefecture"]
+    body, total = table[2:-1], table[-1]
+    assert sorted(r[2] for r in body) == sorted(record["plan"]["new_ids"])  # one row per new home
+    assert all(r[1] and r[3] and r[4] == r[4] and r[5] == "测试市" for r in body)  # names, not codes
+    assert total[1] == "合计 total"
+    cost = header.index("建设资金(万元) cost 10k CNY")
+    assert total[cost] == pytest.approx(record["build_cost_cny"] / 1e4)
+    kept = rows(book["已有儿童之家 existing homes"])
+    assert len(kept) - 3 == record["sites"]["existing"]  # title, header, rows, 合计
+
+
+def test_uncovered_villages_print_one_line_each_with_names_children_and_the_nearest_home(out: Path) -> None:
+    book = openpyxl.load_workbook(out / "report.xlsx")
+    table = rows(book["未覆盖村 uncovered"])
+    header = table[1]
+    for column in ("乡镇 township", "县 county", "州市 prefecture", "儿童数(人) children", "最近儿童之家 nearest home"):
+        assert column in header, header
+    report = pd.read_csv(out / "coverage_province.csv", encoding="utf-8-sig")
+    beyond = report["儿童数(人) children"].iloc[0] - report["覆盖儿童(人) children covered"].iloc[0]
+    assert table[-1][1] == "合计 total" and table[-1][header.index("儿童数(人) children")] == pytest.approx(
+        beyond, abs=0.05
+    )
+    villages = [r for r in table[2:-1] if not str(r[1]).startswith("小计")]
+    subtotals = [r for r in table[2:-1] if str(r[1]).startswith("小计")]
+    children = header.index("儿童数(人) children")
+    assert sum(r[children] for r in subtotals) == pytest.approx(sum(r[children] for r in villages))
+
+
+def test_homes_csv_has_chinese_first_headers_and_yes_no(out: Path) -> None:
+    homes = pd.read_csv(out / "homes.csv", encoding="utf-8-sig", dtype=str)
+    assert "儿童之家编号 home id" in homes.columns and "已有 existing" in homes.columns
+    assert set(homes["已有 existing"]) <= {"是", "否"} and set(homes["新建 new"]) <= {"是", "否"}
+
+
+def test_the_notes_sheet_names_files_not_the_paths_of_the_machine(out: Path) -> None:
+    book = openpyxl.load_workbook(out / "report.xlsx")
+    notes = {r[0]: r[1] for r in rows(book["说明 notes"]) if r and r[0]}
+    sources = str(notes["数据来源 data sources"])
+    assert "villages.shp" in sources and "/" not in sources
