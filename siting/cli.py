@@ -257,7 +257,7 @@ def sample_build(seed: int, data_dir: Path | None, region: str, divisions: Path 
     from siting.sample.build import build_sample
     from siting.sample.paths import sample_paths
 
-    result = build_sample(sample_paths(data_dir), seed=seed)
+    result = build_sample(sample_paths(data_dir), seed=seed, progress=_bar_wanted(False))
     click.echo(
         f"built {result.communities:,} communities, {result.children_total:,.0f} children "
         f"(seed {seed}) in {result.seconds:.1f} s -> {result.paths.modelled_dir}"

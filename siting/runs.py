@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from siting.access import format_cost
 from siting.charts import budget_curve_chart, compare_chart
 from siting.engine import open_engine, using_engine
-from siting.errors import InputError
+from siting.errors import InputError, SitingWarning
 from siting.inputs import file_sha256
 from siting.parallel import map_parts
 from siting.rundir import open_run
@@ -93,6 +95,15 @@ def _coverage_changes(first: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _standard_of(record: dict[str, object]) -> str:
+    """The run's standard as planners read it: ``5.0 km (distance)``, ``60 min (travel_time)``."""
+    access = record.get("access") or {}
+    assert isinstance(access, dict)
+    unit, standard = str(access.get("unit", "m")), access.get("standard")
+    shown = format_cost(float(standard), unit) if isinstance(standard, int | float) else "?"
+    return f"{shown} ({access.get('mode', '?')})"
+
+
 def compare_runs(run_dirs: list[Path], out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A table of runs (children covered, homes, cost, targets met) and the home-level diff to the first run.
 
@@ -119,6 +130,7 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> tuple[pd.DataFrame, pd.
                 "build_cost_cny": record["build_cost_cny"],
                 "targets_met": record.get("all_targets_met"),
                 "status": record["plan"].get("status_text", record["plan"]["status"]),
+                "standard": _standard_of(record),
             }
         )
         if k == 0:
@@ -131,6 +143,14 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> tuple[pd.DataFrame, pd.
         sites += [{"run": rows[-1]["run"], "site_id": s, "change": "added"} for s in sorted(new_ids - first_ids)]
         sites += [{"run": rows[-1]["run"], "site_id": s, "change": "removed"} for s in sorted(first_ids - new_ids)]
     table = pd.DataFrame(rows)
+    standards = table["standard"].unique().tolist()
+    if len(standards) > 1:
+        warnings.warn(
+            f"the runs have different service standards ({', '.join(standards)}): children covered are not "
+            "counted the same way, so their difference is not the plans' alone",
+            SitingWarning,
+            stacklevel=2,
+        )
     diff = pd.DataFrame(sites, columns=["run", "site_id", "change"])
     out_dir.mkdir(parents=True, exist_ok=True)
     write_csv(table, out_dir / "compare.csv")

@@ -71,3 +71,22 @@ def test_the_notes_sheet_names_files_not_the_paths_of_the_machine(out: Path) -> 
     notes = {r[0]: r[1] for r in rows(book["说明 notes"]) if r and r[0]}
     sources = str(notes["数据来源 data sources"])
     assert "villages.shp" in sources and "/" not in sources
+
+
+def test_compare_says_when_the_standards_differ(out: Path, tmp_path: Path) -> None:
+    import shutil
+    import warnings
+
+    from siting.errors import SitingWarning
+    from siting.runs import compare_runs
+
+    folder = tmp_path / "other"
+    shutil.copytree(out.parents[2], folder, ignore=shutil.ignore_patterns("outputs"))
+    path = folder / "scenario.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace("standard_m = 3000", "standard_m = 2000"), "utf-8")
+    other = run(path).output_dir
+    with pytest.warns(SitingWarning, match=r"different service standards \(3.0 km \(distance\), 2.0 km \(distance\)\)"):
+        compare_runs([out, other], tmp_path / "cmp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compare_runs([out, out], tmp_path / "same")  # the same standard: not a word

@@ -122,3 +122,13 @@ def test_other_seed_differs(built_sample: SampleBuild, tmp_path: Path) -> None:
     a = pd.read_csv(built_sample.paths.existing_homes_csv, dtype=str)
     b = pd.read_csv(other.paths.existing_homes_csv, dtype=str)
     assert set(a["site_id"]) != set(b["site_id"])
+
+
+@pytest.mark.slow
+def test_sample_build_shows_its_progress(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from siting.sample.build import build_sample
+    from tests.conftest import copy_real_parts
+
+    build_sample(copy_real_parts(tmp_path / "data"), progress=True)
+    shown = capsys.readouterr().err
+    assert "sample" in shown and "5/5" in shown and "relief and roads" in shown

@@ -23,6 +23,7 @@ import rasterio
 import rasterio.features
 from affine import Affine
 from pyproj import Transformer
+from tqdm.auto import tqdm
 
 from siting import __version__
 from siting.boundaries import working_crs
@@ -315,7 +316,7 @@ def swap_in(target: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
-def build_sample(paths: SamplePaths, *, seed: int = DEFAULT_SEED) -> SampleBuild:
+def build_sample(paths: SamplePaths, *, seed: int = DEFAULT_SEED, progress: bool = False) -> SampleBuild:
     """Generate the modelled files of the sample into ``paths.modelled_dir``.
 
     Parameters
@@ -324,6 +325,8 @@ def build_sample(paths: SamplePaths, *, seed: int = DEFAULT_SEED) -> SampleBuild
         Sample location; the real parts must be present.
     seed
         Seed of every random draw.
+    progress
+        Show a progress bar of the build's steps (on a terminal).
 
     Returns
     -------
@@ -331,6 +334,13 @@ def build_sample(paths: SamplePaths, *, seed: int = DEFAULT_SEED) -> SampleBuild
         Summary of the build.
     """
     started = time.perf_counter()
+    bar = tqdm(total=5, desc="sample", unit="step", disable=not progress, leave=False)
+
+    def step(name: str) -> None:
+        bar.set_postfix_str(name)
+        bar.update()
+
+    bar.set_postfix_str("communities")
     counties = load_counties(paths)
     communities = load_communities_table(paths)
     townships = townships_table(communities)
@@ -340,6 +350,7 @@ def build_sample(paths: SamplePaths, *, seed: int = DEFAULT_SEED) -> SampleBuild
     land["geometry"] = land.geometry.difference(lakes)  # no community seat or boundary in Dianchi, Erhai, ...
     places = _place_everything(land, communities, townships, seed)
     placed = places.communities
+    step("children")
     rng = np.random.default_rng([seed, 0])
     children = community_children(placed, counties, rng)
     seat_lon, seat_lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(
@@ -352,6 +363,7 @@ def build_sample(paths: SamplePaths, *, seed: int = DEFAULT_SEED) -> SampleBuild
         geometry=places.polygons,
         crs=crs,
     ).to_crs("EPSG:4326")
+    step("child raster")
     raster, transform = children_raster(counties, community_gdf, places.seats, children, crs)
     height, width = raster.shape
     priority = priority_counts(children, placed["committee_type"], rng)
@@ -369,7 +381,9 @@ def build_sample(paths: SamplePaths, *, seed: int = DEFAULT_SEED) -> SampleBuild
         }
     )
     institution_table = _institutions(counties, places.county_seats, crs, seed)
+    step("relief and roads")
     dem, roads = _terrain(paths, counties.to_crs(crs), places, seed)
+    step("writing")
 
     def write(tmp: Path) -> None:
         gpkg = tmp / paths.communities_gpkg.name
@@ -403,6 +417,8 @@ def build_sample(paths: SamplePaths, *, seed: int = DEFAULT_SEED) -> SampleBuild
         )
 
     swap_in(paths.modelled_dir, write)
+    step("done")
+    bar.close()
     filled = raster[raster != RASTER_NODATA]
     return SampleBuild(
         paths=paths,
