@@ -40,12 +40,15 @@ typecheck: $(VENV)/.test-installed
 pytest: $(VENV)/.test-installed
 	$(BIN)/python -m pytest
 
-# The notebooks run top to bottom on the sample and are committed without outputs.
+# The notebooks run top to bottom on the sample and are committed without outputs; a copy is run
+# with its outputs kept, to check that their charts show and that they stay small.
 notebooks: $(VENV)/.test-installed
 	$(BIN)/nbstripout --verify notebooks/*.ipynb
-	$(BIN)/python -m pytest --nbmake notebooks -p no:cacheprovider
+	rm -rf .notebooks-run && cp -r notebooks .notebooks-run
+	$(BIN)/python -m pytest --nbmake --overwrite .notebooks-run -p no:cacheprovider
+	$(BIN)/python -m tests.notebook_outputs .notebooks-run
 
 test: lint typecheck pytest notebooks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache outputs .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache outputs .hypothesis .notebooks-run

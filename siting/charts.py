@@ -8,12 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib import font_manager
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 from siting.errors import SitingWarning
 
@@ -60,14 +58,14 @@ def _label(zh: str, en: str, font: str | None) -> str:
 def _chart(path: Path, *, size: tuple[float, float]) -> Iterator[tuple[Axes, str | None]]:
     """Axes to draw on, in a CJK font when there is one; the figure is saved to ``path`` and closed."""
     font = cjk_font()
-    with plt.rc_context({"font.family": font} if font else {}):
-        fig, ax = plt.subplots(figsize=size)
-        try:
-            yield ax, font
-            fig.tight_layout()
-            fig.savefig(path, dpi=110)
-        finally:
-            plt.close(fig)
+    # A Figure of its own, not pyplot's: importing this module never changes the backend, so a
+    # notebook's own charts still show inline (pyplot's figures are the notebook's business).
+    with matplotlib.rc_context({"font.family": font} if font else {}):
+        fig = Figure(figsize=size)
+        ax = fig.subplots()
+        yield ax, font
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
 
 
 def budget_curve_chart(curve: pd.DataFrame, path: Path, *, title: str) -> Path:

@@ -42,6 +42,8 @@ __all__ = ["STAGES", "Run", "run"]
 
 log = logging.getLogger(__name__)
 WORK_PREFIX = ".siting-work-"
+#: Outlines of a light map (``Run.map()`` in a notebook) are simplified by this much.
+LIGHT_SIMPLIFY_M = 1_000.0
 STAGES = ("read", "demand", "candidates", "access", "plan", "allocate", "network", "report", "map", "write")
 
 
@@ -105,6 +107,9 @@ class Run:
         if self.layers is None:
             raise InputError("this run has no map layers")
         layers = self.layers if full else stages.light_layers(self.layers)
+        if not full:  # a notebook's map is seen whole: outlines at 1 km, homes named on hover, under 2 MB
+            options.setdefault("simplify_m", LIGHT_SIMPLIFY_M)
+            options.setdefault("home_popups", False)
         if layers.raster_path is not None and not Path(layers.raster_path).exists():
             # A calibrated or summed raster lived in the run's temporary folder.
             warnings.warn(

@@ -535,5 +535,12 @@ def map_layers(inputs: PreparedInputs, allocated: Allocated, net: Network, reach
 def light_layers(layers: MapLayers) -> MapLayers:
     """The layers of a light map (for notebooks): outlines, homes and uncovered children."""
     return replace(
-        layers, catchments=None, raster_path=None, townships=None, stations=None, centres=None, travel_time=None
+        layers,
+        catchments=None,
+        raster_path=None,
+        townships=None,
+        stations=None,
+        centres=None,
+        travel_time=None,
+        community_polygons=False,
     )

@@ -125,6 +125,8 @@ class MapLayers:
     travel_time: TravelTimeRaster | None = None
     #: The run's communities, sites and pairs: the sandbox (沙盘) to plan with in the page.
     sandbox: SandboxData | None = None
+    #: Draw every community's polygon (a light map leaves them out: outlines, homes, uncovered children).
+    community_polygons: bool = True
 
 
 class _Panel(_ValueScript):
@@ -227,6 +229,7 @@ def plan_map(
     tianditu_key: str | None = None,
     small_count_threshold: int = 5,
     simplify_m: float = DISPLAY_SIMPLIFY_M,
+    home_popups: bool = True,
 ) -> folium.Map:
     """Draw a plan: outlines, communities by coverage, uncovered children, catchments, homes, tiers, raster.
 
@@ -248,6 +251,7 @@ def plan_map(
         simplify_m=simplify_m,
         small_count_threshold=small_count_threshold,
         travel_time=layers.travel_time is not None,
+        home_popups=home_popups,
     )
     bounds_frame = layers.counties.to_crs("EPSG:4326")
     min_lon, min_lat, max_lon, max_lat = bounds_frame.total_bounds
@@ -264,7 +268,8 @@ def plan_map(
     area = (min_lon - margin_lon, min_lat - margin_lat, max_lon + margin_lon, max_lat + margin_lat)
     raster_scale = add_raster(fmap, Path(layers.raster_path), within=area) if layers.raster_path is not None else None
     travel_classes = add_travel_time(fmap, layers.travel_time) if layers.travel_time is not None else []
-    add_communities(fmap, layers.communities, style)
+    if layers.community_polygons:
+        add_communities(fmap, layers.communities, style)
     if layers.catchments is not None:
         add_catchments(fmap, layers.catchments, style)
     if "county_code" in layers.counties and "county_code" in layers.communities:

@@ -84,6 +84,8 @@ class MapStyle:
     small_count_threshold: int = 5
     #: A travel-time surface is drawn: communities keep their tooltips but no fill, catchments a light one.
     travel_time: bool = False
+    #: Homes open a card on click (a light map keeps their names on hover only).
+    home_popups: bool = True
 
 
 def _group(
@@ -369,7 +371,7 @@ def add_homes(fmap: folium.Map, homes: gpd.GeoDataFrame, style: MapStyle) -> Non
         frame = gpd.GeoDataFrame(
             {
                 "_tip": [escape_text(r["community_name"]) for r in records],
-                "_popup": [_home_popup(r, style, existing=existing) for r in records],
+                "_popup": [_home_popup(r, style, existing=existing) if style.home_popups else "" for r in records],
                 "_style": ["h"] * len(subset),
                 "_marker": ["circle" if existing else "triangle"] * len(subset),
             },
