@@ -230,9 +230,10 @@ def unit_names(
 
     Names come from ``names`` (``unit_code``, ``unit_name_zh``, ``unit_name_en``) where
     known; a unit without one is named by its code, so no table or popup shows ``nan``.
-    A province the data do not name takes ``region_name_*`` when it is the only one,
-    else its GB/T 2260 name (:data:`NBS_PROVINCES`) when its code is an NBS province
-    code: the provinces of a national plan are each named as themselves.
+    A province the data do not name takes ``region_name_*`` when it is the only one (or,
+    without a region name, the name of the only prefecture: the study area is that
+    prefecture), else its GB/T 2260 name (:data:`NBS_PROVINCES`) when its code is an NBS
+    province code: the provinces of a national plan are each named as themselves.
     """
     rows = [
         pd.DataFrame({"unit_code": codes[CODE_COLUMNS[level]].drop_duplicates().to_numpy(), "level": level})
@@ -247,6 +248,12 @@ def unit_names(
         table["unit_name_zh"] = None
         table["unit_name_en"] = None
     province = table["level"] == "province"
+    prefecture = table["level"] == "prefecture"
+    if province.sum() == 1 and prefecture.sum() == 1 and not region_name_zh:
+        # One prefecture's data: the top row is that prefecture (the study area), never its province's
+        # name over the prefecture's numbers (凉山 under 四川省).
+        region_name_zh = str(table.loc[prefecture, "unit_name_zh"].fillna(table.loc[prefecture, "unit_code"]).iloc[0])
+        region_name_en = region_name_en or str(table.loc[prefecture, "unit_name_en"].fillna("").iloc[0])
     if province.sum() == 1:
         if region_name_zh:
             table.loc[province & table["unit_name_zh"].isna(), "unit_name_zh"] = region_name_zh

@@ -407,3 +407,22 @@ def test_no_target_verdict_contradicts_its_shown_values() -> None:
     assert table["差距 short by"].tolist() == [0.04, 0.3, 0.0, 0.0]
     for shown, verdict in zip(table["值 value"], table["结果 result"], strict=True):
         assert (shown >= 90.0) == (verdict == "达标 met")
+
+
+def test_one_prefectures_data_names_the_top_row_as_that_prefecture() -> None:
+    from siting.levels import unit_names
+
+    codes = pd.DataFrame(
+        {
+            "community_code": ["513401001001", "513422100201"],
+            "township_code": ["513401001", "513422100"],
+            "county_code": ["513401", "513422"],
+            "prefecture_code": ["513400", "513400"],
+            "province_code": ["510000", "510000"],
+        }
+    )
+    names = pd.DataFrame({"unit_code": ["513400"], "unit_name_zh": ["凉山彝族自治州"], "unit_name_en": ["Liangshan"]})
+    table = unit_names(codes, names=names).set_index("unit_code")
+    assert table.loc["510000", "unit_name_zh"] == "凉山彝族自治州"  # not 四川省 over Liangshan's numbers
+    two = pd.concat([codes, codes.assign(prefecture_code="510100", county_code="510104")], ignore_index=True)
+    assert unit_names(two).set_index("unit_code").loc["510000", "unit_name_zh"] == "四川省"  # several: the province
