@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -67,6 +68,12 @@ class EngineSpec:
             workers = None if local.group(2) is None else int(local.group(2))
             if workers is not None and workers < 1:
                 raise InputError(f"engine {text!r} asks for {workers} workers; give at least 1 (e.g. 'dask-local:2')")
+            cpus = os.cpu_count() or 1
+            if workers is not None and workers > cpus:
+                raise InputError(
+                    f"engine {text!r} asks for {workers:,} workers but this machine has {cpus} CPUs; give at most "
+                    f"{cpus} (e.g. '{local.group(1)}:{cpus}'), or a dask:// cluster for more"
+                )
             return cls(kind=local.group(1), workers=workers)
         remote = re.fullmatch(r"(?:dask|tcp)://([A-Za-z0-9_.\-]+|\[[0-9A-Fa-f:]+\]):(\d{1,5})", value)
         if remote and 0 < int(remote.group(2)) < 65536:

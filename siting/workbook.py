@@ -9,16 +9,19 @@ A4, one page wide, with its title and header rows repeated.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
+from siting.errors import SitingWarning
 from siting.headers import header
 from siting.sharing import formula_like
 
@@ -68,12 +71,31 @@ def column_for(name: str) -> Column:
     return Column(name, header(name), "#,##0", 1.0, 12)
 
 
+def cell_text(value: object) -> object:
+    """Text a sheet can hold: control characters (ESC, BEL, vertical tab …) become U+FFFD, with a warning.
+
+    Names are data and are kept; only what the XLSX format cannot store is replaced (openpyxl
+    refuses it after the whole computation otherwise). The warning is one line, shown once
+    (Python shows a warning once per place by default).
+    """
+    if isinstance(value, str) and ILLEGAL_CHARACTERS_RE.search(value):
+        warnings.warn(
+            "names hold control characters (ESC, BEL, vertical tab …) that a workbook cannot store; report.xlsx "
+            "shows each as \ufffd, the CSV and GeoPackage files keep them",
+            SitingWarning,
+            stacklevel=2,
+        )
+        return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
+    return value
+
+
 def _set(cell: object, value: object, number_format: str | None = None) -> None:
     """A cell value: numbers as numbers, formula-like text as plain text, NaN as empty."""
     if isinstance(value, float | np.floating) and not math.isfinite(float(value)):
         value = None
     elif isinstance(value, np.generic):
         value = value.item()
+    value = cell_text(value)
     cell.value = value  # type: ignore[attr-defined]
     if isinstance(value, str) and formula_like(value):
         cell.data_type = "s"  # type: ignore[attr-defined]
@@ -138,14 +160,14 @@ def write_table_sheet(
     notes
         Lines under the table.
     """
-    ws = book.create_sheet(sheet[:31])
+    ws = book.create_sheet(str(cell_text(sheet))[:31])
     specs = [Column("_n", "序号 no.", "0", 1.0, 6, "")]
     if name_column:
         specs.append(Column(name_column, "名称 name", None, 1.0, 18, ""))
     if code_column:
         specs.append(Column(code_column, "代码 code", "@", 1.0, 14, ""))
     specs += [column_for(c) for c in columns if c not in (name_column, code_column) and c in table.columns]
-    ws.cell(row=1, column=1, value=title).font = Font(bold=True, size=13)
+    ws.cell(row=1, column=1, value=cell_text(title)).font = Font(bold=True, size=13)
     ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=max(len(specs), 2))
     for k, spec in enumerate(specs, start=1):
         cell = ws.cell(row=2, column=k, value=spec.header)
@@ -184,7 +206,7 @@ def write_table_sheet(
             cell.font = Font(bold=True)
             cell.fill = TOTAL_FILL
     for offset, line in enumerate(notes, start=2):
-        ws.cell(row=last + offset, column=1, value=line).font = Font(italic=True, color="555555")
+        ws.cell(row=last + offset, column=1, value=cell_text(line)).font = Font(italic=True, color="555555")
     ws.freeze_panes = ws.cell(row=3, column=3 if name_column else 2)
     ws.print_title_rows = "1:2"
     ws.page_setup.orientation = "landscape"
@@ -198,10 +220,10 @@ def write_table_sheet(
 
 def write_notes_sheet(book: Workbook, sheet: str, title: str, items: Mapping[str, str]) -> Worksheet:
     """The 说明 sheet: a title and one row per item (label, text)."""
-    ws = book.create_sheet(sheet[:31])
-    ws.cell(row=1, column=1, value=title).font = Font(bold=True, size=14)
+    ws = book.create_sheet(str(cell_text(sheet))[:31])
+    ws.cell(row=1, column=1, value=cell_text(title)).font = Font(bold=True, size=14)
     for r, (label, text) in enumerate(items.items(), start=3):
-        ws.cell(row=r, column=1, value=label).font = Font(bold=True)
+        ws.cell(row=r, column=1, value=cell_text(label)).font = Font(bold=True)
         cell = ws.cell(row=r, column=2)
         _set(cell, text)
         cell.alignment = Alignment(wrap_text=True, vertical="top")

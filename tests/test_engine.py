@@ -24,12 +24,15 @@ distributed = pytest.importorskip("distributed")
 
 def test_engine_specs_read_and_refused() -> None:
     assert EngineSpec.parse("local") == EngineSpec("local")
-    assert EngineSpec.parse("dask-local:3") == EngineSpec("dask-local", workers=3)
+    assert EngineSpec.parse("dask-local:2") == EngineSpec("dask-local", workers=2)
     assert EngineSpec.parse("dask://10.1.2.3:8786") == EngineSpec("dask", address="tcp://10.1.2.3:8786")
     assert str(EngineSpec.parse("dask://scheduler.example:8786")) == "dask://scheduler.example:8786"
     for bad in ("dask-lokal", "dask-local:0", "dask://host", "dask://host:99999", "spark://host:7077"):
         with pytest.raises(InputError, match="engine"):
             EngineSpec.parse(bad)
+    # 100,000 workers grew to 1.3 GB and stuck: refused in one line, with the machine's CPUs.
+    with pytest.raises(InputError, match=r"asks for 100,000 workers but this machine has \d+ CPUs; give at most"):
+        EngineSpec.parse("dask-local:100000")
 
 
 def test_an_unreachable_scheduler_is_one_clear_error() -> None:

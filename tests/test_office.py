@@ -90,3 +90,28 @@ def test_compare_says_when_the_standards_differ(out: Path, tmp_path: Path) -> No
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         compare_runs([out, out], tmp_path / "same")  # the same standard: not a word
+
+
+def test_control_characters_in_names_do_not_crash_the_workbook(tmp_path: Path) -> None:
+    import geopandas as gpd
+
+    from siting.errors import SitingWarning
+
+    folder = tmp_path / "ctl"
+    folder.mkdir()
+    path = write_scenario(folder)
+    registry_as_utf8(folder)
+    villages = gpd.read_file(folder / "villages.shp", encoding="gbk")
+    villages.loc[0, "NAME"] = "花\x1b[2J溪\x07甲\x0b1村"  # ESC (clear screen), BEL, vertical tab
+    villages.to_file(folder / "villages.shp", encoding="gbk")
+    with pytest.warns(SitingWarning, match="control characters"):
+        result = run(path)
+    book = openpyxl.load_workbook(result.output_dir / "report.xlsx")
+    names = [c.value for row in book["新建儿童之家 new homes"].iter_rows() for c in row if isinstance(c.value, str)]
+    names += [
+        c.value for row in book["已有儿童之家 existing homes"].iter_rows() for c in row if isinstance(c.value, str)
+    ]
+    names += [c.value for row in book["未覆盖村 uncovered"].iter_rows() for c in row if isinstance(c.value, str)]
+    assert not any("\x1b" in n or "\x07" in n for n in names)
+    homes = pd.read_csv(result.output_dir / "assignment.csv", encoding="utf-8-sig", dtype=str)
+    assert len(homes) == 24  # the run finished and wrote everything
