@@ -284,22 +284,32 @@ def name_lookup(names: pd.DataFrame, codes: Iterable[object], *, language: str =
 
 
 def _codes_of(wanted: Sequence[str], codes: pd.DataFrame, *, level: str, problems: list[str]) -> list[str]:
-    """The codes of ``wanted`` units, each given by code or by name (Chinese or English, where known)."""
+    """The codes of ``wanted`` units, each given by code or by name (Chinese or English, where known).
+
+    A name several units share is refused with their codes (never resolved by whichever row
+    came first); a name that matches nothing is refused with the closest match.
+    """
     code_column = f"{level}_code"
-    names: dict[str, str] = {}
+    names: dict[str, set[str]] = {}
     for column in (f"{level}_name", f"{level}_name_zh", f"{level}_name_en"):
         if column in codes.columns:
             pairs = codes[[column, code_column]].dropna().drop_duplicates()
-            names |= dict(zip(pairs[column].astype(str), pairs[code_column].astype(str), strict=True))
+            for name, code in zip(pairs[column].astype(str), pairs[code_column].astype(str), strict=True):
+                names.setdefault(name, set()).add(code)
     known = sorted(codes[code_column].astype(str).unique())
     out = []
     for item in (str(w) for w in wanted):
         if item in known:
             out.append(item)
+        elif item in names and len(names[item]) == 1:
+            out.append(next(iter(names[item])))
         elif item in names:
-            out.append(names[item])
+            shared = sorted(names[item])
+            problems.append(
+                f"{item} names {len(shared)} {level} units ({', '.join(shared)}); give the code of the one meant"
+            )
         else:
-            close = difflib.get_close_matches(item, known + sorted(names), n=1, cutoff=0.5)
+            close = list(dict.fromkeys(difflib.get_close_matches(item, known + sorted(names), n=3, cutoff=0.5)))
             hint = f"; did you mean {close[0]}?" if close else ""
             problems.append(f"{item} matches no {level} code or name{hint}")
     return out

@@ -6,6 +6,7 @@ at once (the loader reports them together); nothing here reads a file.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from typing import TYPE_CHECKING, Any
@@ -175,6 +176,11 @@ def _travel_time_problems(s: Scenario) -> list[str]:
 
 
 def _access_problems(s: Scenario) -> list[str]:
+    modes = ("distance", "table", "travel_time")
+    if s.access_mode not in modes:  # first: a misspelt mode is the problem, not the keys it would read
+        close = difflib.get_close_matches(str(s.access_mode), modes, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return [f"access.mode {s.access_mode!r} must be 'distance', 'table' or 'travel_time'{hint}"]
     terrain = [f"access.{k}" for k in TERRAIN_KEYS if getattr(s, k) is not None]
     if s.access_mode != "travel_time" and terrain:
         return [f"{', '.join(terrain)} are read only with access.mode = 'travel_time'; set it or remove them"]

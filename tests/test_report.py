@@ -426,3 +426,21 @@ def test_one_prefectures_data_names_the_top_row_as_that_prefecture() -> None:
     assert table.loc["510000", "unit_name_zh"] == "凉山彝族自治州"  # not 四川省 over Liangshan's numbers
     two = pd.concat([codes, codes.assign(prefecture_code="510100", county_code="510104")], ignore_index=True)
     assert unit_names(two).set_index("unit_code").loc["510000", "unit_name_zh"] == "四川省"  # several: the province
+
+
+def test_a_name_two_counties_share_is_refused_with_their_codes() -> None:
+    from siting.errors import InputError
+    from siting.levels import study_area_mask
+
+    codes = pd.DataFrame(
+        {
+            "community_code": ["1", "2", "3"],
+            "county_code": ["110101", "120101", "130101"],
+            "county_name": ["同名区", "同名区", "别区"],
+            "prefecture_code": ["110100", "120100", "130100"],
+        }
+    )
+    with pytest.raises(InputError, match=r"同名区 names 2 county units \(110101, 120101\); give the code"):
+        study_area_mask(codes, counties=["同名区"])
+    assert study_area_mask(codes, counties=["120101"]).tolist() == [False, True, False]
+    assert study_area_mask(codes, counties=["别区"]).tolist() == [False, False, True]

@@ -296,3 +296,20 @@ def test_capacity_only_where_a_model_uses_it(tmp_path: Path) -> None:
         load_scenario(path)
     path.write_text('name = "s"\n[model]\ntype = "mclp"\nn_homes = 3\ncapacity = 60\n', encoding="utf-8")
     assert load_scenario(path).capacity == 60.0
+
+
+def test_a_misspelt_access_mode_is_named_as_such(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from siting.errors import InputError
+    from siting.scenario import load_scenario
+
+    path = tmp_path / "s.toml"
+    path.write_text(
+        'name = "x"\n[inputs]\nsample = true\n[access]\nmode = "traveltime"\nstandard_min = 60\n'
+        "road_speeds = { county = 40, township = 25, village = 10 }\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        InputError, match=r"access.mode 'traveltime' must be .*; did you mean 'travel_time'\?"
+    ) as raised:
+        load_scenario(path)
+    assert "standard_min" not in str(raised.value)  # not blamed on the keys the mode would read
