@@ -182,6 +182,12 @@ def _geometry_problems(gdf: gpd.GeoDataFrame, ids: pd.Series) -> list[str]:
             f"{int(not_polygons.sum())} communities are {found}, not polygons (e.g. {list(ids[not_polygons][:5])}); "
             "community boundaries must be polygons: points of village seats go to inputs.candidate_sites"
         )
+    flat = ~empty & ~not_polygons & (shapely.area(gdf.geometry.to_numpy()) <= 0)  # zero in any CRS
+    if flat.any():
+        problems.append(
+            f"{int(flat.sum())} communities have polygons of zero area (e.g. {list(ids[flat][:5])}); a community "
+            "without area would be given children it cannot hold: fix their boundaries"
+        )
     return problems
 
 

@@ -117,7 +117,7 @@ def _read_counts(src: rasterio.DatasetReader, window: rasterio.windows.Window, p
     # One comparison finds NaN, infinities and negatives alike (the usual nodata is negative).
     fine = (values >= 0) & (values < np.inf)
     if fine.all():
-        return values
+        return _plausible(values, path, window)
     if nodata is not None and not np.isnan(nodata) and nodata < 0:
         values[values == np.float32(nodata)] = 0.0
     if np.isinf(values).any():
@@ -131,6 +131,22 @@ def _read_counts(src: rasterio.DatasetReader, window: rasterio.windows.Window, p
         raise InputError(
             f"population raster {path} has negative cell values (min {values.min()}) that are not nodata; "
             "set the raster's nodata value so they are ignored"
+        )
+    return _plausible(values, path, window)
+
+
+#: More children than any cell of any census holds (the densest square kilometres hold tens of thousands).
+MAX_CHILDREN_PER_CELL = 1e6
+
+
+def _plausible(values: np.ndarray, path: Path, window: rasterio.windows.Window) -> np.ndarray:
+    """The counts, unless a cell holds more children than any census has (a unit or nodata error)."""
+    largest = float(values.max(initial=0.0))
+    if largest > MAX_CHILDREN_PER_CELL:
+        raise InputError(
+            f"population raster {path} has a cell of {largest:.3g} children in rows {window.row_off}-"
+            f"{window.row_off + window.height}, more than any census cell holds ({MAX_CHILDREN_PER_CELL:,.0f}); "
+            "check its units (children per cell) and its nodata value"
         )
     return values
 

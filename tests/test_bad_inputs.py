@@ -116,7 +116,25 @@ def degrees_as_metres(folder: Path) -> None:
     (folder / "villages.prj").write_text(gpd.GeoSeries([], crs="EPSG:32648").crs.to_wkt("WKT1_ESRI"), encoding="utf-8")
 
 
+def zero_area(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    frame = frame.copy()
+    x, y = frame.geometry[3].centroid.x, frame.geometry[3].centroid.y
+    frame.loc[3, "geometry"] = shapely.Polygon([(x, y), (x + 0.01, y), (x + 0.02, y)])  # a polygon with no area
+    return frame
+
+
+def huge_counts(folder: Path) -> None:
+    path = folder / "children_utm.tif"
+    with rasterio.open(path) as src:
+        values, profile = src.read(1), src.profile
+    values[:] = 1e30
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(values, 1)
+
+
 CASES: dict[str, tuple[Breaker, str]] = {
+    "a community of zero area": (communities(zero_area), "1 communities have polygons of zero area (e.g. ['V003'])"),
+    "1e30 children a cell": (huge_counts, "has a cell of 1e+30 children"),
     "empty name": (edit('name = "guiyang"', 'name = ""'), "name '' must be a plain folder name"),
     "name with a slash": (edit('name = "guiyang"', 'name = "a/b"'), "name 'a/b' must be a plain folder name"),
     "name climbing out": (edit('name = "guiyang"', 'name = "../../x"'), "name '../../x' must be a plain folder name"),
