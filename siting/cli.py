@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -26,9 +27,19 @@ DEMO_SCENARIO = ROOT / "scenarios" / "demo.toml"
 DEFAULT_TARGETS = ROOT / "targets" / "yunnan_full_coverage.toml"
 
 
+#: Characters a terminal would run (escape sequences, bell, carriage return …), never printed raw.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _echo(text: object = "", **options: Any) -> None:
+    """``click.echo`` with control characters shown escaped: a name with ESC in it cannot clear the screen
+    or make a link in the planner's terminal."""
+    click.echo(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text)), **options)
+
+
 def _show_warning(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
     """Warnings as one line on stderr: ``warning: …``."""
-    click.echo(f"warning: {message}", err=True)
+    _echo(f"warning: {message}", err=True)
 
 
 class _Group(click.Group):
@@ -42,7 +53,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except SitingError as error:
-            click.echo(f"error: {error}", err=True)
+            _echo(f"error: {error}", err=True)
             sys.exit(2)
         finally:
             warnings.showwarning = shown
@@ -84,27 +95,27 @@ def _summary(result: Any, *, started: float) -> None:
 
     province = whole_area(result.tables)
     plan = result.plan
-    click.echo(f"{result.scenario.name} — {result.map_title[0]} {result.map_title[1]}".rstrip())
+    _echo(f"{result.scenario.name} — {result.map_title[0]} {result.map_title[1]}".rstrip())
     if result.scenario.sample:
-        click.echo("  data                      : Yunnan sample (modelled data / 模拟数据)")
-    click.echo(f"  homes existing / new      : {len(plan.existing_ids):,} / {plan.n_new:,}")
-    click.echo(
+        _echo("  data                      : Yunnan sample (modelled data / 模拟数据)")
+    _echo(f"  homes existing / new      : {len(plan.existing_ids):,} / {plan.n_new:,}")
+    _echo(
         f"  children covered          : {province['children_covered']:,.0f} of {province['children']:,.0f} "
         f"({province['children_covered_pct']:.1f}%) within {result.access.standard_text()}"
     )
-    click.echo(f"  build cost                : {province['build_cost_cny']:,.0f} CNY")
-    click.echo(f"  model                     : {plan.model}, {plan.status_text()}, {plan.solver}")
+    _echo(f"  build cost                : {province['build_cost_cny']:,.0f} CNY")
+    _echo(f"  model                     : {plan.model}, {plan.status_text()}, {plan.solver}")
     if result.target_results is not None:
         failed = result.target_results[~result.target_results["passed"]]
-        click.echo(
+        _echo(
             f"  targets                   : {len(result.target_results) - len(failed):,} of "
             f"{len(result.target_results):,} unit checks met"
         )
-    click.echo(f"  outputs                   : {result.output_dir}")
+    _echo(f"  outputs                   : {result.output_dir}")
     if result.map_path is not None:
-        click.echo(f"  map                       : {result.map_path}")
+        _echo(f"  map                       : {result.map_path}")
     seconds = ", ".join(f"{k} {v:.1f}" for k, v in result.timings_s.items())
-    click.echo(f"  seconds                   : {time.perf_counter() - started:.1f} ({seconds})")
+    _echo(f"  seconds                   : {time.perf_counter() - started:.1f} ({seconds})")
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -179,7 +190,7 @@ def demo(
 
     paths = sample_paths(data_dir)
     if not paths.is_built():
-        click.echo("building the Yunnan sample (modelled parts) ...")
+        _echo("building the Yunnan sample (modelled parts) ...")
         build_sample(paths)
     overrides: dict[str, Any] = {"outputs_dir": outputs_dir.resolve(), "data_dir": paths.root.parent}
     for key, value in (
@@ -246,7 +257,7 @@ def sample_build(seed: int, data_dir: Path | None, region: str, divisions: Path 
         folder = (data_dir or default_data_dir()) / "china"
         codes = [code.strip() for code in provinces.split(",") if code.strip()]
         built = build_china(divisions, folder, seed=seed, provinces=codes)
-        click.echo(
+        _echo(
             f"built {built.communities:,} communities, {built.townships:,} townships in {built.counties:,} counties "
             f"({built.zones_attached} units without a boundary attached, see development_zones.csv), "
             f"{built.children_total:,.0f} children (seed {seed}) in {built.seconds:.1f} s -> {built.folder}"
@@ -258,7 +269,7 @@ def sample_build(seed: int, data_dir: Path | None, region: str, divisions: Path 
     from siting.sample.paths import sample_paths
 
     result = build_sample(sample_paths(data_dir), seed=seed, progress=_bar_wanted(False))
-    click.echo(
+    _echo(
         f"built {result.communities:,} communities, {result.children_total:,.0f} children "
         f"(seed {seed}) in {result.seconds:.1f} s -> {result.paths.modelled_dir}"
     )
@@ -279,7 +290,7 @@ def sample_prepare(reference: Path, data_dir: Path | None) -> None:
 
     paths = sample_paths(data_dir)
     prepare_real_parts(reference, paths)
-    click.echo(f"wrote the real parts of the sample to {paths.root}")
+    _echo(f"wrote the real parts of the sample to {paths.root}")
 
 
 @sample.command("prepare-terrain")
@@ -291,7 +302,7 @@ def sample_prepare_terrain(data_dir: Path | None) -> None:
 
     paths = sample_paths(data_dir)
     rivers, lakes = prepare_terrain_sources(paths)
-    click.echo(f"wrote {paths.heights_tif} and {paths.water_gpkg} ({rivers} rivers, {lakes} lakes)")
+    _echo(f"wrote {paths.heights_tif} and {paths.water_gpkg} ({rivers} rivers, {lakes} lakes)")
 
 
 @main.command("check-targets")
@@ -317,26 +328,24 @@ def check_targets_command(run_dir: Path, targets_path: Path) -> None:
     finished = open_run(run_dir)
     tables = finished.report_tables()
     results = check_targets(tables, read_targets(targets_path, metrics=list(tables["county"].columns)))
-    click.echo(f"{finished.name} ({finished.path})")
+    _echo(f"{finished.name} ({finished.path})")
     for name, part in results.groupby("target", sort=False):
         met = int(part["passed"].sum())
         lo, hi = part["min"].iloc[0], part["max"].iloc[0]
         need = " and ".join(
             x for x in (f">= {lo:g}" if pd.notna(lo) else "", f"<= {hi:g}" if pd.notna(hi) else "") if x
         )
-        click.echo(
-            f"  {name}: {met} of {len(part)} {part['level'].iloc[0]} units met ({part['metric'].iloc[0]} {need})"
-        )
+        _echo(f"  {name}: {met} of {len(part)} {part['level'].iloc[0]} units met ({part['metric'].iloc[0]} {need})")
     failed = results[~results["passed"]].sort_values("shortfall", ascending=False)
     if len(failed):
-        click.echo("not met, farthest from the target first:")
+        _echo("not met, farthest from the target first:")
         for row in target_table(failed).to_dict("records"):
-            click.echo(
+            _echo(
                 f"  FAIL {row['目标 target']} | {row['层级 level']} {row['unit_code']} {row['unit_name_zh']} | "
                 f"{row['指标 metric']} = {row['值 value']:.1f} (needs {row['要求 required']}, short by "
                 f"{row['差距 short by']:.1f})"
             )
-    click.echo(f"{len(results) - len(failed)} of {len(results)} checks met")
+    _echo(f"{len(results) - len(failed)} of {len(results)} checks met")
     sys.exit(0 if failed.empty else 1)
 
 
@@ -352,7 +361,7 @@ def map_command(run_dir: Path, unit: str, out_path: Path, basemap: str, tianditu
     from siting.webmap import save_map
 
     fmap, name = unit_map(run_dir, unit, basemap=basemap, tianditu_key=tianditu_key)
-    click.echo(f"wrote {save_map(fmap, out_path)} ({name})")
+    _echo(f"wrote {save_map(fmap, out_path)} ({name})")
 
 
 @main.command("run")
@@ -408,14 +417,12 @@ def access_command(scenario_path: Path, facilities: Path | None, thresholds: str
         written = write_accessibility(result, target)
     totals = result.totals()
     children = float(result.within["prefecture"]["children"].sum())
-    click.echo(
-        f"{scenario.name} — 可达性 accessibility: {len(result.facilities):,} facilities, {children:,.0f} children"
-    )
+    _echo(f"{scenario.name} — 可达性 accessibility: {len(result.facilities):,} facilities, {children:,.0f} children")
     for column, value in totals.items():
         if column != "children":
             label = column.replace("children_", "").replace("_", " ")
-            click.echo(f"  {label:<22}: {value:>14,.0f} ({100 * value / max(children, 1e-9):.1f}%)")
-    click.echo(f"  outputs               : {written}")
+            _echo(f"  {label:<22}: {value:>14,.0f} ({100 * value / max(children, 1e-9):.1f}%)")
+    _echo(f"  outputs               : {written}")
 
 
 @main.command("evaluate")
@@ -436,16 +443,16 @@ def evaluate_command(run_dir: Path, homes_file: Path, out_dir: Path | None) -> N
     target = out_dir or homes_file.parent / f"{homes_file.stem}_evaluation"
     written = write_evaluation(evaluation, target)
     province = evaluation.tables["province"].iloc[0]
-    click.echo(f"{evaluation.run_name} — 评估 evaluation of {homes_file.name}")
-    click.echo(
+    _echo(f"{evaluation.run_name} — 评估 evaluation of {homes_file.name}")
+    _echo(
         f"  homes open / new / closed  : {evaluation.open_homes:,} / {evaluation.new_homes:,} / {evaluation.closed:,}"
     )
-    click.echo(
+    _echo(
         f"  children covered          : {province['children_covered']:,.0f} of {province['children']:,.0f} "
         f"({province['children_covered_pct']:.1f}%) within {evaluation.standard_text}"
     )
-    click.echo(f"  build cost                : {evaluation.build_cost_cny:,.0f} CNY")
-    click.echo(f"  outputs                   : {written}")
+    _echo(f"  build cost                : {evaluation.build_cost_cny:,.0f} CNY")
+    _echo(f"  outputs                   : {written}")
 
 
 @main.command("rerun")
@@ -456,8 +463,8 @@ def rerun_command(run_dir: Path) -> None:
 
     identical, differences = rerun(run_dir)
     for line in differences:
-        click.echo(f"  {line}")
-    click.echo("identical plan" if identical else "the plan differs")
+        _echo(f"  {line}")
+    _echo("identical plan" if identical else "the plan differs")
     sys.exit(0 if identical else 1)
 
 
@@ -469,17 +476,17 @@ def compare_command(run_dirs: tuple[Path, ...], out_dir: Path) -> None:
     from siting.runs import compare_runs
 
     table, diff = compare_runs(list(run_dirs), out_dir)
-    click.echo(table.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
+    _echo(table.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
     for row in table.iloc[1:].itertuples():
         part = diff[diff["run"] == row.run]
         added = (part["change"] == "added").sum()
         removed = (part["change"] == "removed").sum()
-        click.echo(
+        _echo(
             f"{row.run}: +{added} homes, -{removed} homes against the first run; children newly covered "
             f"{row.children_gained:,.0f}, no longer covered {row.children_lost:,.0f}"
         )
     written = ", ".join(str(out_dir / n) for n in ("compare.csv", "compare_sites.csv", "compare_communities.csv"))
-    click.echo(f"written: {written}, {out_dir / 'compare.png'}")
+    _echo(f"written: {written}, {out_dir / 'compare.png'}")
 
 
 @main.command("sweep")
@@ -510,7 +517,7 @@ def sweep_command(scenario_path: Path, budget: str | None, radius: str | None, w
 
     def report(row: dict[str, Any]) -> None:
         budget_text = "—" if row["budget_cny"] is None else f"{row['budget_cny']:,.0f} CNY"
-        click.echo(
+        _echo(
             f"  done: budget {budget_text}, standard "
             + (f"{row['standard_min']:,.0f} min" if "standard_min" in row else f"{row['standard_m']:,.0f} m")
             + " -> "
@@ -521,8 +528,8 @@ def sweep_command(scenario_path: Path, budget: str | None, radius: str | None, w
     curve, out = sweep(
         scenario, budgets=budgets, radii_m=radii, workers=workers, progress=_bar_wanted(quiet), report=report
     )
-    click.echo(curve.drop(columns="run_dir").to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
-    click.echo(f"written: {out / 'curve.csv'}, {out / 'curve.png'}")
+    _echo(curve.drop(columns="run_dir").to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
+    _echo(f"written: {out / 'curve.csv'}, {out / 'curve.png'}")
 
 
 @main.command("progress")
@@ -542,6 +549,6 @@ def progress_command(run_dir: Path, status_path: Path, month: str, out_dir: Path
 
     report = progress_report(run_dir, status_path, month=month)
     for path in write_progress_files(report, out_dir):
-        click.echo(f"wrote {path}")
+        _echo(f"wrote {path}")
     behind = report.prefecture[report.prefecture["behind_schedule"]]
-    click.echo(f"{len(behind)} of {len(report.prefecture)} prefectures behind schedule")
+    _echo(f"{len(behind)} of {len(report.prefecture)} prefectures behind schedule")

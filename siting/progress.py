@@ -25,7 +25,7 @@ from openpyxl import Workbook
 
 from siting.errors import InputError
 from siting.report_files import md_text
-from siting.rundir import open_run, write_text_atomically
+from siting.rundir import open_run, writable_folder, write_text_atomically
 from siting.tables import read_table
 from siting.workbook import write_table_sheet
 
@@ -195,7 +195,7 @@ def progress_report(run_dir: Path, status_path: Path | str, *, month: str) -> Pr
 
 def write_progress_files(report: ProgressReport, out_dir: Path) -> list[Path]:
     """Write ``progress_<month>.xlsx`` (units behind schedule in red) and ``progress_<month>.md``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    writable_folder(out_dir, what="progress --out")
     year, month = report.month.split("-")
     title = f"{report.region}儿童之家建设月通报 {year}年{int(month)}月 monthly progress report {report.month}"
     book = Workbook()

@@ -41,6 +41,7 @@ __all__ = [
     "clean_stale_folders",
     "new_run_dir",
     "open_run",
+    "writable_folder",
     "write_atomically",
     "write_run",
     "write_text_atomically",
@@ -149,6 +150,19 @@ def write_atomically(out_dir: Path, write: Callable[[Path], None]) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+def writable_folder(path: Path, *, what: str) -> Path:
+    """``path`` as a folder to write into (made if missing); a file there, or no rights, is refused in one line."""
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{what} {path} is a file, not a folder; give a folder (it is made if missing)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot make the folder {path} for {what}: {error.strerror or error}") from None
+    if not os.access(path, os.W_OK):
+        raise OutputError(f"{what} {path} is not writable; give a folder you may write to")
+    return path
 
 
 def write_text_atomically(path: Path, text: str) -> Path:

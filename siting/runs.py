@@ -19,7 +19,7 @@ from siting.engine import open_engine, using_engine
 from siting.errors import InputError, SitingWarning
 from siting.inputs import file_sha256
 from siting.parallel import map_parts
-from siting.rundir import open_run
+from siting.rundir import open_run, writable_folder
 from siting.scenario import Scenario
 from siting.sharing import write_csv
 
@@ -152,7 +152,7 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> tuple[pd.DataFrame, pd.
             stacklevel=2,
         )
     diff = pd.DataFrame(sites, columns=["run", "site_id", "change"])
-    out_dir.mkdir(parents=True, exist_ok=True)
+    writable_folder(out_dir, what="compare --out")
     write_csv(table, out_dir / "compare.csv")
     write_csv(diff, out_dir / "compare_sites.csv")
     if communities:

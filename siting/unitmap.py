@@ -52,6 +52,7 @@ def resolve_unit(finished: FinishedRun, unit: str) -> tuple[str, str, str]:
     close = same_stem or difflib.get_close_matches(
         unit, [name for _, _, name in options] + [code for _, code, _ in options], n=3
     )
+    close = list(dict.fromkeys(close))  # a name several rows share is suggested once
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise InputError(f"no prefecture or county of the run is called or coded {unit!r}{hint}")
 

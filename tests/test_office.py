@@ -115,3 +115,22 @@ def test_control_characters_in_names_do_not_crash_the_workbook(tmp_path: Path) -
     assert not any("\x1b" in n or "\x07" in n for n in names)
     homes = pd.read_csv(result.output_dir / "assignment.csv", encoding="utf-8-sig", dtype=str)
     assert len(homes) == 24  # the run finished and wrote everything
+
+
+def test_names_reach_the_terminal_escaped(capsys) -> None:  # type: ignore[no-untyped-def]
+    from siting.cli import _echo
+
+    _echo("花溪\x1b[2J甲\x07村\r\t1")
+    assert capsys.readouterr().out == "花溪\\x1b[2J甲\\x07村\\x0d\t1\n"  # no clear screen, no bell, no overwrite
+
+
+def test_compare_and_progress_refuse_a_file_as_their_folder(out: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from siting.cli import main
+
+    taken = tmp_path / "taken"
+    taken.write_text("x", encoding="utf-8")
+    result = CliRunner().invoke(main, ["compare", str(out), str(out), "--out", str(taken)])
+    assert result.exit_code == 2 and "compare --out" in result.output and "is a file, not a folder" in result.output
+    assert result.output.count("\n") == 1
