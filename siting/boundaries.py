@@ -182,12 +182,6 @@ def _geometry_problems(gdf: gpd.GeoDataFrame, ids: pd.Series) -> list[str]:
             f"{int(not_polygons.sum())} communities are {found}, not polygons (e.g. {list(ids[not_polygons][:5])}); "
             "community boundaries must be polygons: points of village seats go to inputs.candidate_sites"
         )
-    flat = ~empty & ~not_polygons & (shapely.area(gdf.geometry.to_numpy()) <= 0)  # zero in any CRS
-    if flat.any():
-        problems.append(
-            f"{int(flat.sum())} communities have polygons of zero area (e.g. {list(ids[flat][:5])}); a community "
-            "without area would be given children it cannot hold: fix their boundaries"
-        )
     return problems
 
 
@@ -379,6 +373,14 @@ def read_communities(
     if invalid.any():
         repaired = [polygonal_part(g) for g in shapely.make_valid(gdf.geometry[invalid].to_numpy())]
         gdf.loc[invalid, "geometry"] = gpd.GeoSeries(repaired, index=gdf.index[invalid], crs=gdf.crs)
+    # Zero area in any CRS, after the repair (a bow-tie's cancelling lobes are repaired into area first).
+    flat = shapely.is_empty(gdf.geometry.to_numpy()) | (shapely.area(gdf.geometry.to_numpy()) <= 0)
+    if flat.any():
+        raise InputError(
+            f"{path}: {int(flat.sum())} communities have polygons of zero area (e.g. {list(ids[flat][:5])}); a "
+            "community without area would be given children it cannot hold: fix their boundaries"
+        )
+    if invalid.any():
         warnings.warn(
             f"repaired {int(invalid.sum())} invalid geometries with make_valid: {list(ids[invalid][:20])}",
             SitingWarning,
