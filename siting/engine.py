@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
@@ -121,6 +122,56 @@ def cluster_workers(client: Any) -> int:
     return len(client.scheduler_info().get("workers", {}))
 
 
+#: Seconds to connect to a remote scheduler and complete its handshake, and to wait for its first worker.
+CONNECT_S = 20.0
+WORKERS_S = 15.0
+
+
+def _connect(distributed: Any, address: str, spec: EngineSpec) -> Any:
+    """A client of the scheduler at ``address``, or one line saying what was found there instead.
+
+    The connection runs in a daemon thread bounded by :data:`CONNECT_S`: a port that accepts and
+    never answers would otherwise hang past any timeout of the client's own; anything else that
+    answers (a web server makes the client read a 3 EiB frame length) is refused by name; a
+    scheduler with no worker is refused after :data:`WORKERS_S` instead of a task timeout later.
+    """
+    outcome: dict[str, Any] = {}
+
+    def attempt() -> None:
+        try:
+            outcome["client"] = distributed.Client(address, timeout=f"{CONNECT_S:g}s")
+        except BaseException as error:  # reported below as one line, whatever the client raised
+            outcome["error"] = error
+
+    thread = threading.Thread(target=attempt, name="siting-dask-connect", daemon=True)
+    thread.start()
+    thread.join(CONNECT_S + 5)
+    if thread.is_alive():
+        raise InputError(
+            f"engine {spec}: {address} accepted the connection but gave no Dask handshake within "
+            f"{CONNECT_S + 5:g} s; is a Dask scheduler listening there (dask scheduler --port PORT)?"
+        )
+    if "error" in outcome:
+        error = outcome["error"]
+        if isinstance(error, OSError):
+            raise error
+        raise InputError(
+            f"engine {spec}: what answers at {address} is not a Dask scheduler ({type(error).__name__}: "
+            f"{str(error)[:120]}); give the scheduler's address (dask scheduler prints it)"
+        )
+    client = outcome["client"]
+    if cluster_workers(client) == 0:
+        try:
+            client.wait_for_workers(1, timeout=WORKERS_S)
+        except Exception:
+            client.close()
+            raise InputError(
+                f"engine {spec}: the Dask scheduler at {address} has no worker (waited {WORKERS_S:g} s); start "
+                f"some with 'dask worker {address}'"
+            ) from None
+    return client
+
+
 def _dask() -> Any:
     try:
         import distributed
@@ -159,7 +210,7 @@ def open_engine(spec: EngineSpec | str, *, progress: bool = False) -> Iterator[E
             )
             client = distributed.Client(cluster)
         else:
-            client = distributed.Client(spec.address, timeout="20s")
+            client = _connect(distributed, str(spec.address), spec)
     except OSError as error:
         if cluster is not None:
             cluster.close()

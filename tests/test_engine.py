@@ -156,3 +156,60 @@ def test_a_sweep_on_dask_gives_the_local_curve(built_sample, tmp_path: Path) -> 
     assert reported == [0.0, 60_000.0, 120_000.0]
     assert on_dask["homes_new"].tolist() == local["homes_new"].tolist() == [0, 2, 4]
     assert on_dask["children_covered"].tolist() == local["children_covered"].tolist()
+
+
+@pytest.mark.slow
+def test_a_port_that_accepts_and_never_answers_is_refused_in_time(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import socket
+    import time
+
+    import siting.engine as engine
+
+    monkeypatch.setattr(engine, "CONNECT_S", 2.0)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(5)  # accepts (the kernel does), never answers
+    port = silent.getsockname()[1]
+    started = time.perf_counter()
+    try:
+        with pytest.raises(InputError, match=rf"127.0.0.1:{port}"), open_engine(f"dask://127.0.0.1:{port}"):
+            pass
+    finally:
+        silent.close()
+    assert time.perf_counter() - started < 15
+
+
+@pytest.mark.slow
+def test_a_web_server_is_not_taken_for_a_scheduler(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import http.server
+    import threading
+
+    import siting.engine as engine
+
+    monkeypatch.setattr(engine, "CONNECT_S", 3.0)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        with pytest.raises(InputError, match=rf"127.0.0.1:{port}"), open_engine(f"dask://127.0.0.1:{port}"):
+            pass
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.slow
+def test_a_scheduler_without_workers_is_one_line(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import siting.engine as engine
+
+    monkeypatch.setattr(engine, "WORKERS_S", 2.0)
+    cluster = distributed.LocalCluster(n_workers=0, processes=True, dashboard_address=":0")
+    try:
+        address = cluster.scheduler_address.removeprefix("tcp://")
+        with (
+            pytest.raises(InputError, match=r"has no worker .*start some with 'dask worker"),
+            open_engine(f"dask://{address}"),
+        ):
+            pass
+    finally:
+        cluster.close()
