@@ -8,7 +8,9 @@ parts goes to each worker once (scattered), and no pool is started inside a work
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -60,9 +62,25 @@ def worker_count(workers: Workers) -> int:
     return max(1, int(workers))
 
 
-def _keep_shared(has_shared: bool, value: Any) -> None:
-    """Process-pool initialiser: keep the stage's shared input in this worker."""
+def die_with_parent(parent_pid: int | None = None) -> None:
+    """Ask Linux to kill this process when its parent dies (SIGKILL by the OOM killer or a batch scheduler).
+
+    With ``parent_pid``, a parent that died before the request took effect ends this process at once.
+    Elsewhere than Linux nothing is done.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def _keep_shared(has_shared: bool, value: Any, parent_pid: int) -> None:
+    """Process-pool initialiser: end with the run, and keep the stage's shared input in this worker."""
     global _shared, _INSIDE_PART
+    die_with_parent(parent_pid)  # no worker outlives a killed run (they held 270-480 MB each, idle, forever)
     _shared, _INSIDE_PART = (value if has_shared else _NO_SHARED), True
 
 
@@ -165,7 +183,9 @@ def map_parts(
         coming: Iterator[R] = (function(p, shared) if has_shared else function(p) for p in parts)
         return _collected(coming, on_result)
     with ProcessPoolExecutor(
-        max_workers=min(n_workers, len(parts)), initializer=_keep_shared, initargs=(has_shared, shared)
+        max_workers=min(n_workers, len(parts)),
+        initializer=_keep_shared,
+        initargs=(has_shared, shared, os.getpid()),
     ) as pool:
         # One part per task while there are few (parts differ a lot in size); batches when there are many.
         chunksize = 1 if len(parts) <= 256 else len(parts) // (4 * n_workers)

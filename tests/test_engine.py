@@ -213,3 +213,57 @@ def test_a_scheduler_without_workers_is_one_line(monkeypatch) -> None:  # type: 
             pass
     finally:
         cluster.close()
+
+
+def _children_of(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not gone, not a zombie)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="Linux only: parent-death signal")
+def test_pool_workers_end_when_their_run_is_killed(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "stuck.py"
+    script.write_text(
+        "import time\nfrom siting.parallel import map_parts\n"
+        "def nap(x):\n    time.sleep(120)\n    return x\n"
+        "if __name__ == '__main__':\n    map_parts(nap, [1, 2], workers=2, what='nap')\n",
+        encoding="utf-8",
+    )
+    run = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path)
+    deadline = time.time() + 30
+    workers: list[int] = []
+    while time.time() < deadline and len(workers) < 2:
+        time.sleep(0.2)
+        workers = _children_of(run.pid)
+    assert len(workers) >= 2, "the pool did not start"
+    os.kill(run.pid, signal.SIGKILL)  # as the OOM killer or a batch scheduler does
+    run.wait()
+    deadline = time.time() + 15
+    alive = workers
+    while time.time() < deadline and alive:
+        time.sleep(0.2)
+        alive = [w for w in alive if _running(w)]
+    assert alive == [], f"pool workers {alive} outlived the killed run"

@@ -10,7 +10,6 @@ checked against the model: after a stop CBC may write its last LP point under an
 
 from __future__ import annotations
 
-import ctypes
 import re
 import signal
 import subprocess
@@ -35,6 +34,7 @@ from siting.models.problem import (
     violations,
     warn_if_overrun,
 )
+from siting.parallel import die_with_parent
 
 __all__ = ["CBC_NAME", "run_cbc"]
 
@@ -47,11 +47,7 @@ WRITE_S_PER_NONZERO = 1.3e-6
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     """Ask Linux to kill the child when the process that started it dies (no orphaned CBC)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+    die_with_parent()
 
 
 def _cbc_bound(log: str, maximise: bool) -> float | None:
