@@ -18,11 +18,14 @@ parts are independent and their results come back in order.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import os
 import re
+import shutil
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Executor
@@ -201,12 +204,23 @@ def open_engine(spec: EngineSpec | str, *, progress: bool = False) -> Iterator[E
         yield Engine(spec=spec, workers=spec.workers or default_workers(), progress=progress)
         return
     distributed = _dask()
+    import dask
+
     cluster = None
+    scratch = None
+    settings = contextlib.ExitStack()
     try:
         if spec.kind == "dask-local":
             n_workers = spec.workers or default_workers()
+            # The workers' dask-scratch-space goes in a folder of the run's own, removed with the cluster.
+            scratch = tempfile.mkdtemp(prefix="siting-dask-")
+            settings.enter_context(dask.config.set({"temporary-directory": scratch}))  # the scheduler's too
             cluster = distributed.LocalCluster(
-                n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+                n_workers=n_workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",
+                local_directory=scratch,
             )
             client = distributed.Client(cluster)
         else:
@@ -214,6 +228,9 @@ def open_engine(spec: EngineSpec | str, *, progress: bool = False) -> Iterator[E
     except OSError as error:
         if cluster is not None:
             cluster.close()
+        settings.close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
         raise InputError(
             f"engine {spec}: could not reach the Dask scheduler ({error}); start one with "
             "'dask scheduler' and 'dask worker tcp://HOST:PORT', or use 'dask-local:N'"
@@ -236,6 +253,9 @@ def open_engine(spec: EngineSpec | str, *, progress: bool = False) -> Iterator[E
         client.close()
         if cluster is not None:
             cluster.close()
+        settings.close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 @contextmanager

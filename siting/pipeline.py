@@ -34,7 +34,7 @@ from siting.models.options import SiteOptions
 from siting.models.plan import Plan
 from siting.report import coverage_by_level, whole_area
 from siting.run_record import run_contents
-from siting.rundir import clean_stale_folders, new_run_dir, write_run, write_text_atomically
+from siting.rundir import check_writable, clean_stale_folders, new_run_dir, write_run, write_text_atomically
 from siting.scenario import Scenario, load_scenario
 from siting.webmap import MapLayers, plan_map, render_map
 
@@ -207,6 +207,10 @@ def run(
         scenario = load_scenario(scenario)
     if engine is not None:
         scenario = scenario.with_changes(engine=engine)
+    # Where the run will write, checked before the work (a read-only folder was refused after a minute of it).
+    check_writable(Path(run_dir) if run_dir is not None else scenario.outputs_dir, what="the run's folder")
+    if map_path is not None:
+        check_writable(Path(map_path).parent, what="--map")
     clock = _Clock(scenario.name, progress)
     clean_stale_folders(Path(tempfile.gettempdir()), prefix=WORK_PREFIX)
     work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-"))

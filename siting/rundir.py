@@ -38,6 +38,7 @@ __all__ = [
     "LAYERS",
     "FinishedRun",
     "RunContents",
+    "check_writable",
     "clean_stale_folders",
     "new_run_dir",
     "open_run",
@@ -150,6 +151,17 @@ def write_atomically(out_dir: Path, write: Callable[[Path], None]) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+def check_writable(path: Path, *, what: str) -> None:
+    """Refuse, before any work, a place that cannot be written: the nearest existing folder on its way must be."""
+    here = Path(path).resolve()
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    if not here.is_dir():
+        raise OutputError(f"{what} {path}: {here} is a file, not a folder; give a folder to write into")
+    if not os.access(here, os.W_OK | os.X_OK):
+        raise OutputError(f"{what} {path} cannot be written ({here} is read-only); give a folder you may write to")
 
 
 def writable_folder(path: Path, *, what: str) -> Path:

@@ -267,3 +267,15 @@ def test_pool_workers_end_when_their_run_is_killed(tmp_path: Path) -> None:
         time.sleep(0.2)
         alive = [w for w in alive if _running(w)]
     assert alive == [], f"pool workers {alive} outlived the killed run"
+
+
+@pytest.mark.slow
+def test_a_dask_local_engine_leaves_no_scratch_space(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import tempfile
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # the temporary folder is read again: tmp_path
+    with open_engine("dask-local:1") as engine:
+        assert engine.workers == 1
+        assert any(tmp_path.iterdir())  # the run's scratch folder, while it runs
+    assert list(tmp_path.iterdir()) == []  # no dask-scratch-space left behind

@@ -134,3 +134,20 @@ def test_compare_and_progress_refuse_a_file_as_their_folder(out: Path, tmp_path:
     result = CliRunner().invoke(main, ["compare", str(out), str(out), "--out", str(taken)])
     assert result.exit_code == 2 and "compare --out" in result.output and "is a file, not a folder" in result.output
     assert result.output.count("\n") == 1
+
+
+def test_a_place_that_cannot_be_written_is_refused_before_the_work(out: Path, tmp_path: Path) -> None:
+    import time
+
+    from click.testing import CliRunner
+
+    from siting.cli import main
+
+    scenario = out.parents[2] / "scenario.toml"
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x", encoding="utf-8")
+    started = time.perf_counter()
+    result = CliRunner().invoke(main, ["run", str(scenario), "--quiet", "--map", str(blocker / "maps" / "m.html")])
+    assert result.exit_code == 2 and "--map" in result.output and "is a file, not a folder" in result.output
+    assert time.perf_counter() - started < 2.0  # refused before reading anything
+    assert len(list((out.parents[1]).iterdir())) == 1  # no second run was written
