@@ -188,7 +188,11 @@ def test_a_web_server_is_not_taken_for_a_scheduler(monkeypatch) -> None:  # type
 
     monkeypatch.setattr(engine, "CONNECT_S", 3.0)
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # no request lines in the test's output
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_address[1]
     try:
