@@ -170,3 +170,16 @@ def test_homes_are_counted_in_whole_numbers(solver: str) -> None:
         for plan in (solve_partial_cover(costs, w, share=0.8, solver=options), solve_lscp(costs, solver=options)):
             assert plan.objective == len(plan.new_ids)  # was 5.999999999999996 with HiGHS
             assert plan.bound == plan.objective
+
+
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+def test_every_capacitated_stop_returns_a_bound(solver: str) -> None:
+    xy, w = points(5, 200, clustered=False)
+    ids = [f"d{i:03d}" for i in range(200)]
+    costs = distance_matrix(xy, xy, demand_ids=ids, site_ids=ids, cutoff_m=6_000.0, crs="EPSG:32648")
+    options = SolverOptions(name=solver, time_limit_s=1.0)
+    median = solve_pmedian(costs, w, p=30, capacity=float(w.sum()) / 24, solver=options)
+    assert median.bound is not None and median.bound <= median.objective * (1 + 1e-9)
+    assert len(median.site_ids) == 30
+    cover = solve_mclp(costs, w, n_homes=10, capacity=float(w.sum()) / 8, standard=2_000.0, solver=options)
+    assert cover.bound is not None and cover.bound >= cover.objective * (1 - 1e-9)

@@ -173,7 +173,11 @@ def solve_capacitated_mclp(
     taken = np.flatnonzero(values[n_sites:] > 0.5)
     assignment = dict(zip(costs.demand_ids[rows[taken]].tolist(), costs.site_ids[cols[taken]].tolist(), strict=True))
     objective = float(w[rows[taken]].sum())
-    bound = None if solved is None or solved.bound is None else max(objective, solved.bound * scale)
+    # Every stop has a bound: at most every point some allowed site reaches within the standard.
+    reachable = float(w[np.unique(rows)].sum())
+    bound = (
+        reachable if solved is None or solved.bound is None else max(objective, min(solved.bound * scale, reachable))
+    )
     status = "feasible" if solved is None else solved.status
     fields = {
         "objective": objective,
@@ -296,9 +300,11 @@ def solve_capacitated_pmedian(
     first = np.full(len(pairs.demand), -1, dtype=np.int64)
     first[pairs.rows[pick[::-1]]] = pick[::-1]
     objective = float((w[pairs.demand] * pairs.cost[first]).sum())
-    bound = None if bound is None else min(bound, objective)
+    # Every stop has a bound: at least each point's cheapest stored pair, which no capacity or p can undercut.
+    floor = float((w[pairs.demand] * np.minimum.reduceat(pairs.cost, pairs.starts[:-1])).sum())
+    bound = min(floor if bound is None else max(bound, floor), objective)
     if solved is None:
-        result = SolveResult("feasible", objective, None, None, 0.0, f"{solver.name} (greedy start kept)")
+        result = SolveResult("feasible", objective, bound, None, 0.0, f"{solver.name} (greedy start kept)")
     else:
         result = SolveResult(solved.status, objective, bound, None, solved.seconds, solved.solver)
     return open_pos, np.arange(len(pairs.demand)), pairs.cols[first], result, {}
