@@ -455,6 +455,44 @@ def evaluate_command(run_dir: Path, homes_file: Path, out_dir: Path | None) -> N
     _echo(f"  outputs                   : {written}")
 
 
+@main.command("robustness")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--k", "k", type=int, default=8, show_default=True, help="Perturbed child distributions.")
+@click.option("--sigma", type=float, default=0.5, show_default=True, help="Lognormal spread of each perturbation.")
+@click.option("--raster", type=click.Path(path_type=Path), default=None, help="Another child raster, as one more.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Folder to write (new).")
+def robustness_command(run_dir: Path, k: int, sigma: float, raster: Path | None, out_dir: Path | None) -> None:
+    """How sure the plan is: its coverage under other child distributions, and the homes every one chooses."""
+    import tempfile
+
+    from siting.robustness import robustness, write_robustness
+    from siting.rundir import open_run
+
+    finished = open_run(run_dir)
+    with tempfile.TemporaryDirectory(prefix="siting-robust-") as work:
+        result = robustness(finished.scenario(), Path(work), k=k, sigma=sigma, raster=raster)
+    target = out_dir or finished.path.parent / f"{finished.path.name}_robustness"
+    written = write_robustness(result, target)
+    table = result.province
+    _echo(f"{finished.name} — 稳健性 robustness over {len(table)} child distributions")
+    _echo(
+        f"  nominal plan covers        : {table['nominal_plan_pct'].min():.1f}–{table['nominal_plan_pct'].max():.1f}% "
+        f"(nominal {result.robust['nominal_plan_nominal_pct']:.1f}%)"
+    )
+    classes = result.homes["class"].value_counts()
+    _echo(
+        "  homes always / most / few  : "
+        f"{classes.get('always', 0)} / {classes.get('most', 0)} / {classes.get('few', 0)}"
+    )
+    _echo(
+        f"  expected coverage          : nominal plan {result.robust['nominal_plan_expected_pct']:.2f}%, robust plan "
+        f"{result.robust['robust_plan_expected_pct']:.2f}% ({result.robust['homes_moved']:.0f} homes moved)"
+    )
+    worst = result.counties.iloc[0]
+    _echo(f"  widest county              : {worst['unit_name_zh']} {worst['min_pct']:.1f}–{worst['max_pct']:.1f}%")
+    _echo(f"  outputs                    : {written}")
+
+
 @main.command("rerun")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 def rerun_command(run_dir: Path) -> None:

@@ -151,3 +151,22 @@ def test_a_place_that_cannot_be_written_is_refused_before_the_work(out: Path, tm
     assert result.exit_code == 2 and "--map" in result.output and "is a file, not a folder" in result.output
     assert time.perf_counter() - started < 2.0  # refused before reading anything
     assert len(list((out.parents[1]).iterdir())) == 1  # no second run was written
+
+
+def test_robustness_with_the_runs_own_raster_gives_the_runs_own_figures(out: Path, tmp_path: Path) -> None:
+    from siting.robustness import robustness
+    from siting.rundir import open_run
+
+    finished = open_run(out)
+    scenario = finished.scenario()
+    result = robustness(scenario, tmp_path, k=3, sigma=0.5, raster=scenario.population)
+    table = result.province.set_index("alternative")
+    record = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    nominal = 100 * record["children_covered"] / record["children_total"]
+    assert table.loc["nominal", "nominal_plan_pct"] == pytest.approx(nominal, abs=1e-6)
+    assert table.loc["raster children_utm.tif", "nominal_plan_pct"] == pytest.approx(nominal, abs=1e-3)
+    assert len(table) == 1 + 3 + 1 + 1  # nominal, perturbed, even by area, the raster
+    assert (table["own_plan_pct"] >= table["nominal_plan_pct"] - 1e-6).all()  # each re-solve is at least as good
+    # The robust plan maximises the expected coverage: never below the nominal plan's.
+    assert result.robust["robust_plan_expected_pct"] >= result.robust["nominal_plan_expected_pct"] - 1e-6
+    assert set(result.homes["class"]) <= {"always", "most", "few"}
