@@ -253,3 +253,28 @@ def test_the_browsers_print_gives_one_landscape_sheet_with_title_legend_scale_no
     box = data[data.index(b"/MediaBox") :].split(b"]")[0]
     width, height = (float(v) for v in box.split(b"[")[1].split()[2:4])
     assert width > height and abs(width - 842) < 2  # A4 landscape, in points
+
+
+@needs_chromium
+def test_place_names_never_collide(planned: tuple[Path, Path]) -> None:
+    _, page_path = planned
+    seen: dict[str, object] = {}
+
+    def check(page) -> None:  # type: ignore[no-untyped-def]
+        page.evaluate("window.__sitingMap.setZoom(8, {animate: false})")  # county names from 8, all close together
+        page.wait_for_timeout(400)
+        seen["boxes"] = page.evaluate(
+            "Array.from(document.querySelectorAll('.siting-label')).filter(e => e.style.visibility !== 'hidden')"
+            ".map(e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })"
+        )
+        seen["hidden"] = page.evaluate(
+            "document.querySelectorAll('.siting-label[style*=\"visibility: hidden\"]').length"
+        )
+
+    errors, _ = chromium_page(page_path, check, viewport=(1366, 768))
+    assert errors == []
+    boxes = seen["boxes"]
+    assert len(boxes) >= 1  # type: ignore[arg-type]
+    for i, a in enumerate(boxes):  # type: ignore[arg-type]
+        for b in boxes[i + 1 :]:  # type: ignore[index]
+            assert not (a[0] < b[2] and a[2] > b[0] and a[1] < b[3] and a[3] > b[1]), (a, b)

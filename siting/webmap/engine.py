@@ -275,10 +275,27 @@ class SafeLabels(_ValueScript):
                 L.marker([p[0], p[1]], {interactive: false, keyboard: false, icon: L.divIcon({
                     className: "siting-label {{ this.css_class }}", html: p[2], iconSize: null})}).addTo(group);
             });
+            // Labels that would overlap one drawn before them are hidden, so names never collide.
+            function declutter() {
+                if (!map.hasLayer(group)) { return; }
+                var kept = [];
+                group.eachLayer(function (m) {
+                    var el = m.getElement();
+                    if (!el) { return; }
+                    el.style.visibility = "visible";
+                    var r = el.getBoundingClientRect();
+                    var clash = kept.some(function (k) {
+                        return r.left < k.right && r.right > k.left && r.top < k.bottom && r.bottom > k.top;
+                    });
+                    if (clash) { el.style.visibility = "hidden"; } else { kept.push(r); }
+                });
+            }
             function show() {
                 if (map.getZoom() >= {{ this.min_zoom }}) { group.addTo(map); } else { group.remove(); }
+                requestAnimationFrame(declutter);  // once the labels stand where this zoom puts them
             }
             map.on("zoomend", show);
+            map.on("moveend", declutter);
             map.whenReady(show);
         })();
         {% endmacro %}"""

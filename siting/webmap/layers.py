@@ -158,6 +158,8 @@ def add_communities(fmap: folium.Map, communities: gpd.GeoDataFrame, style: MapS
     """Communities filled pale by coverage, with a tooltip: name, children, home and its cost."""
     cost, nearest = cost_column(style.unit), cost_column(style.unit, "nearest")
     covered = communities["covered"].astype(bool).to_numpy()
+    # A home is named by its village (a site at a community seat has that community's code as its id).
+    village = dict(zip(communities["community_code"].astype(str), communities["community_name"], strict=False))
     tips = []
     for name, children, is_covered, site, own, near in zip(
         communities["community_name"],
@@ -169,7 +171,7 @@ def add_communities(fmap: folium.Map, communities: gpd.GeoDataFrame, style: MapS
         strict=True,
     ):
         reach = (
-            f"儿童之家 home: {escape_text(site)} ({format_cost(own, style.unit)})"
+            f"儿童之家 home: {escape_text(village.get(str(site), site))} ({format_cost(own, style.unit)})"
             if is_covered
             else f"未覆盖 not covered — 最近儿童之家 nearest home {format_cost(near, style.unit)}"
         )
