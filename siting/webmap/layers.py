@@ -159,7 +159,11 @@ def add_communities(fmap: folium.Map, communities: gpd.GeoDataFrame, style: MapS
     cost, nearest = cost_column(style.unit), cost_column(style.unit, "nearest")
     covered = communities["covered"].astype(bool).to_numpy()
     # A home is named by its village (a site at a community seat has that community's code as its id).
-    village = dict(zip(communities["community_code"].astype(str), communities["community_name"], strict=False))
+    village = (
+        dict(zip(communities["community_code"].astype(str), communities["community_name"], strict=True))
+        if "community_code" in communities
+        else {}
+    )
     tips = []
     for name, children, is_covered, site, own, near in zip(
         communities["community_name"],
