@@ -252,7 +252,7 @@ def run(
         with clock.stage("map") as note:
             # Gathered once: here for the map, or by Run.layers on first use.
             gather = functools.cache(functools.partial(stages.map_layers, inputs, allocated, network, access))
-            sandbox = stages.sandbox(scenario, inputs, demand, sites, access, plan)
+            sandbox = stages.sandbox(scenario, inputs, demand, sites, access, plan, allocated.allocation)
             page = None
             if wanted:
                 page = _page(scenario, replace(gather(), sandbox=sandbox), report, modelled=inputs.modelled)

@@ -38,6 +38,7 @@ _TEXT = (
     "unit_code",
     "unit_name",
     "unit_level",
+    "plan_nearest_site",
 )
 _NUMBERS = (
     "children",
@@ -52,6 +53,7 @@ _NUMBERS = (
     "indptr",
     "indices",
     "cost",
+    "plan_nearest_cost",
 )
 
 
@@ -90,6 +92,9 @@ class SandboxData:
     unit_code: np.ndarray
     unit_name: np.ndarray
     unit_level: np.ndarray
+    #: Each community's nearest open home in the run's plan, at any distance or time, and the cost to it.
+    plan_nearest_site: np.ndarray
+    plan_nearest_cost: np.ndarray
 
     def codes(self, level: str) -> np.ndarray:
         """Each community's code at ``level``."""
@@ -156,6 +161,8 @@ class SandboxData:
             unit_code=self.unit_code,
             unit_name=self.unit_name,
             unit_level=self.unit_level,
+            plan_nearest_site=self.plan_nearest_site[rows],
+            plan_nearest_cost=self.plan_nearest_cost[rows],
         )
 
     def open_mask(self, site_ids: list[str]) -> np.ndarray:
@@ -228,6 +235,11 @@ def sandbox_data(
         unit_code=names["unit_code"].astype(str).to_numpy(dtype=object),
         unit_name=names["unit_name_zh"].astype(str).to_numpy(dtype=object),
         unit_level=names["level"].astype(str).to_numpy(dtype=object),
+        plan_nearest_site=demand.get("nearest_site_id", pd.Series([""] * len(demand)))
+        .fillna("")
+        .astype(str)
+        .to_numpy(dtype=object),
+        plan_nearest_cost=demand.get("nearest_cost", pd.Series([np.nan] * len(demand))).to_numpy(dtype=float),
     )
 
 

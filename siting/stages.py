@@ -488,6 +488,7 @@ def sandbox(
     sites: gpd.GeoDataFrame,
     reach: Access,
     plan_: Plan,
+    allocation: pd.DataFrame,
 ) -> SandboxData | None:
     """What the sandbox map and ``siting evaluate`` need: communities, candidate sites, pairs within the standard.
 
@@ -496,8 +497,13 @@ def sandbox(
     if points["demand_id"].nunique() != points["community_code"].nunique():
         return None
     names = inputs.communities.set_index("community_code")["community_name"]
+    nearest = points[["demand_id"]].merge(allocation, on="demand_id", how="left")
     return sandbox_data(
-        points.assign(community_name=points["community_code"].map(names).fillna(points["community_code"])),
+        points.assign(
+            community_name=points["community_code"].map(names).fillna(points["community_code"]),
+            nearest_site_id=nearest["nearest_site_id"].to_numpy(),
+            nearest_cost=nearest[reach.column("nearest")].to_numpy(dtype=float),
+        ),
         sites,
         reach,
         plan_,

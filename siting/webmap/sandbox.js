@@ -342,17 +342,20 @@
     }
     for (var i = 0; i < nC; i++) {
       if (C.county[i] !== code || count[i] > 0) continue;
-      uncovered.push({name: C.name[i], children: C.children[i], community: i});
+      var near = D.nearestSite[i], nearIdx = near ? communityIndex[near] : undefined;
+      var nearName = nearIdx === undefined ? (near || "—") : C.name[nearIdx];
+      uncovered.push({name: C.name[i], children: C.children[i], community: i,
+        near: D.nearestCost[i] === null ? "—" : nearName + " " + unit(D.nearestCost[i])});
     }
     function table(title, rows, kind) {
       rows.sort(function (a, b) { var x = a[sortKey], y = b[sortKey]; return (x < y ? -1 : x > y ? 1 : 0) * (sortDown ? -1 : 1); });
       var head = kind === "uncovered" ? "儿童 children" : "范围内儿童 within reach";
       return "<div class='siting-sb-table'><b>" + title + " (" + rows.length + ")</b><table><tr><th data-key='name'>名称 name</th><th data-key='children'>" + head + "</th>" +
-        (kind === "uncovered" ? "<th>最近儿童之家 nearest home</th>" : "") + "</tr>" +
+        (kind === "uncovered" ? "<th>最近儿童之家(方案) nearest home (plan)</th>" : "") + "</tr>" +
         rows.slice(0, 200).map(function (r) {
           var target = r.site !== undefined ? "data-site='" + r.site + "'" : "data-community='" + r.community + "'";
           return "<tr " + target + "><td>" + esc(r.name) + "</td><td>" + num(r.children) + "</td>" +
-            (kind === "uncovered" ? "<td>&gt; " + unit(D.standard) + "</td>" : "") + "</tr>";
+            (kind === "uncovered" ? "<td>" + esc(r.near) + "</td>" : "") + "</tr>";
         }).join("") + "</table></div>";
     }
     panel.innerHTML = "<div><b>" + esc(units[code] || code) + "</b></div>" + table("新建 proposed", proposed, "homes") +

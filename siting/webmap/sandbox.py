@@ -96,6 +96,9 @@ def sandbox_payload(data: SandboxData, *, colours: dict[str, str]) -> dict[str, 
             "scale": scale,
         },
         "units": dict(zip(data.unit_code.tolist(), data.unit_name.tolist(), strict=True)),
+        # The plan's nearest home of each community at any distance (shown for the villages left out).
+        "nearestSite": data.plan_nearest_site.tolist(),
+        "nearestCost": [None if not np.isfinite(c) else round(float(c), 1) for c in data.plan_nearest_cost],
         "levels": dict(zip(data.unit_code.tolist(), data.unit_level.tolist(), strict=True)),
     }
 
