@@ -28,6 +28,7 @@ import pandas as pd
 import pyogrio
 
 from siting.errors import InputError, OutputError
+from siting.levels import LEVELS
 from siting.scenario import Scenario, scenario_from_dict
 
 if TYPE_CHECKING:
@@ -49,7 +50,6 @@ __all__ = [
 ]
 
 RUN_JSON = "run.json"
-LEVELS_ALL = ("province", "prefecture", "county", "township")
 PLAN_GPKG = "plan.gpkg"
 #: Every file a run writes, and what it holds.
 FILES = {
@@ -73,7 +73,7 @@ FILES = {
     "phasing.csv": "build years (phased plans)",
     "phasing.png": "children covered by year (phased plans)",
     "sandbox.npz": "communities, candidate sites and pairs within the standard (the map's sandbox, siting evaluate)",
-    **{f"access_bands_{level}.csv": f"children and priority groups per access band, {level}" for level in LEVELS_ALL},
+    **{f"access_bands_{level}.csv": f"children and priority groups per access band, {level}" for level in LEVELS},
     **{
         f"access_thresholds_{level}.csv": f"children within each travel-time threshold, {level} (travel-time runs)"
         for level in ("prefecture", "county", "township")

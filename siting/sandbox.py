@@ -19,12 +19,12 @@ import pandas as pd
 
 from siting.access import Access
 from siting.errors import InputError
+from siting.levels import LEVELS
 from siting.models.plan import Plan
 from siting.tables import read_table
 
 __all__ = ["LEVELS", "SandboxData", "coverage_of", "read_homes_file", "sandbox_data"]
 
-LEVELS = ("province", "prefecture", "county", "township")
 SANDBOX_NPZ = "sandbox.npz"
 _TEXT = (
     "community_code",
