@@ -66,7 +66,9 @@ def test_parts_on_a_connected_cluster_come_back_in_order_and_a_dead_worker_stops
             results = map_parts(_square_plus, list(range(8)), shared=100)
             # In order, the shared input reached every part, and no part would start a pool of its own.
             assert results == [(k * k + 100, 1) for k in range(8)]
-            with pytest.raises(EngineError, match=r"^part 3 of 4 failed on the engine: .*nothing was written"):
+            # The worker that dies on part 3 may take a queued part down with it (Dask reschedules it and
+            # gives up after its allowed failures): the stage stops on whichever fails first, in one line.
+            with pytest.raises(EngineError, match=r"^part [1-4] of 4 failed on the engine: .*nothing was written"):
                 map_parts(_dies_on_two, [0, 1, 2, 3])
             # Many small parts travel in batches (a task costs the scheduler more than such a part),
             # still in order and each with the shared input; a failure names its batch.
