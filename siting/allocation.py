@@ -25,6 +25,7 @@ from rasterio.windows import Window
 
 from siting.access import Access
 from siting.geometry import dissolve
+from siting.levels import names_by_code
 from siting.models.plan import Plan
 from siting.rasters import write_band
 
@@ -233,7 +234,7 @@ def describe_homes(
     table["_weighted"] = table[cost] * table["children"]
     served = table[table["covered"]].groupby("site_id")
     homes = sites[sites["site_id"].isin(set(plan.site_ids))].copy()
-    by_code = names.drop_duplicates("unit_code").set_index("unit_code")["unit_name_zh"]
+    by_code = names_by_code(names)
     homes["community_name"] = homes["community_code"].map(community_names).fillna(homes["community_code"])
     homes["township_name"] = homes["township_code"].map(by_code).fillna(homes["township_code"])
     homes["county_name"] = homes["county_code"].map(by_code).fillna(homes["county_code"])
@@ -283,11 +284,7 @@ def uncovered_communities(
     table = table.drop_duplicates("community_code").assign(children=lambda t: t["community_code"].map(children))
     village = communities.set_index("community_code")["community_name"]
     table.insert(1, "community_name", table["community_code"].map(village))
-    units = (
-        names.drop_duplicates("unit_code").set_index("unit_code")["unit_name_zh"]
-        if names is not None
-        else pd.Series(dtype=object)
-    )
+    units = names_by_code(names) if names is not None else pd.Series(dtype=object)
     for level in ("township", "county", "prefecture"):
         code = table[f"{level}_code"].astype(str)
         named = code.map(units).astype(object)

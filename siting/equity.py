@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from siting.levels import CODE_COLUMNS
+from siting.report import weighted_quantile
 
 __all__ = ["DEFAULT_BANDS", "access_bands", "band_columns", "gini", "gini_by_unit", "group_equity", "lorenz_points"]
 
@@ -85,16 +86,6 @@ def access_bands(
     return out
 
 
-def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    keep = np.isfinite(values) & (weights > 0)
-    if not keep.any():
-        return float("nan")
-    order = np.argsort(values[keep], kind="stable")
-    v, w = values[keep][order], weights[keep][order]
-    cumulative = np.cumsum(w)
-    return float(v[np.searchsorted(cumulative, q * cumulative[-1], side="left")])
-
-
 def group_equity(demand: pd.DataFrame, cost: np.ndarray, *, standard: float, groups: Sequence[str]) -> pd.DataFrame:
     """All children and each priority group: how many, the share beyond the standard, the mean and p90 cost."""
     cost = np.asarray(cost, dtype=float)
@@ -112,7 +103,7 @@ def group_equity(demand: pd.DataFrame, cost: np.ndarray, *, standard: float, gro
                 "beyond_standard": beyond,
                 "beyond_standard_pct": 100 * beyond / total if total > 0 else float("nan"),
                 "cost_mean": mean,
-                "cost_p90": _weighted_quantile(cost, weight, 0.9),
+                "cost_p90": weighted_quantile(cost, weight, 0.9),
             }
         )
     return pd.DataFrame(rows)

@@ -273,6 +273,11 @@ def unit_names(
     return table.astype({"unit_code": object, "unit_name_zh": object, "unit_name_en": object})
 
 
+def names_by_code(names: pd.DataFrame, *, language: str = "zh") -> pd.Series:
+    """Unit code → name (one row per code), for ``Series.map``."""
+    return names.drop_duplicates("unit_code").set_index("unit_code")[f"unit_name_{language}"]
+
+
 def name_lookup(names: pd.DataFrame, codes: Iterable[object], *, language: str = "zh") -> list[str]:
     """The names of some unit codes (the code itself where no name is known; never ``nan``)."""
     known = names.drop_duplicates("unit_code").set_index("unit_code")[f"unit_name_{language}"]

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from siting.errors import InputError
+from siting.levels import names_by_code
 from siting.models.plan import Plan
 from siting.scenario import Scenario
 
@@ -142,7 +143,7 @@ def robustness(
 
     county_table = pd.DataFrame(shares)
     county_table.index.name = "unit_code"
-    names = inputs.unit_names.drop_duplicates("unit_code").set_index("unit_code")["unit_name_zh"]
+    names = names_by_code(inputs.unit_names)
     summary = pd.DataFrame(
         {
             "unit_name_zh": [names.get(code, code) for code in county_table.index],

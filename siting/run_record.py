@@ -12,6 +12,7 @@ import pandas as pd
 from siting import __version__
 from siting.access import Access, format_cost
 from siting.inputs import PreparedInputs, file_sha256
+from siting.levels import names_by_code
 from siting.models.plan import Plan
 from siting.network import Network
 from siting.phasing import years_table
@@ -31,7 +32,7 @@ def homes_sheets(
 
     Sorted by prefecture, county and village code; small priority counts hidden as in every shared file.
     """
-    names = inputs.unit_names.drop_duplicates("unit_code").set_index("unit_code")["unit_name_zh"]
+    names = names_by_code(inputs.unit_names)
     farthest = reach.column("max")
     table = homes.sort_values(["prefecture_code", "county_code", "site_id"]).assign(
         prefecture_name=lambda t: t["prefecture_code"].astype(str).map(names).fillna(t["prefecture_code"])

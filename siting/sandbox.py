@@ -26,6 +26,25 @@ from siting.tables import read_table
 __all__ = ["LEVELS", "SandboxData", "coverage_of", "read_homes_file", "sandbox_data"]
 
 SANDBOX_NPZ = "sandbox.npz"
+#: The arrays per community (in demand order), per candidate site, per unit name, and of the pairs.
+COMMUNITY_ARRAYS = (
+    "community_code",
+    "community_name",
+    "township_code",
+    "county_code",
+    "prefecture_code",
+    "province_code",
+    "children",
+    "priority",
+    "lon",
+    "lat",
+    "plan_nearest_site",
+    "plan_nearest_cost",
+)
+SITE_ARRAYS = ("site_id", "site_community", "site_existing", "site_planned", "site_cost_cny", "site_lon", "site_lat")
+UNIT_ARRAYS = ("unit_code", "unit_name", "unit_level")
+PAIR_ARRAYS = ("indptr", "indices", "cost")
+#: The arrays that hold text (stored as unicode, read back as objects).
 _TEXT = (
     "community_code",
     "community_name",
@@ -33,28 +52,12 @@ _TEXT = (
     "county_code",
     "prefecture_code",
     "province_code",
+    "plan_nearest_site",
     "site_id",
     "site_community",
-    "unit_code",
-    "unit_name",
-    "unit_level",
-    "plan_nearest_site",
+    *UNIT_ARRAYS,
 )
-_NUMBERS = (
-    "children",
-    "priority",
-    "lon",
-    "lat",
-    "site_existing",
-    "site_planned",
-    "site_cost_cny",
-    "site_lon",
-    "site_lat",
-    "indptr",
-    "indices",
-    "cost",
-    "plan_nearest_cost",
-)
+_NUMBERS = tuple(name for name in (*COMMUNITY_ARRAYS, *SITE_ARRAYS, *PAIR_ARRAYS) if name not in _TEXT)
 
 
 @dataclass(frozen=True, eq=False)
@@ -138,31 +141,14 @@ class SandboxData:
         new_index = np.full(len(self.site_id), -1, dtype=np.int64)
         new_index[sites] = np.arange(len(sites))
         fields = {name: getattr(self, name) for name in ("unit", "standard", "budget_cny", "threshold")}
-        community_fields = (
-            "community_code",
-            "community_name",
-            "township_code",
-            "county_code",
-            "prefecture_code",
-            "province_code",
-            "children",
-            "priority",
-            "lon",
-            "lat",
-        )
-        site_fields = ("site_id", "site_community", "site_existing", "site_planned", "site_cost_cny", "site_lon")
         return SandboxData(
             **fields,
-            **{name: getattr(self, name)[rows] for name in community_fields},
-            **{name: getattr(self, name)[sites] for name in (*site_fields, "site_lat")},
+            **{name: getattr(self, name)[rows] for name in COMMUNITY_ARRAYS},
+            **{name: getattr(self, name)[sites] for name in SITE_ARRAYS},
+            **{name: getattr(self, name) for name in UNIT_ARRAYS},
             indptr=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
             indices=new_index[self.indices[take]],
             cost=self.cost[take],
-            unit_code=self.unit_code,
-            unit_name=self.unit_name,
-            unit_level=self.unit_level,
-            plan_nearest_site=self.plan_nearest_site[rows],
-            plan_nearest_cost=self.plan_nearest_cost[rows],
         )
 
     def open_mask(self, site_ids: list[str]) -> np.ndarray:

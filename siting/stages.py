@@ -25,6 +25,7 @@ from siting.equity import access_bands, gini_by_unit, group_equity
 from siting.errors import InputError
 from siting.headers import GROUPS
 from siting.inputs import PreparedInputs, prepare_inputs
+from siting.levels import names_by_code
 from siting.models.options import SiteOptions, SolverOptions
 from siting.models.plan import Plan
 from siting.models.registry import MODELS, ModelRequest, PhasingOptions, solve_model
@@ -365,7 +366,7 @@ class Report:
 
 def _named(table: pd.DataFrame, names: pd.DataFrame) -> pd.DataFrame:
     """``table`` (by ``unit_code``) with the units' Chinese names second."""
-    known = names.drop_duplicates("unit_code").set_index("unit_code")["unit_name_zh"]
+    known = names_by_code(names)
     out = table.copy()
     out.insert(1, "unit_name_zh", out["unit_code"].astype(str).map(known).fillna(out["unit_code"].astype(str)))
     return out
@@ -431,7 +432,7 @@ def report(
     equity = group_equity(points, cost, standard=reach.standard, groups=groups)
     gini = _named(gini_by_unit(points, cost, level="prefecture"), inputs.unit_names)
     prefecture = points["prefecture_code"].astype(str)
-    known = inputs.unit_names.drop_duplicates("unit_code").set_index("unit_code")["unit_name_zh"]
+    known = names_by_code(inputs.unit_names)
     borne = pd.DataFrame(
         {"prefecture": prefecture.map(known).fillna(prefecture), "children": points["children"], "cost": cost}
     )
@@ -517,7 +518,7 @@ def sandbox(
 def map_layers(inputs: PreparedInputs, allocated: Allocated, net: Network, reach: Access) -> MapLayers:
     """What the map draws."""
     prefectures = inputs.counties.dissolve(by="prefecture_code", as_index=False)[["prefecture_code", "geometry"]]
-    names = inputs.unit_names.drop_duplicates("unit_code").set_index("unit_code")["unit_name_zh"]
+    names = names_by_code(inputs.unit_names)
     prefectures["prefecture_name"] = prefectures["prefecture_code"].map(names).fillna(prefectures["prefecture_code"])
     counties = inputs.counties.copy()
     counties["county_name_zh"] = counties["county_code"].map(names).fillna(counties["county_code"])

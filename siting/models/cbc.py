@@ -45,11 +45,6 @@ KILL_AFTER_S = 1.0
 WRITE_S_PER_NONZERO = 1.3e-6
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Ask Linux to kill the child when the process that started it dies (no orphaned CBC)."""
-    die_with_parent()
-
-
 def _cbc_bound(log: str, maximise: bool) -> float | None:
     """Best bound from a CBC log, in the problem's own sense (a maximisation reached CBC negated)."""
     found = re.findall(r"^Lower bound:\s+(-?[\d.eE+-]+)", log, flags=re.MULTILINE)
@@ -134,7 +129,7 @@ def run_cbc(
         args += ["-solve", "-printingOptions", "all", "-solution", str(sol)]
         with log_path.open("w") as log_file:
             child = subprocess.Popen(
-                args, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+                args, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent
             )
             _wait_for(child, left)
         log = log_path.read_text(errors="replace")
