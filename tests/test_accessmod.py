@@ -104,6 +104,29 @@ def test_speed_table_in_accessmods_form_and_spellings(tmp_path: Path) -> None:
     assert {c.mode for c in read_speed_table(tmp_path / "british.csv").values()} == {"motorised"}
 
 
+def test_a_bicycling_class_is_ridden_at_its_speed_and_corrected_for_slope(tmp_path: Path) -> None:
+    (tmp_path / "speeds.csv").write_text(
+        "class,label,speed,mode\n1,path,15,BICYCLING\n2,grass,6,WALKING\n3,track,30,MOTORIZED\n4,lane,12,cycling\n",
+        encoding="utf-8",
+    )
+    table = read_speed_table(tmp_path / "speeds.csv")
+    assert table["1"].mode == table["4"].mode == "bicycling" and table["1"].kmh == 15.0
+    classes = np.array([[1, 1, 1, 1], [2, 2, 3, 4]])
+    landcover = write_landcover(tmp_path, classes)
+    with rasterio.open(landcover) as src:
+        west, south, east, north = src.bounds
+    bounds = (west + 1, south + 1, east - 1, north - 1)
+    for slope, corrected in (("tobler", 5), ("none", 0)):
+        inputs = TerrainInputs(
+            landcover=landcover, speed_table=tmp_path / "speeds.csv", grid_of="landcover", slope=slope
+        )
+        grid = build_travel_grid(bounds, CRS_M, inputs)
+        assert grid.summary()["bicycling_cells"] == corrected
+        assert grid.summary()["slope_corrected_cells"] == corrected + (2 if corrected else 0)
+        # Flat ground: 300 m of path at 15 km/h (250 m/min) is 1.2 minutes, with or without the slope rule.
+        assert search_from(grid, np.array([0]), np.array([0]))[0, 3] == pytest.approx(1.2)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_isotropic_without_the_corner_rule_equals_an_rcost_reference(tmp_path: Path, seed: int) -> None:
     rng = np.random.default_rng(seed)

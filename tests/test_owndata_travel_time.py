@@ -253,7 +253,7 @@ CASES: dict[str, tuple[Breaker, str]] = {
     ),
     "bad mode": (
         write("speeds.csv", "class,mode,kmh\n10,walking,3\n30,flying,4\n"),
-        "mode 'flying' is not 'walking' or 'motorised'",
+        "mode 'flying' is not 'walking', 'bicycling' or 'motorised'",
     ),
     "roads without the class column": (roads_without_class, "have no class column 'fclass' (columns: ['highway'])"),
     "road class without speed": (

@@ -11,18 +11,36 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.sparse.csgraph import dijkstra
 
+from siting.travel.cycling import bicycle_kmh
 from siting.travel.graph import grid_graph
 from siting.travel.grid import TravelGrid, nearest_times, search_from, site_times, tobler_kmh
 
 RES = 100.0
 
 
-def grid(speed: np.ndarray, *, walking: bool | np.ndarray = False, elevation: np.ndarray | None = None) -> TravelGrid:
+def grid(
+    speed: np.ndarray,
+    *,
+    walking: bool | np.ndarray = False,
+    elevation: np.ndarray | None = None,
+    bicycling: np.ndarray | None = None,
+) -> TravelGrid:
     walk = np.full(speed.shape, walking, dtype=bool) if isinstance(walking, bool) else walking
     height = np.zeros(speed.shape) if elevation is None else elevation
     return TravelGrid(
-        Affine.translation(0, 0) * Affine.scale(RES, -RES), speed.astype(float), walk, height.astype(float)
+        Affine.translation(0, 0) * Affine.scale(RES, -RES),
+        speed.astype(float),
+        walk,
+        height.astype(float),
+        bicycling=bicycling,
     )
+
+
+def cycled(terrain: TravelGrid, seed: int) -> TravelGrid:
+    """The same terrain with about a third of its walking cells ridden by bicycle at 3 × the walking speed."""
+    bike = terrain.walking & (np.random.default_rng(seed).random(terrain.shape) < 0.35)
+    speed = np.where(bike, terrain.speed_kmh * 3.0, terrain.speed_kmh)
+    return grid(speed, walking=terrain.walking & ~bike, elevation=terrain.elevation_m, bicycling=bike)
 
 
 def minutes(cells: float, kmh: float) -> float:
@@ -52,6 +70,29 @@ def test_a_uniform_ramp_gives_toblers_time_and_up_is_not_down() -> None:
     # Towards the source ("to_home") is the other direction of travel.
     to_source = search_from(ramp, np.array([2]), np.array([0]), reverse=True)[2, 20]
     assert to_source == pytest.approx(down)
+
+
+def test_cycling_keeps_the_flat_ground_power_on_a_ramp() -> None:
+    # The power a rider of 80 kg on a 15 kg bicycle needs at v m/s on grade s (AccessMod's parameters):
+    # v (W (s + 0.012) + ½ ρ CdA v²), W = 9.8 × 95 N, CdA = 0.445 m², ρ = 1.1246 kg/m³ (20 °C, 500 m).
+    def watts(v_ms: float, s: float) -> float:
+        rho = (1.293 - 0.00426 * 20) * math.exp(-500 / 7000)
+        return v_ms * (9.8 * 95 * (s + 0.012) + 0.5 * 0.445 * rho * v_ms**2)
+
+    flat_power = watts(15 / 3.6, 0.0)  # about 64.7 W
+    assert flat_power == pytest.approx(64.7, abs=0.1)
+    up = float(bicycle_kmh(15.0, 0.05))
+    assert watts(up / 3.6, 0.05) == pytest.approx(flat_power, rel=1e-9)
+    assert up == pytest.approx(4.01, abs=0.01)  # 5 % up at the same power: about 4 km/h
+    assert float(bicycle_kmh(15.0, -0.05)) == pytest.approx(30.0)  # downhill: capped at twice the flat speed
+    assert float(bicycle_kmh(15.0, 0.0)) == pytest.approx(15.0)
+    # Over a uniform ramp the search gives the ramp's length at that speed, up and down.
+    slope = 0.05
+    elevation = np.tile(np.arange(30) * slope * RES, (5, 1))
+    ramp = grid(np.full((5, 30), 15.0), elevation=elevation, bicycling=np.ones((5, 30), bool))
+    assert search_from(ramp, np.array([2]), np.array([0]))[2, 20] == pytest.approx(20 * RES * 0.06 / up)
+    assert search_from(ramp, np.array([2]), np.array([20]))[2, 0] == pytest.approx(20 * RES * 0.06 / 30.0)
+    assert ramp.max_speed_kmh == 30.0 and ramp.summary()["bicycling_cells"] == 150
 
 
 def test_a_river_with_one_bridge_forces_the_detour() -> None:
@@ -123,9 +164,9 @@ def windowed_times(terrain: TravelGrid, sites: np.ndarray, targets: np.ndarray, 
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.integers(0, 2**31 - 1))
-def test_windows_with_a_full_halo_equal_the_whole_grid(seed: int) -> None:
-    terrain = random_terrain(seed)
+@given(st.integers(0, 2**31 - 1), st.booleans())
+def test_windows_with_a_full_halo_equal_the_whole_grid(seed: int, bicycles: bool) -> None:
+    terrain = cycled(random_terrain(seed), seed) if bicycles else random_terrain(seed)
     rng = np.random.default_rng(seed + 1)
     sites = rng.integers(0, 40, (6, 2))
     targets = rng.integers(0, 40, (30, 2))
@@ -163,15 +204,18 @@ def cliff_terrain(seed: int, size: int = 30) -> TravelGrid:
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(0, 2**31 - 1), st.booleans(), st.booleans())
-def test_the_bucket_search_equals_scipy_dijkstra_on_the_same_graph(seed: int, reverse: bool, single: bool) -> None:
-    terrain = cliff_terrain(seed)
+@given(st.integers(0, 2**31 - 1), st.booleans(), st.booleans(), st.booleans())
+def test_the_bucket_search_equals_scipy_dijkstra_on_the_same_graph(
+    seed: int, reverse: bool, single: bool, bicycles: bool
+) -> None:
+    terrain = cycled(cliff_terrain(seed), seed) if bicycles else cliff_terrain(seed)
     if single:  # grids built from files store float32 speeds and heights
         terrain = TravelGrid(
             terrain.transform,
             terrain.speed_kmh.astype(np.float32),
             terrain.walking,
             terrain.elevation_m.astype(np.float32),
+            bicycling=terrain.bicycling,
         )
     rng = np.random.default_rng(seed)
     passable = np.flatnonzero(terrain.speed_kmh.reshape(-1) > 0)

@@ -331,6 +331,7 @@ def build_travel_grid(
     layers: dict[str, int] = {}
     speed = np.full(shape, float(inputs.walking_kmh))
     walking = np.ones(shape, dtype=bool)
+    bicycling = np.zeros(shape, dtype=bool)
     elevation = np.zeros(shape)
     if inputs.dem is not None:
         elevation = warp_onto(inputs.dem, "DEM", transform, shape, grid_crs, Resampling.bilinear, band=inputs.dem_band)
@@ -351,7 +352,7 @@ def build_travel_grid(
             band=inputs.landcover_band,
             band_key="landcover_band",
         )
-        cover_speed, walking = landcover_speeds(classes, table, inputs.landcover)
+        cover_speed, walking, bicycling = landcover_speeds(classes, table, inputs.landcover)
         speed = np.where(speed > 0, cover_speed, 0.0)
         layers["landcover_impassable_cells"] = int(np.count_nonzero(cover_speed <= 0))
     on_road = np.zeros(shape, dtype=bool)
@@ -374,15 +375,18 @@ def build_travel_grid(
             for kmh, mask in _road_masks(roads, inputs, shape, transform):
                 speed[mask] = kmh
                 walking[mask] = False
+                bicycling[mask] = False
                 on_road |= mask
             layers["road_cells"] = int(on_road.sum())
     if inputs.roads is not None and inputs.corner_rule:
         layers["bridge_steps_joined"] = join_cut_road_steps(speed, walking, on_road)
+        bicycling &= ~on_road  # a joined step is road
     speed[~np.isfinite(elevation)] = 0.0  # a road beyond the DEM goes nowhere
     if area is not None:
         speed[~burn_mask(area.to_crs(grid_crs), shape=shape, transform=transform, all_touched=True)] = 0.0
     if inputs.slope == "none":
         walking[:] = False  # isotropic: no cell's speed depends on the slope of a move
+        bicycling[:] = False
     # float32 inputs halve the memory the search streams through; its sums stay in float64.
     return TravelGrid(
         transform,
@@ -392,4 +396,5 @@ def build_travel_grid(
         corner_rule=inputs.corner_rule,
         crs=None if grid_crs == crs else grid_crs,
         layers=layers,
+        bicycling=bicycling if bicycling.any() else None,
     )

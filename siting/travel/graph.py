@@ -10,6 +10,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
+from siting.travel.cycling import bicycle_kmh
 from siting.travel.grid import TravelGrid
 from siting.travel.search import _DC, _DR
 
@@ -27,6 +28,7 @@ def grid_graph(grid: TravelGrid, *, reverse: bool = False) -> sp.csr_array:
     index = np.arange(height * width).reshape(height, width)
     # The search computes in float64 whatever the grid stores: so does the graph.
     speed, walking = grid.speed_kmh.astype(np.float64), grid.walking
+    bicycling = np.zeros_like(walking) if grid.bicycling is None else grid.bicycling
     heights = grid.elevation_m.astype(np.float64)
     heads, tails, minutes = [], [], []
     for dr, dc in zip(_DR.tolist(), _DC.tolist(), strict=True):
@@ -44,8 +46,11 @@ def grid_graph(grid: TravelGrid, *, reverse: bool = False) -> sp.csr_array:
         slope = (heights[end] - heights[start]) / length
         slower = np.exp(3.5 * np.abs(slope + 0.05) - 0.175)
         half = 0.03 * length
-        cost = half * np.where(walking[start], slower, 1.0) / np.where(speed[start] > 0, speed[start], 1.0)
-        cost += half * np.where(walking[end], slower, 1.0) / np.where(speed[end] > 0, speed[end], 1.0)
+        cost = np.zeros(slope.shape)
+        for cell in (start, end):
+            flat = np.where(speed[cell] > 0, speed[cell], 1.0)
+            cycled = np.where(bicycling[cell], bicycle_kmh(flat, slope) / flat, 1.0)
+            cost += half * np.where(walking[cell], slower, 1.0) / (flat * cycled)
         heads.append(index[a][ok])
         tails.append(index[b][ok])
         minutes.append(cost[ok])

@@ -7,8 +7,9 @@ function, as AccessMod 5 computes it,
 
 .. math:: v = v_\text{flat} \, e^{0.175} \, e^{-3.5 \, |s + 0.05|}, \qquad s = \Delta h / d,
 
-(so uphill and downhill differ); *motorised* cells (roads, land cover marked so) are
-not. A move between neighbouring cells (8 neighbours) costs half its length at each
+(so uphill and downhill differ); *bicycling* cells keep the rider's flat-ground power
+(:mod:`siting.travel.cycling`); *motorised* cells (roads, land cover marked so) are
+not corrected. A move between neighbouring cells (8 neighbours) costs half its length at each
 cell's speed. A diagonal move between two impassable cells is refused, so a barrier
 one cell wide cannot be slipped through at a corner; roads are burnt after barriers,
 so a road crossing a river is the only way over it (a bridge), and the grid joins a
@@ -35,6 +36,7 @@ from affine import Affine
 from numba import njit
 from pyproj import CRS
 
+from siting.travel.cycling import MAX_RATIO
 from siting.travel.search import _move_factors, _read_out, _Workspace
 
 __all__ = [
@@ -69,6 +71,10 @@ class TravelGrid:
         True where the speed is a walking speed on flat ground (corrected for slope).
     elevation_m
         Height per cell (float64; zeros without a DEM).
+    bicycling
+        True where the speed is a cycling speed on flat ground (corrected for slope at
+        constant power); ``None``: no such cell. A cell is walking, bicycling or neither
+        (motorised), never both.
     """
 
     transform: Affine
@@ -83,9 +89,14 @@ class TravelGrid:
     crs: CRS | None = None
     #: Cells burnt per layer (and bridge steps joined), for the run record.
     layers: Mapping[str, int] = field(default_factory=dict)
+    bicycling: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         shapes = {self.speed_kmh.shape, self.walking.shape, self.elevation_m.shape}
+        if self.bicycling is not None:
+            shapes.add(self.bicycling.shape)
+            if np.any(self.bicycling & self.walking):
+                raise ValueError("a cell cannot be both walking and bicycling")
         if len(shapes) != 1:
             raise ValueError(f"speed, mode and height grids differ in shape: {sorted(shapes)}")
 
@@ -97,7 +108,10 @@ class TravelGrid:
             "resolution_m": self.resolution_m,
             "crs": None if self.crs is None else self.crs.to_string(),
             "corner_rule": self.corner_rule,
-            "slope_corrected_cells": int(np.count_nonzero(self.walking & (self.speed_kmh > 0))),
+            "slope_corrected_cells": int(np.count_nonzero(self.slope_corrected & (self.speed_kmh > 0))),
+            "bicycling_cells": 0
+            if self.bicycling is None
+            else int(np.count_nonzero(self.bicycling & (self.speed_kmh > 0))),
             "layers": dict(self.layers),
         }
 
@@ -114,20 +128,31 @@ class TravelGrid:
         """Pickled without what it caches (a window or a worker computes its own move factors)."""
         return {k: v for k, v in self.__dict__.items() if k != "move_factors"}
 
+    @property
+    def slope_corrected(self) -> np.ndarray:
+        """Cells whose speed depends on the slope of a move (walking or bicycling)."""
+        return self.walking if self.bicycling is None else self.walking | self.bicycling
+
     @cached_property
     def move_factors(self) -> np.ndarray:
-        """What the search reads per cell, side by side: half-move minutes per metre (signed) and height."""
-        return _move_factors(self.speed_kmh, self.walking, self.elevation_m)
+        """What the search reads per cell, side by side: half-move minutes per metre (signed) and height,
+        and a third field (1: bicycling) only on a grid with bicycling cells."""
+        if self.bicycling is None or not self.bicycling.any():
+            return _move_factors(self.speed_kmh, self.walking, self.elevation_m)
+        cells = _move_factors(self.speed_kmh, self.slope_corrected, self.elevation_m)
+        return np.concatenate([cells, self.bicycling[..., None].astype(np.float64)], axis=2)
 
     @cached_property
     def max_speed_kmh(self) -> float:
-        """The fastest a move can go (walking at its best slope, or the fastest road)."""
+        """The fastest a move can go (walking at its best slope, cycling downhill, or the fastest road)."""
         if self.speed_bound_kmh is not None:
             return self.speed_bound_kmh
+        bike = np.zeros_like(self.walking) if self.bicycling is None else self.bicycling
         walk = self.speed_kmh[self.walking]
-        ride = self.speed_kmh[~self.walking]
-        fastest_walk = float(walk.max(initial=0.0)) * TOBLER_FLAT_FACTOR * math.exp(-3.5 * 0.0)
-        return max(fastest_walk, float(ride.max(initial=0.0)))
+        ride = self.speed_kmh[~self.walking & ~bike]
+        fastest_walk = float(walk.max(initial=0.0)) * TOBLER_FLAT_FACTOR
+        fastest_bike = float(self.speed_kmh[bike].max(initial=0.0)) * MAX_RATIO
+        return max(fastest_walk, fastest_bike, float(ride.max(initial=0.0)))
 
     def bucket_min(self) -> float:
         """Width of the search's buckets: just under the quickest move (one cell straight at the top speed)."""
@@ -156,6 +181,7 @@ class TravelGrid:
             speed_bound_kmh=self.max_speed_kmh,  # the grid's: buckets stay narrower than any move
             corner_rule=self.corner_rule,
             crs=self.crs,
+            bicycling=None if self.bicycling is None else self.bicycling[row0:row1, col0:col1],
         )
 
 

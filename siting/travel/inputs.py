@@ -50,10 +50,16 @@ __all__ = [
     "warp_onto",
 ]
 
-#: Modes of a speed class: walking is corrected for slope (Tobler), motorised is not.
-MODES = ("walking", "motorised")
-#: How a speed table may spell a mode (AccessMod writes WALKING, MOTORIZED).
-MODE_SPELLINGS = {"walking": "walking", "motorised": "motorised", "motorized": "motorised"}
+#: Modes of a speed class: walking is corrected for slope (Tobler), bicycling too (at constant power), motorised is not.
+MODES = ("walking", "bicycling", "motorised")
+#: How a speed table may spell a mode (AccessMod writes WALKING, BICYCLING, MOTORIZED).
+MODE_SPELLINGS = {
+    "walking": "walking",
+    "bicycling": "bicycling",
+    "cycling": "bicycling",
+    "motorised": "motorised",
+    "motorized": "motorised",
+}
 #: No road or path is crossed faster (km/h): a larger figure is a unit error (m/s, m/h) or a typo.
 MAX_SPEED_KMH = 200.0
 #: Heights of the land (m), the Dead Sea shore to above Everest; beyond them a DEM is in other units or has voids.
@@ -91,7 +97,7 @@ def read_speed_table(path: Path | str) -> dict[str, SpeedClass]:
     """Land-cover class → mode and km/h, from a CSV or a TOML (``[classes.<c>]`` with ``mode`` and ``kmh``).
 
     A CSV has ``class, mode, kmh`` or AccessMod's ``class, label, speed, mode``. Modes are
-    ``walking`` or ``motorised`` in any case (``MOTORIZED`` too); a speed of 0 makes the
+    ``walking``, ``bicycling`` or ``motorised`` in any case (``MOTORIZED`` too); a speed of 0 makes the
     class impassable (water, as AccessMod writes it).
 
     Raises
@@ -139,7 +145,8 @@ def read_speed_table(path: Path | str) -> dict[str, SpeedClass]:
             problems.append(f"class {name!r} is not a whole number (land-cover rasters hold integer classes)")
         elif spelled is None:
             problems.append(
-                f"class {name}: mode {mode!r} is not 'walking' or 'motorised' (AccessMod's WALKING, MOTORIZED)"
+                f"class {name}: mode {mode!r} is not 'walking', 'bicycling' or 'motorised' (AccessMod's WALKING, "
+                "BICYCLING, MOTORIZED)"
             )
         elif speed_problems(f"class {name}", speed, zero_ok=True):
             problems += speed_problems(f"class {name}", speed, zero_ok=True)
@@ -162,7 +169,7 @@ def grid_bytes_per_cell(workers: int) -> int:
     """Peak bytes per cell while a grid is built and searched: the build's float64 layers, the grid's own
     arrays and move factors, and each worker's search workspace (stamps, times, queue) over its window."""
     building = 8 * 4  # speed, heights, land cover classes and a burn mask in float64 / bytes
-    grid = 4 + 4 + 1 + 16  # float32 speed and heights, walking flags, the move factors
+    grid = 4 + 4 + 2 + 24  # float32 speed and heights, walking and bicycling flags, the move factors
     search = 8 + 8 + 8 + 2  # stamps and labels, times, reached cells, queue entries
     return building + grid + search * max(1, workers)
 
@@ -314,8 +321,10 @@ def checked_geometry(frame: gpd.GeoDataFrame, path: Path, what: str, allowed: tu
     return frame
 
 
-def landcover_speeds(classes: np.ndarray, table: Mapping[str, SpeedClass], path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Speed and walking flag per cell from land-cover classes; an unknown or fractional class is refused."""
+def landcover_speeds(
+    classes: np.ndarray, table: Mapping[str, SpeedClass], path: Path
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Speed, walking and bicycling flags per cell from land-cover classes; unknown or fractional ones refused."""
     known = classes[np.isfinite(classes)]
     if known.size == 0:
         raise InputError(f"land cover {path} has no class over the study area (all nodata); give one that covers it")
@@ -334,8 +343,10 @@ def landcover_speeds(classes: np.ndarray, table: Mapping[str, SpeedClass], path:
         )
     speed = np.zeros(classes.shape)
     walking = np.ones(classes.shape, dtype=bool)
+    bicycling = np.zeros(classes.shape, dtype=bool)
     for name, entry in table.items():
         hit = classes == float(name)
         speed[hit] = entry.kmh
         walking[hit] = entry.mode == "walking"
-    return speed, walking
+        bicycling[hit] = entry.mode == "bicycling"
+    return speed, walking, bicycling

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit
 
+from siting.travel.cycling import MAX_RATIO, bicycle_ratio
+
 if TYPE_CHECKING:
     from siting.travel.grid import TravelGrid
 
@@ -28,6 +30,8 @@ _DC = np.array([-1, 0, 1, -1, 1, -1, 0, 1], dtype=np.int64)
 
 #: e^{-0.175}: the least Tobler's slope factor can slow a walking move (at a slope of -5 %).
 _LEAST_SLOWING = math.exp(-0.175)
+#: The least the slope can slow a bicycling move (downhill at the cap).
+_LEAST_CYCLING = 1.0 / MAX_RATIO
 
 
 @njit(cache=True)
@@ -52,6 +56,27 @@ def _half_minutes(per_m: float, slower: float) -> float:
 
 
 @njit(cache=True, inline="always")
+def _bicycling(cells: np.ndarray, r: int, c: int) -> bool:
+    """Whether a cell is ridden by bicycle (only a grid with bicycling cells has the third field)."""
+    return cells.shape[2] > 2 and cells[r, c, 2] > 0
+
+
+@njit(cache=True)
+def _cycling_half(per_m: float, slope: float) -> float:
+    """Minutes per metre of half a move through a bicycling cell (``per_m < 0``: its flat figure, negated)."""
+    return -per_m / bicycle_ratio(-0.03 / per_m, slope)
+
+
+@njit(cache=True, inline="always")
+def _least_half(cells: np.ndarray, r: int, c: int) -> float:
+    """The fewest minutes per metre half a move through a cell can take, whatever the slope."""
+    per_m = cells[r, c, 0]
+    if per_m > 0:
+        return per_m
+    return -per_m * (_LEAST_CYCLING if _bicycling(cells, r, c) else _LEAST_SLOWING)
+
+
+@njit(cache=True, inline="always")
 def _move_minutes(cells: np.ndarray, r0: int, c0: int, r1: int, c1: int, length_m: float) -> float:
     """Minutes to move from cell (r0, c0) to its neighbour (r1, c1): half the length at each cell's speed."""
     p0, p1 = cells[r0, c0, 0], cells[r1, c1, 0]
@@ -59,7 +84,9 @@ def _move_minutes(cells: np.ndarray, r0: int, c0: int, r1: int, c1: int, length_
         return length_m * (p0 + p1)
     slope = (cells[r1, c1, 1] - cells[r0, c0, 1]) / length_m
     slower = math.exp(3.5 * abs(slope + 0.05) - 0.175)  # 1 / Tobler's factor
-    return length_m * (_half_minutes(p0, slower) + _half_minutes(p1, slower))
+    h0 = _cycling_half(p0, slope) if _bicycling(cells, r0, c0) else _half_minutes(p0, slower)
+    h1 = _cycling_half(p1, slope) if _bicycling(cells, r1, c1) else _half_minutes(p1, slower)
+    return length_m * (h0 + h1)
 
 
 @njit(cache=True, inline="always")
@@ -223,7 +250,7 @@ def _search(
         reached[n_reached] = cell
         n_reached += 1
         here = dist[r, c]
-        here_least = _half_minutes(cells[r, c, 0], _LEAST_SLOWING)  # this cell's half of the quickest move
+        here_least = _least_half(cells, r, c)  # this cell's half of the quickest move
         for k in range(8):
             rr, cc = r + _DR[k], c + _DC[k]
             if rr < 0 or rr >= height or cc < 0 or cc >= width or cells[rr, cc, 0] == 0 or marks[rr, cc, 0] == done:
@@ -234,7 +261,7 @@ def _search(
             length = resolution_m * (1.4142135623730951 if diagonal else 1.0)
             seen = marks[rr, cc, 0] == generation
             # Not even the best slope could make this move improve the cell: skip its exp.
-            if seen and here + length * (here_least + _half_minutes(cells[rr, cc, 0], _LEAST_SLOWING)) >= dist[rr, cc]:
+            if seen and here + length * (here_least + _least_half(cells, rr, cc)) >= dist[rr, cc]:
                 continue
             if reverse:
                 candidate = here + _move_minutes(cells, rr, cc, r, c, length)
