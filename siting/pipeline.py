@@ -235,7 +235,7 @@ def run(
                     burnt = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in access.grid.layers.items())
                     note["size"] += f"; grid {access.grid.shape[0]:,} × {access.grid.shape[1]:,} cells ({burnt})"
             with clock.stage("plan") as note:
-                plan = stages.plan(scenario, access, demand, sites, site_options)
+                plan = stages.plan(scenario, access, demand, sites, site_options, unit_names=inputs.unit_names)
                 note["size"] = f"{plan.n_new:,} new homes, {plan.model} {plan.status_text()}"
         # The engine closes with the plan: the later stages run in this process, and the workers
         # (with the inputs scattered to them) would only hold memory beside them.

@@ -91,6 +91,11 @@ def run_contents(
             "timings_s": dict(plan_.timings_s),
             "new_ids": list(plan_.new_ids),
             "unreachable": len(plan_.unreachable_ids),
+            **{
+                k: plan_.parameters[k]
+                for k in ("min_share", "min_share_per", "max_min", "worst_share")
+                if k in plan_.parameters
+            },
         },
         "children_total": float(province["children"]),
         "children_covered": float(province["children_covered"]),

@@ -92,6 +92,9 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "capacity": Number,
         "respect": (str,),
         "min_per_township": (int,),
+        "min_share": Number,
+        "min_share_per": (str,),
+        "max_min": (bool,),
         "locked_in": (list,),
         "locked_out": (list,),
         "priority_factors": (dict,),
@@ -224,6 +227,9 @@ class Scenario:
     capacity: float | None = None
     respect: str | None = None
     min_per_township: int = 0
+    min_share: float | None = None
+    min_share_per: str = "county"
+    max_min: bool = False
     locked_in: tuple[str, ...] = ()
     locked_out: tuple[str, ...] = ()
     priority_factors: tuple[tuple[str, float], ...] = ()

@@ -61,6 +61,16 @@ def _numbers(s: Scenario) -> list[str]:
         )
     if s.share is not None and (not _finite(s.share) or not 0 < s.share <= 1):
         problems.append(f"model.share must be a fraction in (0, 1], e.g. 0.9; got {s.share!r}")
+    if s.min_share is not None and (not _finite(s.min_share) or not 0 < s.min_share <= 1):
+        problems.append(
+            f"model.min_share must be a fraction in (0, 1], e.g. 0.6 for 60 % per county; got {s.min_share!r}"
+        )
+    if s.min_share_per not in ("county", "township"):
+        problems.append(f"model.min_share_per must be 'county' or 'township', got {s.min_share_per!r}")
+    if s.max_min and s.capacity is not None:
+        problems.append("model.max_min does not take a capacity; remove model.capacity or model.max_min")
+    if s.min_share is not None and s.capacity is not None:
+        problems.append("model.min_share does not take a capacity; remove model.capacity or model.min_share")
     for where, count in (
         ("model.n_homes", s.n_homes),
         ("model.p", s.p),

@@ -198,9 +198,15 @@ def access(scenario: Scenario, inputs: PreparedInputs, points: gpd.GeoDataFrame,
 
 
 def plan(
-    scenario: Scenario, reach: Access, points: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, options: SiteOptions
+    scenario: Scenario,
+    reach: Access,
+    points: gpd.GeoDataFrame,
+    sites: gpd.GeoDataFrame,
+    options: SiteOptions,
+    *,
+    unit_names: pd.DataFrame | None = None,
 ) -> Plan:
-    """The scenario's model, dispatched by name through the model registry."""
+    """The scenario's model, dispatched by name through the model registry (``unit_names`` name units in errors)."""
     phasing = (
         PhasingOptions(
             years=scenario.phasing_years,
@@ -221,6 +227,13 @@ def plan(
         ),
         options=scenario.model_options,
         phasing=phasing,
+        unit_of_demand={
+            level: dict(zip(points["demand_id"].astype(str), points[f"{level}_code"].astype(str), strict=True))
+            for level in ("county", "township")
+        }
+        if scenario.min_share or scenario.max_min
+        else {},
+        unit_names=None if unit_names is None else {str(k): str(v) for k, v in names_by_code(unit_names).items()},
     )
     return solve_model(scenario.model, request)
 

@@ -20,7 +20,7 @@ from siting.errors import SolverError
 from siting.models.plan import Plan
 from siting.models.reductions import covered_by
 
-__all__ = ["Promise", "checked", "plan_violations"]
+__all__ = ["Promise", "checked", "plan_violations", "unit_shares"]
 
 #: Relative tolerance of the recomputed figures (solvers work to about 1e-9 on scaled models).
 RELATIVE_TOLERANCE = 1e-6
@@ -55,6 +55,9 @@ class Promise:
         At least this share of all weight within ``standard`` of an open home.
     capacity
         Per site: the assigned weight may not exceed it.
+    unit_of_demand, unit_min_share
+        Per demand point, the index of its unit (county or township; -1: none), and the
+        share of each unit's weight that must be within ``standard`` of an open home.
     """
 
     objective: str
@@ -67,6 +70,17 @@ class Promise:
     cover_all: bool = False
     min_share: float | None = None
     capacity: np.ndarray | None = None
+    unit_of_demand: np.ndarray | None = None
+    unit_min_share: float | None = None
+
+
+def unit_shares(unit_of_demand: np.ndarray, w: np.ndarray, covered: np.ndarray) -> np.ndarray:
+    """Share of each unit's weight covered (units numbered from 0; a unit without weight counts as fully covered)."""
+    n_units = int(unit_of_demand.max(initial=-1)) + 1
+    inside = unit_of_demand >= 0
+    total = np.bincount(unit_of_demand[inside], weights=w[inside], minlength=n_units)
+    got = np.bincount(unit_of_demand[inside], weights=(w * covered)[inside], minlength=n_units)
+    return np.divide(got, total, out=np.ones(n_units), where=total > 0)
 
 
 def _close(a: float, b: float) -> bool:
@@ -136,6 +150,14 @@ def plan_violations(plan: Plan, costs: CostMatrix, promise: Promise, *, excluded
     if promise.max_new is not None and len(new_ids) > promise.max_new:
         problems.append(f"{len(new_ids)} new homes where the model allows at most {promise.max_new}")
     w = promise.weights
+    if w is not None and promise.unit_of_demand is not None and promise.unit_min_share is not None:
+        shares = unit_shares(promise.unit_of_demand, w, _covered(costs, promise, open_pos))
+        short = np.flatnonzero(shares < promise.unit_min_share * (1 - RELATIVE_TOLERANCE) - 1e-12)
+        if len(short):
+            problems.append(
+                f"{len(short)} units are covered below the {promise.unit_min_share:.2%} asked, e.g. unit "
+                f"{int(short[0])} at {shares[short[0]]:.4%}"
+            )
     if w is not None and (promise.cover_all or promise.min_share is not None or promise.objective == "covered"):
         covered = _covered(costs, promise, open_pos)
         if promise.cover_all:

@@ -15,6 +15,7 @@ import numpy as np
 
 if TYPE_CHECKING:  # the scenario loader imports this module: keep it light (solvers load when a model runs)
     from siting.access import Access
+    from siting.models.fair import UnitShares
     from siting.models.options import SiteOptions, SolverOptions
     from siting.models.plan import Plan
 
@@ -54,6 +55,25 @@ class ModelRequest:
     solver: SolverOptions
     options: Mapping[str, Any] = field(default_factory=dict)
     phasing: PhasingOptions | None = None
+    #: Per demand point (by id) its county and township codes; unit code → name (for min_share and max_min).
+    unit_of_demand: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    unit_names: Mapping[str, str] | None = None
+
+    def unit_shares(self) -> UnitShares | None:
+        """The ``min_share`` / ``max_min`` options as the fair models take them (None when neither is set)."""
+        from siting.models.fair import UnitShares
+
+        share, max_min = self.options.get("min_share"), bool(self.options.get("max_min", False))
+        if not share and not max_min:
+            return None
+        level = str(self.options.get("min_share_per", "county"))
+        return UnitShares(
+            self.unit_of_demand[level],
+            min_share=float(share or 0.0),
+            max_min=max_min,
+            level=level,
+            names=self.unit_names,
+        )
 
 
 @dataclass(frozen=True)
@@ -69,7 +89,21 @@ class ModelSpec:
 
 
 def _mclp(request: ModelRequest) -> Plan:
+    from siting.models.fair import solve_fair_mclp
     from siting.models.mclp import solve_mclp
+
+    shares = request.unit_shares()
+    if shares is not None:
+        return solve_fair_mclp(
+            request.access,
+            request.weights,
+            shares=shares,
+            budget_cny=request.options.get("budget_cny"),
+            n_homes=request.options.get("n_homes"),
+            site_cost_cny=request.site_cost_cny,
+            sites=request.sites,
+            solver=request.solver,
+        )
 
     if request.phasing is not None:
         from siting.phasing import phase_homes
@@ -98,7 +132,14 @@ def _mclp(request: ModelRequest) -> Plan:
 
 
 def _lscp(request: ModelRequest) -> Plan:
+    from siting.models.fair import solve_fair_lscp
     from siting.models.lscp import solve_lscp
+
+    shares = request.unit_shares()
+    if shares is not None:
+        return solve_fair_lscp(
+            request.access, request.weights, shares=shares, sites=request.sites, solver=request.solver
+        )
 
     return solve_lscp(request.access, weights=request.weights, sites=request.sites, solver=request.solver)
 
@@ -130,12 +171,12 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             "mclp",
             "最大覆盖 maximal covering (MCLP)",
-            ("budget_cny", "n_homes", "capacity"),
+            ("budget_cny", "n_homes", "capacity", "min_share", "min_share_per", "max_min"),
             (("budget_cny", "n_homes"),),
             True,
             _mclp,
         ),
-        ModelSpec("lscp", "全覆盖最少选址 set covering (LSCP)", (), (), False, _lscp),
+        ModelSpec("lscp", "全覆盖最少选址 set covering (LSCP)", ("min_share", "min_share_per"), (), False, _lscp),
         ModelSpec("partial_cover", "部分覆盖 partial covering", ("share",), (("share",),), False, _partial_cover),
         ModelSpec("pmedian", "P-中位 p-median", ("p", "capacity"), (("p",),), False, _pmedian),
     )
@@ -155,7 +196,7 @@ def option_problems(model: str, given: Mapping[str, Any], *, phased: bool = Fals
     if phased:
         if not spec.phased:
             return [f"[phasing] plans yearly builds for model 'mclp', not {model!r}"]
-        takes -= {"budget_cny", "n_homes", "capacity"}  # the yearly budgets replace them
+        takes -= {"budget_cny", "n_homes", "capacity", "min_share", "min_share_per", "max_min"}  # yearly budgets
     for key in sorted(set(given) - takes):
         own = ", ".join(spec.options) or "none of its own"
         why = " ([phasing] budgets_cny sets the money)" if phased and key in spec.options else ""
