@@ -65,6 +65,8 @@ class Network:
     stations: gpd.GeoDataFrame
     links: pd.DataFrame
     staff: dict[str, pd.DataFrame] = field(default_factory=dict)
+    #: Per township: the supervisor's monthly round and directors' home visits (:mod:`siting.visits`).
+    visits: pd.DataFrame | None = None
 
     @property
     def links_too_long(self) -> pd.DataFrame:

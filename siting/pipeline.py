@@ -244,7 +244,7 @@ def run(
             allocated = stages.allocate(inputs, demand, sites, access, plan)
             note["size"] = f"{int(allocated.allocation['covered'].sum()):,} demand points covered"
         with clock.stage("network") as note:
-            network = stages.network(scenario, inputs, demand, allocated.homes)
+            network = stages.network(scenario, inputs, demand, allocated.homes, grid=access.grid)
             note["size"] = f"{len(network.stations):,} stations, {len(network.centres):,} centres"
         with clock.stage("report") as note:
             report = stages.report(scenario, inputs, demand, sites, access, plan, allocated, network)

@@ -105,6 +105,24 @@ def run_contents(
         "title": list(made.title),
     }
     extra = {"人员 staff": made.staff}
+    visits = None
+    if net.visits is not None:
+        visits = suppress_counts(
+            net.visits, threshold=scenario.small_count_threshold, columns=["priority_children"], parent="county_code"
+        )
+        hidden = (
+            pd.to_numeric(visits["priority_children"], errors="coerce").isna() & net.visits["priority_children"].notna()
+        )
+        visits["director_hours_per_month"] = net.visits["director_hours_per_month"].where(~hidden)  # it tells the count
+        extra["督导走访 visits"] = visits
+        record["visits"] = {
+            "supervisor_hours_per_month": float(net.visits["supervisor_hours_per_month"].sum()),
+            "supervisors_needed": int(net.visits["supervisors_needed"].sum()),
+            "director_hours_per_month": float(net.visits["director_hours_per_month"].sum(min_count=1)),
+            "basis": "travel grid"
+            if "round_trip_min" in net.visits
+            else f"straight line × {scenario.detour_factor:g} at {scenario.visit_kmh:g} km/h",
+        }
     new_homes, kept = homes_sheets(allocated.homes, reach, inputs, threshold=scenario.small_count_threshold)
     extra["新建儿童之家 new homes"] = new_homes
     extra["已有儿童之家 existing homes"] = kept
@@ -162,4 +180,5 @@ def run_contents(
         within=made.within,
         bands=made.bands,
         borne=made.borne,
+        visits=visits,
     )

@@ -79,6 +79,7 @@ FILES = {
         for level in ("prefecture", "county", "township")
     },
     "lorenz_prefecture.png": "Lorenz curves and Gini of access by prefecture",
+    "visits_township.csv": "supervisors' monthly visiting time and directors' home visits per township",
 }
 LAYERS = ("homes", "catchments", "communities", "counties", "stations", "centres")
 TEMP_PREFIX = ".siting-run-"
@@ -308,6 +309,7 @@ class RunContents:
     sandbox: Any = None  # siting.sandbox.SandboxData: written as sandbox.npz
     bands: dict[str, pd.DataFrame] | None = None
     borne: pd.DataFrame | None = None
+    visits: pd.DataFrame | None = None  # per township, small priority counts already hidden
 
 
 def _shared_homes(homes: gpd.GeoDataFrame, threshold: int) -> gpd.GeoDataFrame:
@@ -403,6 +405,8 @@ def write_run(
             lorenz_chart(contents.borne, tmp / "lorenz_prefecture.png")
         for level, table in (contents.within or {}).items():
             write_csv(rename_bilingual(table), tmp / f"access_thresholds_{level}.csv")
+        if contents.visits is not None:
+            write_csv(rename_bilingual(contents.visits), tmp / "visits_township.csv")
         if contents.years is not None:
             write_csv(contents.years, tmp / "phasing.csv")
             phasing_chart(contents.years, tmp / "phasing.png")

@@ -108,6 +108,11 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "max_home_station_m": Number,
         "admit_only_near_station": (bool,),
         "max_station_centre_m": Number,
+        "visit_kmh": Number,
+        "detour_factor": Number,
+        "visit_min": Number,
+        "supervisor_hours_per_month": Number,
+        "home_visit_min": Number,
     },
     "targets": {"file": (str,)},
     "report": {"title": (str,), "region_name": (str,), "region_name_en": (str,), "bands": (list,)},
@@ -244,6 +249,11 @@ class Scenario:
     max_home_station_m: float | None = None
     max_station_centre_m: float | None = None
     admit_only_near_station: bool = False
+    visit_kmh: float = 30.0
+    detour_factor: float = 1.4
+    visit_min: float = 60.0
+    supervisor_hours_per_month: float = 88.0
+    home_visit_min: float = 30.0
     # [solver]
     solver: str = "cbc"
     time_limit_s: float = 120.0

@@ -36,6 +36,8 @@ def _numbers(s: Scenario) -> list[str]:
         "model.cost_per_home_cny": s.cost_per_home_cny,
         "solver.time_limit_s": s.time_limit_s,
         "network.supervisor_cny_per_month": s.supervisor_cny_per_month,
+        "network.visit_kmh": s.visit_kmh,
+        "network.supervisor_hours_per_month": s.supervisor_hours_per_month,
     }
     optional_positive = {
         "access.standard_min": s.standard_min,
@@ -59,6 +61,13 @@ def _numbers(s: Scenario) -> list[str]:
         problems.append(
             f"report.bands must be rising numbers above 0 (km or minutes), e.g. [1, 3, 5, 10]; got {bands!r}"
         )
+    if not _finite(s.detour_factor) or s.detour_factor < 1:
+        problems.append(
+            f"network.detour_factor must be ≥ 1 (a road is never shorter than the line), got {s.detour_factor!r}"
+        )
+    for where, minutes in (("network.visit_min", s.visit_min), ("network.home_visit_min", s.home_visit_min)):
+        if not _finite(minutes) or minutes < 0:
+            problems.append(f"{where} must be a number of minutes ≥ 0, got {minutes!r}")
     if s.share is not None and (not _finite(s.share) or not 0 < s.share <= 1):
         problems.append(f"model.share must be a fraction in (0, 1], e.g. 0.9; got {s.share!r}")
     if s.min_share is not None and (not _finite(s.min_share) or not 0 < s.min_share <= 1):

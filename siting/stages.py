@@ -41,6 +41,7 @@ from siting.targets import check_targets, read_targets
 from siting.travel.access import TravelTimeRaster, access_from_terrain, nearest_home_minutes
 from siting.travel.build import TerrainInputs, build_travel_grid
 from siting.travel.grid import TravelGrid
+from siting.visits import VisitRules, visiting_time
 from siting.webmap import MapLayers
 
 __all__ = [
@@ -342,17 +343,43 @@ def _staff_rules(scenario: Scenario) -> StaffRules:
     )
 
 
-def network(scenario: Scenario, inputs: PreparedInputs, points: gpd.GeoDataFrame, homes: gpd.GeoDataFrame) -> Network:
-    """The three tiers: homes → township stations → county centres, and the staff they need."""
-    return plan_network(
+def network(
+    scenario: Scenario,
+    inputs: PreparedInputs,
+    points: gpd.GeoDataFrame,
+    homes: gpd.GeoDataFrame,
+    *,
+    grid: TravelGrid | None = None,
+) -> Network:
+    """The three tiers: homes → township stations → county centres, the staff they need and the visiting time
+    (over ``grid`` in a travel-time run, else by straight lines)."""
+    seats = _community_seats(inputs.communities, points)
+    net = plan_network(
         homes,
-        _community_seats(inputs.communities, points),
+        seats,
         county_seats=_county_seats(inputs),
         institutions=inputs.institutions,
         max_home_station_m=scenario.max_home_station_m,
         max_station_centre_m=scenario.max_station_centre_m,
         staff_rules=_staff_rules(scenario),
     )
+    groups = _priority_groups(inputs)
+    counts = points.groupby("community_code")[groups].sum().reindex(seats["community_code"]) if groups else None
+    visits = visiting_time(
+        seats if counts is None else seats.assign(**{g: counts[g].to_numpy() for g in groups}),
+        net.stations,
+        rules=VisitRules(
+            visit_kmh=scenario.visit_kmh,
+            detour_factor=scenario.detour_factor,
+            visit_min=scenario.visit_min,
+            supervisor_hours_per_month=scenario.supervisor_hours_per_month,
+            home_visit_min=scenario.home_visit_min,
+        ),
+        grid=grid,
+        priority_columns=tuple(groups),
+    )
+    visits.insert(1, "unit_name_zh", visits["township_code"].map(names_by_code(inputs.unit_names)))
+    return replace(net, visits=visits)
 
 
 @dataclass(frozen=True, eq=False)
@@ -546,7 +573,13 @@ def map_layers(inputs: PreparedInputs, allocated: Allocated, net: Network, reach
         prefectures=prefectures if prefectures["prefecture_code"].nunique() > 1 else None,
         catchments=allocated.catchments,
         raster_path=inputs.raster_path,
-        stations=net.stations,
+        stations=net.stations
+        if net.visits is None
+        else net.stations.merge(
+            net.visits[["township_code", "supervisor_hours_per_month", "supervisors_needed"]],
+            on="township_code",
+            how="left",
+        ),
         centres=net.centres,
         travel_time=allocated.travel_time,
     )

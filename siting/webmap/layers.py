@@ -406,11 +406,19 @@ def add_tiers(
             continue
         label = "乡镇工作站 township station" if key == "stations" else "县级指导中心 county centre"
         code = tier["township_code"] if key == "stations" else tier["county_code"]
+        visits = [""] * len(tier)
+        if "supervisor_hours_per_month" in tier:  # the supervisor's monthly round from this station
+            visits = [
+                f"<br>督导走访 {h:,.1f} 小时/月 visiting hours a month · 需督导员 {int(n)} 人 supervisors"
+                if np.isfinite(h)
+                else ""
+                for h, n in zip(tier["supervisor_hours_per_month"], tier["supervisors_needed"].fillna(0), strict=True)
+            ]
         frame = gpd.GeoDataFrame(
             {
                 "_tip": [
-                    f"{label}: {escape_text(names.get(str(c), c))} ({escape_text(p)})"
-                    for c, p in zip(code, tier["placed_at"], strict=True)
+                    f"{label}: {escape_text(names.get(str(c), c))} ({escape_text(p)}){v}"
+                    for c, p, v in zip(code, tier["placed_at"], visits, strict=True)
                 ],
                 "_style": ["s"] * len(tier),
             },
