@@ -241,7 +241,7 @@ def run(
         # (with the inputs scattered to them) would only hold memory beside them.
         engine_record = opened.record()
         with clock.stage("allocate") as note:
-            allocated = stages.allocate(inputs, demand, sites, access, plan)
+            allocated = stages.allocate(inputs, demand, sites, access, plan, excluded=site_options.excluded)
             note["size"] = f"{int(allocated.allocation['covered'].sum()):,} demand points covered"
         with clock.stage("network") as note:
             network = stages.network(scenario, inputs, demand, allocated.homes, grid=access.grid)

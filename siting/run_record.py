@@ -52,7 +52,10 @@ def homes_sheets(
         "cost_cny",
     ]
     existing = table["existing"].astype(bool)
-    new = table.loc[~existing, columns].reset_index(drop=True)
+    why = [
+        c for c in ("children_added", "alternative_name", "alternative_added", "cost_share_pct", "why") if c in table
+    ]
+    new = table.loc[~existing, columns + why].reset_index(drop=True)
     kept = table.loc[existing, [c for c in columns if c != "cost_cny"]].reset_index(drop=True)
     return new, kept
 

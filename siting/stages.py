@@ -7,6 +7,7 @@ Each stage takes what the earlier ones made and returns plain values (frames, an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from siting.candidates import add_candidate_sites, add_located_homes, sites_at_c
 from siting.demand import build_demand
 from siting.equity import access_bands, gini_by_unit, group_equity
 from siting.errors import InputError
+from siting.explain import explain_homes, explain_uncovered
 from siting.headers import GROUPS
 from siting.inputs import PreparedInputs, prepare_inputs
 from siting.levels import names_by_code
@@ -275,9 +277,16 @@ def _why(homes: gpd.GeoDataFrame, points: gpd.GeoDataFrame, reach: Access, plan_
 
 
 def allocate(
-    inputs: PreparedInputs, points: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, reach: Access, plan_: Plan
+    inputs: PreparedInputs,
+    points: gpd.GeoDataFrame,
+    sites: gpd.GeoDataFrame,
+    reach: Access,
+    plan_: Plan,
+    *,
+    excluded: Sequence[str] = (),
 ) -> Allocated:
-    """Assign demand to homes, draw catchments, describe the homes and list uncovered communities."""
+    """Assign demand to homes, draw catchments, describe and explain the homes, list and explain uncovered
+    communities (``excluded``: the sites the user excluded, never an alternative)."""
     groups = _priority_groups(inputs)
     allocation = allocate_demand(reach, plan_)
     communities = inputs.communities
@@ -287,6 +296,18 @@ def allocate(
         sites, plan_, points, allocation, reach, names=inputs.unit_names, community_names=names, priority_groups=groups
     )
     homes = _why(homes, points, reach, plan_)
+    by_demand = points.set_index(points["demand_id"].astype(str)).reindex(reach.demand_ids.astype(str))
+    demand_children = by_demand["children"].to_numpy(dtype=float)
+    site_names = sites.set_index("site_id")["community_code"].map(names)
+    site_names = site_names.where(site_names.notna(), site_names.index.to_series())
+    homes = explain_homes(
+        homes,
+        reach,
+        children=demand_children,
+        site_township=sites.set_index("site_id")["township_code"].astype(str),
+        excluded=excluded,
+        site_names=site_names,
+    )
     per_point = points[["demand_id", "community_code", "children"]].merge(allocation, on="demand_id")
     # One row per community: the home serving most of its children.
     main = per_point.sort_values(["community_code", "children"], ascending=[True, False]).drop_duplicates(
@@ -307,14 +328,30 @@ def allocate(
         seat_y=communities["seat_y"].to_numpy(),
     )
     travel = nearest_home_minutes(reach, list(plan_.site_ids), communities.geometry) if reach.grid is not None else None
-    return Allocated(
-        allocation,
-        areas,
-        homes,
-        view,
+    added = homes.loc[homes["new"], "children_added"]
+    uncovered = explain_uncovered(
         uncovered_communities(communities, points, allocation, reach, names=inputs.unit_names),
-        travel,
+        reach,
+        children=demand_children,
+        demand_community=by_demand["community_code"].astype(str).to_numpy(),
+        open_site_ids=list(plan_.site_ids),
+        excluded=excluded,
+        least_added=float(added.min()) if len(added) else None,
+        site_names=site_names,
+        limit=_limit_of(plan_),
     )
+    return Allocated(allocation, areas, homes, view, uncovered, travel)
+
+
+def _limit_of(plan_: Plan) -> str:
+    """What stops a plan short of a village: its budget, its number of homes, its share or its p."""
+    if plan_.model == "partial_cover":
+        return "share"
+    if plan_.model == "pmedian":
+        return "p"
+    if plan_.model == "mclp" and plan_.parameters.get("budget_cny") is None and plan_.parameters.get("n_homes"):
+        return "homes"
+    return "budget"
 
 
 def _community_seats(communities: gpd.GeoDataFrame, points: pd.DataFrame) -> gpd.GeoDataFrame:

@@ -345,6 +345,13 @@ def _home_popup(row: dict[str, Any], style: MapStyle, *, existing: bool) -> str:
     if not existing:
         lines.append(f"建设资金 cost: {row['cost_cny']:,.0f} 元 CNY")
         why = [f"只有此家能覆盖的儿童 children only this home reaches: {row['children_added']:,.0f}"]
+        if row.get("alternative_name") is not None and pd.notna(row.get("alternative_added")):
+            why.append(
+                f"本乡镇次优选址 best other site in the township: {escape_text(row['alternative_name'])}, "
+                f"新增 would add {row['alternative_added']:,.0f}"
+            )
+        if pd.notna(row.get("cost_share_pct")):
+            why.append(f"占建设资金 share of the build cost: {row['cost_share_pct']:.2f}%")
         if pd.notna(row.get("township_uncovered_before")):
             why.append(
                 f"本乡镇未覆盖儿童 uncovered children in its township: {row['township_uncovered_before']:,.0f} → "
