@@ -43,7 +43,7 @@ def test_each_new_home_names_the_best_alternative_of_its_township() -> None:
         homes,
         access,
         children=CHILDREN,
-        site_township=pd.Series(dict(zip(names.index, TOWN))),
+        site_township=pd.Series(dict(zip(names.index, TOWN, strict=True))),
         excluded=["v3"],
         site_names=names,
     )
