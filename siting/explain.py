@@ -17,7 +17,7 @@ import pandas as pd
 
 from siting.access import Access, format_cost
 
-__all__ = ["explain_homes", "explain_uncovered"]
+__all__ = ["KIND_LABELS", "LIMIT_WORDS", "explain_homes", "explain_uncovered"]
 
 
 def _open_counts(cover_csc: object, open_pos: np.ndarray, n_rows: int) -> np.ndarray:
@@ -126,6 +126,17 @@ LIMIT_WORDS = {
     "homes": ("新建数量已满", "the number of new homes is reached"),
     "share": ("已达到要求的覆盖比例", "the share asked is covered"),
     "p": ("儿童之家数量已定", "the number of homes is set"),
+}
+
+
+#: Short labels of the kinds of reason, for a sheet that prints one line a village.
+KIND_LABELS = {
+    "beyond": "超出标准 beyond the standard",
+    "excluded": "候选点被排除 sites excluded",
+    "budget": "资金用完 budget spent",
+    "homes": "数量已满 homes reached",
+    "share": "比例已达 share met",
+    "p": "数量已定 p set",
 }
 
 

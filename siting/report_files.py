@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 from openpyxl import Workbook
 
+from siting.explain import KIND_LABELS
 from siting.headers import rename_bilingual
 from siting.levels import LEVELS
 from siting.report import PARENT_LEVEL, whole_area
@@ -238,7 +239,13 @@ def _by_county(uncovered: pd.DataFrame) -> pd.DataFrame:
     The code columns of the levels are left out (the names say where); each county's villages
     are followed by a subtotal line with its children.
     """
-    keep = [c for c in uncovered.columns if c not in ("township_code", "county_code", "prefecture_code")]
+    # One line a village: the reason's kind in a few words (the sentence is in report.json).
+    drop = ("township_code", "county_code", "prefecture_code", "reason")
+    keep = [c for c in uncovered.columns if c not in drop]
+    if "reason_kind" in uncovered:
+        uncovered = uncovered.assign(
+            reason_kind=uncovered["reason_kind"].map(KIND_LABELS).fillna(uncovered["reason_kind"])
+        )
     parts = []
     for (county, name), villages in uncovered.groupby(["county_code", "county_name"], sort=True, dropna=False):
         subtotal = {"community_name": f"小计 subtotal {name}", "community_code": str(county)}

@@ -31,6 +31,7 @@ HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 TOTAL_FILL = PatternFill("solid", fgColor="F2F2F2")
 FAIL_FILL = PatternFill("solid", fgColor="F4CCCC")
 THIN = Side(style="thin", color="BFBFBF")
+WRAPPED = Alignment(wrap_text=True, vertical="top")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Column:
     scale: float = 1.0
     width: float = 14.0
     total: str = "sum"  # "sum", "ratio:<numerator>/<denominator>", "mean" or "" (left empty)
+    wrap: bool = False  # long text: wrapped in its column (the row grows)
 
 
 def column_for(name: str) -> Column:
@@ -60,8 +62,14 @@ def column_for(name: str) -> Column:
         return Column(name, text, "#,##0.0", 1e-4, 14)
     if name.endswith("_m") and name not in ("unit_name_zh",):
         return Column(name, header(name, km=True), "0.0", 1e-3, 12, "mean" if "max" not in name else "")
+    if name == "round_trip_min":  # minutes a month, added up
+        return Column(name, header(name), "#,##0", 1.0, 14)
     if name.endswith("_min"):
         return Column(name, header(name), "0", 1.0, 12, "mean" if "max" not in name else "")
+    if name in ("why", "reason"):
+        return Column(name, header(name), None, 1.0, 70, "", wrap=True)
+    if name in ("alternative_name", "reason_kind"):
+        return Column(name, header(name), None, 1.0, 18, "")
     if name in ("unit_code", "community_code", "township_code", "county_code", "prefecture_code", "site_id"):
         return Column(name, header(name), "@", 1.0, 14, "")
     if name in ("unit_name_zh", "community_name", "township_name", "county_name"):
@@ -126,6 +134,35 @@ def _total(table: pd.DataFrame, column: Column, shown: pd.Series) -> object:
     return None
 
 
+#: The body font (Calibri 11) and the least it may print at.
+BODY_PT, LEAST_PRINT_PT = 11.0, 9.0
+#: A4 landscape between the default margins (0.7 in each side), in points.
+A4_LANDSCAPE_PT = (297.0 / 25.4 - 1.4) * 72.0
+
+
+def _display_width(text: str) -> int:
+    """Width of text in character units: a Chinese character takes two."""
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+
+def header_height_pt(headers: Sequence[str], widths: Sequence[float]) -> float:
+    """Height of a header row whose cells wrap their text in their column widths (15 pt a line, 2 lines at least)."""
+    lines = 2
+    for text, width in zip(headers, widths, strict=True):
+        room = max(int(width) - 2, 1)  # words wrap whole: leave a little room
+        lines = max(lines, sum(-(-max(_display_width(part), 1) // room) for part in str(text).split("\n")))
+    return 15.0 * lines + 4.0
+
+
+def print_scale(widths: Sequence[float]) -> int | None:
+    """How a sheet prints on A4 landscape: None to fit one page wide (its text stays at 9 pt or more), else
+    the percentage that keeps 9 pt (the columns then print in blocks, with 序号 and 名称 repeated)."""
+    width_pt = sum(7 * w + 5 for w in widths) * 0.75  # Excel's column width → pixels at 96 dpi → points
+    if width_pt * LEAST_PRINT_PT / BODY_PT <= A4_LANDSCAPE_PT:
+        return None
+    return int(100 * LEAST_PRINT_PT / BODY_PT + 0.999)
+
+
 def write_table_sheet(
     book: Workbook,
     sheet: str,
@@ -176,7 +213,7 @@ def write_table_sheet(
         cell.alignment = Alignment(wrap_text=True, vertical="center", horizontal="center")
         cell.border = Border(bottom=THIN, top=THIN, left=THIN, right=THIN)
         ws.column_dimensions[get_column_letter(k)].width = spec.width
-    ws.row_dimensions[2].height = 45
+    ws.row_dimensions[2].height = header_height_pt([c.header for c in specs], [c.width for c in specs])
     scaled = {
         spec.name: table[spec.name].map(
             lambda v, s=spec.scale: v * s if isinstance(v, int | float | np.number) and not isinstance(v, bool) else v
@@ -192,6 +229,8 @@ def write_table_sheet(
                 value = str(value)
             cell = ws.cell(row=r + 3, column=k)
             _set(cell, value, spec.number_format)
+            if spec.wrap:
+                cell.alignment = WRAPPED
             if highlight is not None and highlight[r]:
                 cell.fill = FAIL_FILL
     last = len(table) + 2
@@ -211,9 +250,15 @@ def write_table_sheet(
     ws.print_title_rows = "1:2"
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    scale = print_scale([c.width for c in specs])
+    if scale is None:
+        ws.page_setup.fitToWidth = 1
+        ws.page_setup.fitToHeight = 0
+        ws.sheet_properties.pageSetUpPr.fitToPage = True
+    else:  # too wide for one page at 9 pt: print in blocks of columns, each with 序号 and 名称
+        ws.sheet_properties.pageSetUpPr.fitToPage = False
+        ws.page_setup.scale = scale
+        ws.print_title_cols = "A:B" if name_column else "A:A"
     ws.print_options.horizontalCentered = True
     return ws
 

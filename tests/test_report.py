@@ -9,6 +9,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import openpyxl
+from openpyxl.utils import get_column_letter
 import pandas as pd
 import pytest
 import rasterio
@@ -283,6 +284,15 @@ def test_secondary_suppression_by_parent() -> None:
     assert shown == ["<5", 40, "*", "<5"]
 
 
+def printed_pt(sheet) -> float:  # type: ignore[no-untyped-def]
+    """The body text's size when the sheet prints on A4 landscape (Calibri 11, Excel's page setup)."""
+    widths = [sheet.column_dimensions[get_column_letter(k)].width or 8.43 for k in range(1, sheet.max_column + 1)]
+    width_pt = sum(7 * w + 5 for w in widths) * 0.75
+    if sheet.sheet_properties.pageSetUpPr.fitToPage and sheet.page_setup.fitToWidth == 1:
+        return 11.0 * min(1.0, (297 / 25.4 - 1.4) * 72 / width_pt)
+    return 11.0 * (sheet.page_setup.scale or 100) / 100
+
+
 def test_workbook_an_office_can_file(tmp_path: Path) -> None:
     run, tables = write_toy_report(tmp_path)
     book = openpyxl.load_workbook(run / "report.xlsx")
@@ -304,8 +314,14 @@ def test_workbook_an_office_can_file(tmp_path: Path) -> None:
     money = headers.index("建设资金(万元) build cost 10k CNY") + 1
     assert sheet.cell(row=total_row, column=money).value == pytest.approx(3.0)  # 30,000 CNY = 3 万元
     assert sheet.freeze_panes == "C3"
-    assert sheet.page_setup.orientation == "landscape" and sheet.page_setup.fitToWidth == 1
+    assert sheet.page_setup.orientation == "landscape" and str(sheet.page_setup.paperSize) == str(sheet.PAPERSIZE_A4)
     assert sheet.print_title_rows == "$1:$2"
+    # 22 columns do not fit one A4 page wide at 9 pt: they print in blocks, 序号 and 名称 on each.
+    assert not sheet.sheet_properties.pageSetUpPr.fitToPage and sheet.print_title_cols == "$A:$B"
+    for each in book.worksheets:
+        assert printed_pt(each) >= 9.0, each.title
+    # The header row is tall enough for its longest header, wrapped in its column (2 Chinese characters a unit).
+    assert sheet.row_dimensions[2].height >= 15 * 3
     # The failing prefecture (530100) is highlighted, the passing one is not.
     assert sheet.cell(row=3, column=1).fill.fgColor.rgb.endswith("F4CCCC")
     assert not sheet.cell(row=4, column=1).fill.fgColor.rgb.endswith("F4CCCC")

@@ -19,6 +19,7 @@ from siting.pipeline import run
 from siting.sample.build import SampleBuild
 from siting.travel.grid import TravelGrid
 from siting.visits import VisitRules, visiting_time
+from tests.test_report import printed_pt
 
 CRS = "EPSG:32648"
 
@@ -109,5 +110,16 @@ dir = "out"
     assert (table["所需督导员(人) supervisors needed"] == np.ceil(hours / 20 - 1e-9)).all()
     record = json.loads((result.output_dir / "run.json").read_text(encoding="utf-8"))
     assert record["visits"]["supervisors_needed"] == table["所需督导员(人) supervisors needed"].sum()
-    assert "督导走访 visits" in openpyxl.load_workbook(result.output_dir / "report.xlsx", read_only=True).sheetnames
+    book = openpyxl.load_workbook(result.output_dir / "report.xlsx")
+    assert "督导走访 visits" in book.sheetnames
+    for sheet in book.worksheets:  # the office prints every sheet on A4 at 9 pt or more
+        assert printed_pt(sheet) >= 9.0, sheet.title
+    homes = book["新建儿童之家 new homes"]
+    headers = [c.value for c in homes[2]]
+    why = [
+        homes.cell(row=r, column=headers.index("选址理由 why here") + 1).value for r in range(3, 3 + result.plan.n_new)
+    ]
+    assert all(w and w.startswith("新增覆盖儿童") and " / adds " in w for w in why)
+    left = book["未覆盖村 uncovered"]  # one line a village: no cell wraps
+    assert not any(c.alignment.wrap_text for row in left.iter_rows(min_row=3) for c in row)
     assert "督导走访" in (result.output_dir / "map.html").read_text(encoding="utf-8")
