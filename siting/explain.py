@@ -131,12 +131,12 @@ LIMIT_WORDS = {
 
 #: Short labels of the kinds of reason, for a sheet that prints one line a village.
 KIND_LABELS = {
-    "beyond": "超出标准 beyond the standard",
-    "excluded": "候选点被排除 sites excluded",
-    "budget": "资金用完 budget spent",
-    "homes": "数量已满 homes reached",
-    "share": "比例已达 share met",
-    "p": "数量已定 p set",
+    "beyond": "超出标准 beyond",
+    "excluded": "被排除 excluded",
+    "budget": "资金用完 budget",
+    "homes": "数量已满 homes",
+    "share": "比例已达 share",
+    "p": "数量已定 p",
 }
 
 

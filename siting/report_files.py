@@ -240,7 +240,7 @@ def _by_county(uncovered: pd.DataFrame) -> pd.DataFrame:
     are followed by a subtotal line with its children.
     """
     # One line a village: the reason's kind in a few words (the sentence is in report.json).
-    drop = ("township_code", "county_code", "prefecture_code", "reason")
+    drop = ("township_code", "county_code", "prefecture_code", "reason", "nearest_site_id")  # the home is named
     keep = [c for c in uncovered.columns if c not in drop]
     if "reason_kind" in uncovered:
         uncovered = uncovered.assign(

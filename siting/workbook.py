@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -68,11 +68,11 @@ def column_for(name: str) -> Column:
         return Column(name, header(name), "0", 1.0, 12, "mean" if "max" not in name else "")
     if name in ("why", "reason"):
         return Column(name, header(name), None, 1.0, 70, "", wrap=True)
-    if name in ("alternative_name", "reason_kind"):
+    if name == "reason_kind":
         return Column(name, header(name), None, 1.0, 18, "")
-    if name in ("unit_code", "community_code", "township_code", "county_code", "prefecture_code", "site_id"):
+    if name.endswith(("_code", "_id")):
         return Column(name, header(name), "@", 1.0, 14, "")
-    if name in ("unit_name_zh", "community_name", "township_name", "county_name"):
+    if name.endswith(("_name", "_name_zh")):
         return Column(name, header(name), None, 1.0, 18, "")
     if name == "unit_name_en":
         return Column(name, header(name), None, 1.0, 22, "")
@@ -136,8 +136,8 @@ def _total(table: pd.DataFrame, column: Column, shown: pd.Series) -> object:
 
 #: The body font (Calibri 11) and the least it may print at.
 BODY_PT, LEAST_PRINT_PT = 11.0, 9.0
-#: A4 landscape between the default margins (0.7 in each side), in points.
-A4_LANDSCAPE_PT = (297.0 / 25.4 - 1.4) * 72.0
+#: A4 landscape between the default margins (0.75 in each side), in points, less 2 % for rounding.
+A4_LANDSCAPE_PT = (297.0 / 25.4 - 1.5) * 72.0 * 0.98
 
 
 def _display_width(text: str) -> int:
@@ -154,13 +154,30 @@ def header_height_pt(headers: Sequence[str], widths: Sequence[float]) -> float:
     return 15.0 * lines + 4.0
 
 
-def print_scale(widths: Sequence[float]) -> int | None:
-    """How a sheet prints on A4 landscape: None to fit one page wide (its text stays at 9 pt or more), else
-    the percentage that keeps 9 pt (the columns then print in blocks, with 序号 and 名称 repeated)."""
+def print_scale(widths: Sequence[float], *, page_pt: float = A4_LANDSCAPE_PT) -> int:
+    """The print scale (%) of a sheet: one page wide where the text stays at 9 pt or more, else 9 pt exactly
+    (the columns then print in blocks, 序号 and 名称 repeated on each).
+
+    A fixed scale, never "fit to width": LibreOffice measures columns wider than Excel and
+    would shrink a fitted sheet below 9 pt; at a fixed scale a column that does not fit
+    moves to the next block instead.
+    """
     width_pt = sum(7 * w + 5 for w in widths) * 0.75  # Excel's column width → pixels at 96 dpi → points
-    if width_pt * LEAST_PRINT_PT / BODY_PT <= A4_LANDSCAPE_PT:
-        return None
-    return int(100 * LEAST_PRINT_PT / BODY_PT + 0.999)
+    least = int(100 * LEAST_PRINT_PT / BODY_PT + 0.999)
+    return max(least, min(100, int(100 * page_pt / max(width_pt, 1.0))))
+
+
+#: A text column grows to its longest value up to this width (characters; a Chinese character is two).
+TEXT_WIDTH_MAX = 22
+
+
+def _fitted(spec: Column, table: pd.DataFrame) -> Column:
+    """A text column (names, codes) as wide as its longest value, within :data:`TEXT_WIDTH_MAX`."""
+    if spec.wrap or spec.number_format not in (None, "@") or spec.name not in table.columns:
+        return spec
+    values = table[spec.name].dropna().astype(str)
+    longest = max((_display_width(v) for v in values), default=0) + 2
+    return replace(spec, width=float(min(max(spec.width, longest), TEXT_WIDTH_MAX)))
 
 
 def write_table_sheet(
@@ -204,6 +221,7 @@ def write_table_sheet(
     if code_column:
         specs.append(Column(code_column, "代码 code", "@", 1.0, 14, ""))
     specs += [column_for(c) for c in columns if c not in (name_column, code_column) and c in table.columns]
+    specs = [_fitted(spec, table) for spec in specs]
     ws.cell(row=1, column=1, value=cell_text(title)).font = Font(bold=True, size=13)
     ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=max(len(specs), 2))
     for k, spec in enumerate(specs, start=1):
@@ -225,7 +243,8 @@ def write_table_sheet(
     values = [list(range(1, len(table) + 1)) if spec.name == "_n" else scaled[spec.name].tolist() for spec in specs]
     for k, (spec, column) in enumerate(zip(specs, values, strict=True), start=1):
         for r, value in enumerate(column):
-            if spec.number_format == "@" and value is not None and not isinstance(value, str):
+            missing = isinstance(value, float) and not math.isfinite(value)
+            if spec.number_format == "@" and value is not None and not missing and not isinstance(value, str):
                 value = str(value)
             cell = ws.cell(row=r + 3, column=k)
             _set(cell, value, spec.number_format)
@@ -246,19 +265,15 @@ def write_table_sheet(
             cell.fill = TOTAL_FILL
     for offset, line in enumerate(notes, start=2):
         ws.cell(row=last + offset, column=1, value=cell_text(line)).font = Font(italic=True, color="555555")
+    # The table's own columns: text running over the last column must not add a block of empty columns.
+    ws.print_area = f"A1:{get_column_letter(len(specs))}{last + len(notes) + 1}"
     ws.freeze_panes = ws.cell(row=3, column=3 if name_column else 2)
     ws.print_title_rows = "1:2"
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    scale = print_scale([c.width for c in specs])
-    if scale is None:
-        ws.page_setup.fitToWidth = 1
-        ws.page_setup.fitToHeight = 0
-        ws.sheet_properties.pageSetUpPr.fitToPage = True
-    else:  # too wide for one page at 9 pt: print in blocks of columns, each with 序号 and 名称
-        ws.sheet_properties.pageSetUpPr.fitToPage = False
-        ws.page_setup.scale = scale
-        ws.print_title_cols = "A:B" if name_column else "A:A"
+    ws.sheet_properties.pageSetUpPr.fitToPage = False
+    ws.page_setup.scale = print_scale([c.width for c in specs])
+    ws.print_title_cols = "A:B" if name_column else "A:A"  # on every block of columns, if it takes more than one
     ws.print_options.horizontalCentered = True
     return ws
 
@@ -272,11 +287,10 @@ def write_notes_sheet(book: Workbook, sheet: str, title: str, items: Mapping[str
         cell = ws.cell(row=r, column=2)
         _set(cell, text)
         cell.alignment = Alignment(wrap_text=True, vertical="top")
-    ws.column_dimensions["A"].width = 26
-    ws.column_dimensions["B"].width = 100
+    ws.column_dimensions["A"].width = 24
+    ws.column_dimensions["B"].width = 64  # with A, one A4 portrait page wide at 100 %: the text wraps
     ws.page_setup.orientation = "portrait"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.sheet_properties.pageSetUpPr.fitToPage = False
+    ws.page_setup.scale = 100
     return ws

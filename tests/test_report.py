@@ -9,11 +9,11 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import openpyxl
-from openpyxl.utils import get_column_letter
 import pandas as pd
 import pytest
 import rasterio
 import shapely
+from openpyxl.utils import get_column_letter
 from rasterio.transform import from_origin
 
 from siting.access import access_from_points
@@ -288,8 +288,9 @@ def printed_pt(sheet) -> float:  # type: ignore[no-untyped-def]
     """The body text's size when the sheet prints on A4 landscape (Calibri 11, Excel's page setup)."""
     widths = [sheet.column_dimensions[get_column_letter(k)].width or 8.43 for k in range(1, sheet.max_column + 1)]
     width_pt = sum(7 * w + 5 for w in widths) * 0.75
-    if sheet.sheet_properties.pageSetUpPr.fitToPage and sheet.page_setup.fitToWidth == 1:
-        return 11.0 * min(1.0, (297 / 25.4 - 1.4) * 72 / width_pt)
+    if sheet.sheet_properties.pageSetUpPr.fitToPage:
+        page_pt = (297 if sheet.page_setup.orientation == "landscape" else 210) / 25.4 * 72 - 1.5 * 72
+        return 11.0 * min(1.0, page_pt / width_pt) * (sheet.page_setup.scale or 100) / 100
     return 11.0 * (sheet.page_setup.scale or 100) / 100
 
 
@@ -318,6 +319,7 @@ def test_workbook_an_office_can_file(tmp_path: Path) -> None:
     assert sheet.print_title_rows == "$1:$2"
     # 22 columns do not fit one A4 page wide at 9 pt: they print in blocks, 序号 and 名称 on each.
     assert not sheet.sheet_properties.pageSetUpPr.fitToPage and sheet.print_title_cols == "$A:$B"
+    assert sheet.page_setup.scale == 82
     for each in book.worksheets:
         assert printed_pt(each) >= 9.0, each.title
     # The header row is tall enough for its longest header, wrapped in its column (2 Chinese characters a unit).

@@ -122,4 +122,4 @@ dir = "out"
     assert all(w and w.startswith("新增覆盖儿童") and " / adds " in w for w in why)
     left = book["未覆盖村 uncovered"]  # one line a village: no cell wraps
     assert not any(c.alignment.wrap_text for row in left.iter_rows(min_row=3) for c in row)
-    assert "督导走访" in (result.output_dir / "map.html").read_text(encoding="utf-8")
+    assert "小时/月 h/month" in (result.output_dir / "map.html").read_text(encoding="utf-8")

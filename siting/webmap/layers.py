@@ -346,12 +346,9 @@ def _home_popup(row: dict[str, Any], style: MapStyle, *, existing: bool) -> str:
         lines.append(f"建设资金 cost: {row['cost_cny']:,.0f} 元 CNY")
         why = [f"只有此家能覆盖的儿童 children only this home reaches: {row['children_added']:,.0f}"]
         if row.get("alternative_name") is not None and pd.notna(row.get("alternative_added")):
-            why.append(
-                f"本乡镇次优选址 best other site in the township: {escape_text(row['alternative_name'])}, "
-                f"新增 would add {row['alternative_added']:,.0f}"
-            )
+            why.append(f"乡镇次优 next best: {escape_text(row['alternative_name'])} +{row['alternative_added']:,.0f}")
         if pd.notna(row.get("cost_share_pct")):
-            why.append(f"占建设资金 share of the build cost: {row['cost_share_pct']:.2f}%")
+            why.append(f"资金占比 cost share {row['cost_share_pct']:.2f}%")
         if pd.notna(row.get("township_uncovered_before")):
             why.append(
                 f"本乡镇未覆盖儿童 uncovered children in its township: {row['township_uncovered_before']:,.0f} → "
@@ -416,9 +413,7 @@ def add_tiers(
         visits = [""] * len(tier)
         if "supervisor_hours_per_month" in tier:  # the supervisor's monthly round from this station
             visits = [
-                f"<br>督导走访 {h:,.1f} 小时/月 visiting hours a month · 需督导员 {int(n)} 人 supervisors"
-                if np.isfinite(h)
-                else ""
+                f"<br>督导 {h:.0f} 小时/月 h/month · {int(n)} 督导员 supervisors" if np.isfinite(h) else ""
                 for h, n in zip(tier["supervisor_hours_per_month"], tier["supervisors_needed"].fillna(0), strict=True)
             ]
         frame = gpd.GeoDataFrame(
