@@ -69,9 +69,9 @@ def column_for(name: str) -> Column:
     if name in ("why", "reason"):
         return Column(name, header(name), None, 1.0, 70, "", wrap=True)
     if name == "reason_kind":
-        return Column(name, header(name), None, 1.0, 18, "")
+        return Column(name, header(name), None, 1.0, 12, "")
     if name.endswith(("_code", "_id")):
-        return Column(name, header(name), "@", 1.0, 14, "")
+        return Column(name, header(name), "@", 1.0, 13, "")  # 12 digits
     if name.endswith(("_name", "_name_zh")):
         return Column(name, header(name), None, 1.0, 18, "")
     if name == "unit_name_en":
@@ -168,7 +168,7 @@ def print_scale(widths: Sequence[float], *, page_pt: float = A4_LANDSCAPE_PT) ->
 
 
 #: A text column grows to its longest value up to this width (characters; a Chinese character is two).
-TEXT_WIDTH_MAX = 22
+TEXT_WIDTH_MAX = 20
 
 
 def _fitted(spec: Column, table: pd.DataFrame) -> Column:
@@ -219,7 +219,7 @@ def write_table_sheet(
     if name_column:
         specs.append(Column(name_column, "名称 name", None, 1.0, 18, ""))
     if code_column:
-        specs.append(Column(code_column, "代码 code", "@", 1.0, 14, ""))
+        specs.append(Column(code_column, "代码 code", "@", 1.0, 13, ""))
     specs += [column_for(c) for c in columns if c not in (name_column, code_column) and c in table.columns]
     specs = [_fitted(spec, table) for spec in specs]
     ws.cell(row=1, column=1, value=cell_text(title)).font = Font(bold=True, size=13)
