@@ -18,6 +18,7 @@ import rasterio
 import rasterio.features
 import rasterio.transform
 import rasterio.windows
+import shapely
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.warp import transform_bounds
@@ -27,7 +28,7 @@ from siting.access import Access
 from siting.geometry import dissolve
 from siting.levels import names_by_code
 from siting.models.plan import Plan
-from siting.rasters import write_band
+from siting.rasters import geotiff_profile
 
 __all__ = [
     "allocate",
@@ -318,18 +319,51 @@ def write_nearest_home_raster(
         west, north = np.floor(west / resolution_m) * resolution_m, np.ceil(north / resolution_m) * resolution_m
         shape = (max(1, math.ceil((north - south) / resolution_m)), max(1, math.ceil((east - west) / resolution_m)))
         crs, transform = catchment_polygons.crs, rasterio.transform.from_origin(west, north, resolution_m, resolution_m)
-    grid = rasterio.features.rasterize(
-        ((g, i + 1) for i, g in enumerate(homes.geometry.to_crs(crs))),
-        out_shape=shape,
-        transform=transform,
-        fill=0,
-        dtype="int32",
-    )
     out_path = Path(out_path)
-    write_band(out_path, grid, crs=crs, transform=transform, nodata=0)
+    _rasterize_in_windows(out_path, homes.geometry.to_crs(crs).to_numpy(), shape=shape, transform=transform, crs=crs)
     legend = pd.DataFrame({"value": np.arange(1, len(homes) + 1), "site_id": homes["site_id"].to_numpy()})
     legend.to_csv(out_path.with_suffix(".csv"), index=False, encoding="utf-8-sig")
     return legend
+
+
+#: Rows and columns of a window of the nearest-home raster: 2048² int32 cells are 16 MB whatever the area.
+WINDOW_CELLS = 2048
+
+
+def _rasterize_in_windows(
+    path: Path,
+    geometries: np.ndarray,
+    *,
+    shape: tuple[int, int],
+    transform: Affine,
+    crs: CRS,
+    window_cells: int = WINDOW_CELLS,
+) -> None:
+    """Burn polygon ``k`` as value ``k + 1`` (0 elsewhere) into a new GeoTIFF, one window at a time.
+
+    Memory follows the window, not the raster: a 3″ raster over a country has a billion
+    cells. Each window burns only the polygons its bounds touch (a spatial index), so the
+    cells are those of one whole-raster burn.
+    """
+    tree = shapely.STRtree(geometries)
+    height, width = shape
+    profile = geotiff_profile(width=width, height=height, dtype="int32", crs=crs, transform=transform, nodata=0)
+    with rasterio.open(path, "w", **profile) as dst:
+        for row0 in range(0, height, window_cells):
+            for col0 in range(0, width, window_cells):
+                window = Window(col0, row0, min(window_cells, width - col0), min(window_cells, height - row0))
+                box = shapely.box(*rasterio.windows.bounds(window, transform))
+                hit = np.sort(tree.query(box))
+                cells = np.zeros((int(window.height), int(window.width)), dtype=np.int32)
+                if len(hit):
+                    cells = rasterio.features.rasterize(
+                        ((geometries[k], int(k) + 1) for k in hit),
+                        out_shape=cells.shape,
+                        transform=rasterio.windows.transform(window, transform),
+                        fill=0,
+                        dtype="int32",
+                    )
+                dst.write(cells, 1, window=window)
 
 
 def _grid_over(polygons: gpd.GeoDataFrame, like: Path | str) -> tuple[CRS, Affine, tuple[int, int]]:

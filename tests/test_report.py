@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import tempfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -12,12 +13,15 @@ import openpyxl
 import pandas as pd
 import pytest
 import rasterio
+import rasterio.features
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openpyxl.utils import get_column_letter
 from rasterio.transform import from_origin
 
 from siting.access import access_from_points
-from siting.allocation import allocate, catchments, write_nearest_home_raster
+from siting.allocation import _rasterize_in_windows, allocate, catchments, write_nearest_home_raster
 from siting.levels import unit_names
 from siting.models.plan import Plan
 from siting.rasters import write_band
@@ -197,6 +201,24 @@ def test_nearest_home_raster_keeps_the_child_raster_grid_but_only_the_area_plann
     home_of = dict(zip(legend["value"], legend["site_id"], strict=True))
     assert home_of[served[5, 1]] == CODES[0] and home_of[served[5, 31]] == CODES[4]  # x -500 and 29,500
     assert served[5, 20] == 0  # x 18,500: uncovered
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(1, 40))
+def test_the_nearest_home_raster_burnt_in_windows_is_the_whole_burn(seed: int, window: int) -> None:
+    # Overlapping polygons (the later wins), windows of any size: the same cells as one whole-raster burn.
+    rng = np.random.default_rng(seed)
+    polygons = [shapely.Point(rng.uniform(0, 5000, 2)).buffer(rng.uniform(100, 1500)) for _ in range(12)]
+    transform, shape = from_origin(0, 5000, 97.0, 97.0), (52, 53)
+    whole = rasterio.features.rasterize(
+        ((g, k + 1) for k, g in enumerate(polygons)), out_shape=shape, transform=transform, fill=0, dtype="int32"
+    )
+    path = Path(tempfile.mkdtemp()) / "windows.tif"
+    _rasterize_in_windows(
+        path, np.array(polygons, dtype=object), shape=shape, transform=transform, crs=CRS, window_cells=window
+    )
+    with rasterio.open(path) as src:
+        assert (src.read(1) == whole).all() and src.nodata == 0
 
 
 def context(name: str = "toy") -> ReportContext:
