@@ -12,7 +12,9 @@ same children:
 
 Coverage is linear in the weights, so the plan that maximises the *expected* coverage over
 the alternatives is the model solved once on their mean weights: exact, and reported with
-its cost in coverage against the nominal plan.
+its cost in coverage against the nominal plan. For the MCLP, the plan that maximises the
+*worst* alternative's coverage is solved too (a max-min MIP, started from the expected
+plan, so a stop at the time limit is never worse than it in the worst case).
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from siting.access import Access
 from siting.errors import InputError
 from siting.levels import names_by_code
+from siting.models.options import SiteOptions
 from siting.models.plan import Plan
 from siting.scenario import Scenario
 
@@ -136,10 +140,15 @@ def robustness(
         for site in own.new_ids:
             counts[site] = counts.get(site, 0) + 1
     robust = stages.plan(scenario, reach, points.assign(weight=mean_children * per_child), sites, options)
+    worst_case = _worst_case(scenario, reach, points, sites, options, alternatives, per_child, start=robust)
 
     def expected(plan: Plan) -> float:
         covered = covered_by(plan)
         return float(np.mean([_covered_share(covered, alt, counties)[0] for _, alt in alternatives]))
+
+    def worst(plan: Plan) -> float:
+        covered = covered_by(plan)
+        return float(min(_covered_share(covered, alt, counties)[0] for _, alt in alternatives))
 
     county_table = pd.DataFrame(shares)
     county_table.index.name = "unit_code"
@@ -176,8 +185,54 @@ def robustness(
             "robust_plan_nominal_pct": _covered_share(covered_by(robust), children, counties)[0],
             "nominal_plan_nominal_pct": _covered_share(nominal_covered, children, counties)[0],
             "homes_moved": float(len(set(robust.new_ids) ^ set(nominal.new_ids)) / 2),
+            "nominal_plan_worst_pct": worst(nominal),
+            "robust_plan_worst_pct": worst(robust),
+            **(
+                {}
+                if worst_case is None
+                else {
+                    "worst_case_plan_worst_pct": worst(worst_case),
+                    "worst_case_plan_expected_pct": expected(worst_case),
+                    "worst_case_plan_nominal_pct": _covered_share(covered_by(worst_case), children, counties)[0],
+                    "worst_case_optimal": float(worst_case.status == "optimal"),
+                }
+            ),
         },
     )
+
+
+def _worst_case(
+    scenario: Scenario,
+    reach: Access,
+    points: pd.DataFrame,
+    sites: pd.DataFrame,
+    options: SiteOptions,
+    alternatives: list[tuple[str, np.ndarray]],
+    per_child: np.ndarray,
+    *,
+    start: Plan,
+) -> Plan | None:
+    """The MCLP plan best in the worst alternative (None for other models or a capacity: not defined here)."""
+    from siting.models.fair import solve_worst_case_mclp
+    from siting.models.options import SolverOptions
+
+    if scenario.model != "mclp" or scenario.capacity is not None:
+        return None
+    to_matrix = pd.Index(points["demand_id"].astype(str)).get_indexer(pd.Index(reach.demand_ids.astype(str)))
+    sets = np.vstack([(alt * per_child)[to_matrix] for _, alt in alternatives])
+    plan, _ = solve_worst_case_mclp(
+        reach,
+        sets,
+        n_homes=scenario.n_homes,
+        budget_cny=scenario.budget_cny,
+        site_cost_cny=sites["cost_cny"].to_numpy(dtype=float),
+        sites=options,
+        solver=SolverOptions(
+            name=scenario.solver, time_limit_s=scenario.time_limit_s, gap=scenario.gap, seed=scenario.seed
+        ),
+        start_ids=tuple(start.new_ids),
+    )
+    return plan
 
 
 def write_robustness(result: Robustness, out_dir: Path) -> Path:

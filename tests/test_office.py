@@ -169,4 +169,10 @@ def test_robustness_with_the_runs_own_raster_gives_the_runs_own_figures(out: Pat
     assert (table["own_plan_pct"] >= table["nominal_plan_pct"] - 1e-6).all()  # each re-solve is at least as good
     # The robust plan maximises the expected coverage: never below the nominal plan's.
     assert result.robust["robust_plan_expected_pct"] >= result.robust["nominal_plan_expected_pct"] - 1e-6
+    # The worst-case plan, started from the robust one, is never worse than either in the worst alternative,
+    # and its worst share is the least of the table's columns for it.
+    worst = result.robust["worst_case_plan_worst_pct"]
+    assert worst >= result.robust["robust_plan_worst_pct"] - 1e-6
+    assert worst >= result.robust["nominal_plan_worst_pct"] - 1e-6
+    assert result.robust["nominal_plan_worst_pct"] == pytest.approx(table["nominal_plan_pct"].min(), abs=1e-9)
     assert set(result.homes["class"]) <= {"always", "most", "few"}

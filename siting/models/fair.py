@@ -38,7 +38,7 @@ from siting.models.reductions import covered_by, dominated_sites
 from siting.models.sites import SiteRules, checked_weights, cost_bound, new_cost, plan_from_choice, resolve_sites
 from siting.models.solver import solve_problem
 
-__all__ = ["UnitShares", "solve_fair_lscp", "solve_fair_mclp"]
+__all__ = ["UnitShares", "solve_fair_lscp", "solve_fair_mclp", "solve_worst_case_mclp"]
 
 #: The worst share found by max-min is held in the second solve to this tolerance (solver rounding).
 _HOLD_TOLERANCE = 1e-7
@@ -494,3 +494,116 @@ def solve_fair_lscp(
     }
     promise = _promise(data, "cost", maximise=False, share=shares.min_share)
     return plan_from_choice("lscp", data.matrix, data.rules, chosen, fields, parameters, promise=promise)
+
+
+def solve_worst_case_mclp(
+    costs: Any,
+    weight_sets: np.ndarray,
+    *,
+    n_homes: int | None = None,
+    budget_cny: float | None = None,
+    site_cost_cny: pd.Series | np.ndarray | float = 0.0,
+    standard: float | None = None,
+    sites: SiteOptions | None = None,
+    solver: SolverOptions | None = None,
+    start_ids: tuple[str, ...] = (),
+) -> tuple[Plan, float]:
+    r"""The MCLP whose plan covers the largest share of children under the *worst* of several distributions.
+
+    .. math::
+
+        \max \; z \quad \text{s.t.}\quad y_i \le \sum_{j : c_{ij} \le S} x_j, \quad
+        \frac{\sum_i a_{ki} y_i}{\sum_i a_{ki}} \ge z \;\; \forall k, \quad \text{budget, homes, sites as the MCLP}
+
+    ``weight_sets`` has one row per distribution (``K × demand``, in the matrix's demand
+    order). The solve starts from ``start_ids`` (the new homes of a plan, e.g. the one of
+    best expected coverage), so a stop at the time limit is never worse than it in the
+    worst case. Returns the plan (its objective: the children covered under the first
+    distribution) and its worst share.
+    """
+    from siting.models.mclp import _check_limits
+
+    started = time.perf_counter()
+    sites, solver = sites or SiteOptions(), solver or SolverOptions()
+    _check_limits(n_homes, budget_cny)
+    matrix, standard_value = matrix_and_standard(costs, standard)
+    sets = np.asarray(weight_sets, dtype=float)
+    if sets.ndim != 2 or sets.shape[1] != len(matrix.demand_ids) or not np.isfinite(sets).all() or (sets < 0).any():
+        raise InputError(f"weight_sets must be K × {len(matrix.demand_ids)} weights ≥ 0, got shape {sets.shape}")
+    rules = resolve_sites(matrix, sites, site_cost_cny=site_cost_cny)
+    cover = matrix.within(standard_value).tocsr()
+    covered_fixed = covered_by(cover, rules.fixed)
+    free = rules.allowed(cover.shape[1])
+    free[rules.fixed] = False
+    rows = np.flatnonzero(~covered_fixed & (sets.sum(axis=0) > 0))
+    totals = sets.sum(axis=1)
+    problem = pulp.LpProblem("worst_case", pulp.LpMaximize)
+    x = {int(j): pulp.LpVariable(f"x_{j}", cat=pulp.LpBinary) for j in np.flatnonzero(free)}
+    y: dict[int, pulp.LpVariable] = {}
+    for i in rows:
+        cols = [int(c) for c in cover.indices[cover.indptr[i] : cover.indptr[i + 1]] if int(c) in x]
+        if cols:
+            y[int(i)] = pulp.LpVariable(f"y_{i}", lowBound=0, upBound=1)
+            problem += pulp.LpAffineExpression([(y[int(i)], 1.0)] + [(x[c], -1.0) for c in cols]) <= 0
+    z = pulp.LpVariable("worst_share", lowBound=0, upBound=1)
+    for k in np.flatnonzero(totals > 0):
+        terms = [(var, float(sets[k, i] / totals[k])) for i, var in y.items() if sets[k, i] > 0]
+        fixed_share = float(sets[k][covered_fixed].sum() / totals[k])
+        problem += pulp.LpAffineExpression(terms) + fixed_share - z >= 0, f"distribution_{k}"
+    model = _Model(problem, x, {})
+    _limits(model, rules, n_homes, budget_cny)
+    problem += z
+    start = sorted(set(matrix.site_positions(list(start_ids)).tolist()) - set(rules.fixed.tolist()))
+
+    def worst(chosen: list[int]) -> float:
+        open_pos = np.union1d(rules.fixed, np.asarray(chosen, dtype=np.int64)).astype(np.int64)
+        covered = covered_by(cover, open_pos)
+        return float(min((sets[k] * covered).sum() / totals[k] for k in np.flatnonzero(totals > 0)))
+
+    if start:
+        picked = set(start)
+        for j, var in x.items():
+            var.setInitialValue(1 if j in picked else 0)
+        covered = covered_by(cover, np.union1d(rules.fixed, start).astype(np.int64))
+        for row, var in y.items():
+            var.setInitialValue(1 if covered[row] else 0)
+        z.setInitialValue(worst(start))
+    try:
+        result = solve_problem(problem, **solver.solve_kwargs(solver.deadline(started)), warm_start=bool(start))
+        chosen, status, solver_name = (
+            sorted(j for j, v in x.items() if (v.value() or 0) > 0.5),
+            result.status,
+            result.solver,
+        )
+        if start and worst(start) > worst(chosen):
+            chosen, status = start, "feasible"
+    except SolverError:
+        if not start:
+            raise
+        chosen, status, solver_name = start, "feasible", f"{solver.name} (start kept)"
+    w = sets[0]
+    objective = float(w[covered_by(cover, np.union1d(rules.fixed, chosen).astype(np.int64))].sum())
+    fields = {
+        "objective": objective,
+        "bound": None,
+        "status": status,
+        "solver": solver_name,
+        "stopped_by": None if status == "optimal" else f"time limit {solver.time_limit_s:g} s",
+        "timings_s": frozen_mapping({"build": 0.0, "solve": time.perf_counter() - started}),
+    }
+    parameters = {
+        "standard": standard_value,
+        "unit": matrix.unit,
+        "n_homes": n_homes,
+        "budget_cny": budget_cny,
+        "distributions": len(sets),
+        "worst_share": worst(chosen),
+        "time_limit_s": solver.time_limit_s,
+        "gap": solver.gap,
+        "seed": solver.seed,
+    }
+    promise = Promise(
+        "covered", maximise=True, weights=w, standard=standard_value, max_new=n_homes, budget_cny=budget_cny
+    )
+    plan = plan_from_choice("mclp", matrix, rules, chosen, fields, parameters, promise=promise)
+    return plan, worst(chosen)
