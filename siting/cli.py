@@ -488,6 +488,13 @@ def robustness_command(run_dir: Path, k: int, sigma: float, raster: Path | None,
         f"  expected coverage          : nominal plan {result.robust['nominal_plan_expected_pct']:.2f}%, robust plan "
         f"{result.robust['robust_plan_expected_pct']:.2f}% ({result.robust['homes_moved']:.0f} homes moved)"
     )
+    if "worst_case_plan_worst_pct" in result.robust:
+        r = result.robust
+        _echo(
+            f"  worst alternative          : nominal plan {r['nominal_plan_worst_pct']:.1f}%, worst-case plan "
+            f"{r['worst_case_plan_worst_pct']:.1f}% (it covers {r['worst_case_plan_nominal_pct']:.1f}% of the nominal "
+            f"children{'' if r['worst_case_optimal'] else ', best found in the time limit'})"
+        )
     worst = result.counties.iloc[0]
     _echo(f"  widest county              : {worst['unit_name_zh']} {worst['min_pct']:.1f}–{worst['max_pct']:.1f}%")
     _echo(f"  outputs                    : {written}")
