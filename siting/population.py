@@ -103,6 +103,25 @@ def _open_checked(path: Path) -> rasterio.DatasetReader:
     return src
 
 
+#: More raster cells over a study area than any census grid has (a 3″ raster over all of China: about 1e9).
+MAX_AREA_CELLS = 4e9
+
+
+def _check_cells_over(src: rasterio.DatasetReader, path: Path, zones: gpd.GeoSeries, n_zones: int) -> None:
+    """Refuse, before a cell is read, a raster whose cells over the zones no census grid has."""
+    if src.width * src.height <= MAX_AREA_CELLS:
+        return
+    west, south, east, north = zones.total_bounds
+    window = rasterio.windows.from_bounds(west, south, east, north, transform=src.transform)
+    over = max(window.width, 0.0) * max(window.height, 0.0)
+    if over > MAX_AREA_CELLS:
+        raise InputError(
+            f"population raster {path} has {src.width:,} × {src.height:,} cells, {over:,.0f} of them over the "
+            f"{n_zones:,} communities: finer than any census grid (at most {MAX_AREA_CELLS:,.0f} over the area); "
+            "check its header (cell size and extent) or resample it (gdalwarp -tr)"
+        )
+
+
 def row_blocks(src: rasterio.DatasetReader, block_rows: int) -> Iterator[rasterio.windows.Window]:
     for row_off in range(0, src.height, block_rows):
         yield rasterio.windows.Window(0, row_off, src.width, min(block_rows, src.height - row_off))
@@ -110,7 +129,13 @@ def row_blocks(src: rasterio.DatasetReader, block_rows: int) -> Iterator[rasteri
 
 def _read_counts(src: rasterio.DatasetReader, window: rasterio.windows.Window, path: Path) -> np.ndarray:
     """Counts in a window as float32; nodata and NaN become 0, other negatives are an error."""
-    values = src.read(1, window=window, out_dtype=np.float32)
+    try:
+        values = src.read(1, window=window, out_dtype=np.float32)
+    except rasterio.errors.RasterioError as error:  # a truncated or damaged file fails on the read, not the open
+        raise InputError(
+            f"population raster {path} cannot be read at rows {window.row_off}-{window.row_off + window.height} "
+            f"(truncated or damaged?): {error}; copy or export it again"
+        ) from None
     nodata = src.nodata
     if nodata is not None and not np.isnan(nodata) and nodata >= 0:
         values[values == np.float32(nodata)] = 0.0
@@ -296,6 +321,7 @@ def zonal_children(
         raise InputError(f"zones have no column {id_column!r}")
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), _open_checked(path) as src:
         in_raster_crs = zones.geometry.to_crs(src.crs)
+        _check_cells_over(src, path, in_raster_crs, len(zones))
         windows = list(row_blocks(src, block_rows))
         tile_rows = max(src.block_shapes[0][0], block_rows) if src.block_shapes else block_rows
         n_cells = src.width * src.height
