@@ -25,6 +25,7 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from siting.access import Access
+from siting.errors import InputError
 from siting.geometry import dissolve
 from siting.levels import names_by_code
 from siting.models.plan import Plan
@@ -324,6 +325,25 @@ def write_nearest_home_raster(
     legend = pd.DataFrame({"value": np.arange(1, len(homes) + 1), "site_id": homes["site_id"].to_numpy()})
     legend.to_csv(out_path.with_suffix(".csv"), index=False, encoding="utf-8-sig")
     return legend
+
+
+#: The most cells a nearest-home raster of a chosen resolution may have (a 3″ raster over China has about 1e9).
+MAX_RASTER_CELLS = 4e9
+
+
+def check_raster_resolution(bounds: tuple[float, float, float, float], resolution_m: float | None) -> None:
+    """Refuse, before the work, a ``raster_resolution_m`` whose grid over ``bounds`` (metres) no one can use."""
+    if resolution_m is None:
+        return
+    west, south, east, north = bounds
+    cells = math.ceil((east - west) / resolution_m) * math.ceil((north - south) / resolution_m)
+    if cells > MAX_RASTER_CELLS:
+        fits = math.sqrt((east - west) * (north - south) / MAX_RASTER_CELLS)
+        raise InputError(
+            f"outputs.raster_resolution_m = {resolution_m:g} m gives a nearest-home raster of {cells:,.0f} cells over "
+            f"the study area (at most {MAX_RASTER_CELLS:,.0f}); use {math.ceil(fits):,} m or more, or leave it out "
+            "(the child raster's own grid)"
+        )
 
 
 #: Rows and columns of a window of the nearest-home raster: 2048² int32 cells are 16 MB whatever the area.

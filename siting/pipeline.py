@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from siting import stages
 from siting.access import Access
+from siting.allocation import check_raster_resolution
 from siting.engine import open_engine, using_engine
 from siting.errors import InputError, SitingWarning
 from siting.memory import peak_rss_mb, reset_peak_rss
@@ -219,6 +220,7 @@ def run(
         with open_engine(scenario.engine, progress=progress) as opened, using_engine(opened):
             with clock.stage("read") as note:
                 inputs = stages.read(scenario, work)
+                check_raster_resolution(tuple(inputs.communities.total_bounds), scenario.raster_resolution_m)
                 note["size"] = (
                     f"{len(inputs.communities):,} communities, {inputs.existing_homes.shape[0]:,} existing homes"
                 )

@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 import rasterio
 import shapely
+from click.testing import CliRunner
 from rasterio.transform import from_origin
 
+from siting.cli import main
 from siting.errors import InputError
 from siting.population import zonal_children
 from siting.rasters import write_band
+from siting.sample.build import SampleBuild
 
 CRS = "EPSG:32648"
 
@@ -51,3 +54,31 @@ def test_a_truncated_raster_is_one_error_naming_the_rows(tmp_path: Path) -> None
     path.write_bytes(data[: len(data) // 2])  # the copy stopped half way
     with pytest.raises(InputError, match=r"cannot be read at rows \d+-\d+ \(truncated or damaged\?\)"):
         zonal_children(path, zones(), id_column="code", workers=1)
+
+
+def test_a_raster_resolution_no_one_can_use_is_refused_before_the_work(
+    tmp_path: Path, built_sample: SampleBuild
+) -> None:
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text(
+        f"""
+name = "tiny"
+[inputs]
+sample = true
+data_dir = "{built_sample.paths.root.parent}"
+[study_area]
+counties = ["532322"]
+[model]
+type = "mclp"
+budget_cny = 90_000
+[outputs]
+dir = "out"
+map = false
+raster_resolution_m = 1e-6
+""",
+        encoding="utf-8",
+    )
+    out = CliRunner().invoke(main, ["run", str(scenario)])
+    assert out.exit_code == 2
+    assert out.output.strip().splitlines()[-1].startswith("error: outputs.raster_resolution_m = 1e-06 m gives")
+    assert not (tmp_path / "out" / "tiny").exists() or not any((tmp_path / "out" / "tiny").iterdir())
