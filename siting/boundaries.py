@@ -8,6 +8,7 @@ are both meaningful.
 
 from __future__ import annotations
 
+import codecs
 import warnings
 from pathlib import Path
 from typing import Literal
@@ -121,12 +122,44 @@ def detect_dbf_encoding(dbf_path: Path) -> str:
 
 
 def _shapefile_encoding(path: Path, encoding: str | None) -> str | None:
+    """The encoding to read a Shapefile's table with: the one given, the ``.cpg``'s when it is true, else detected.
+
+    A ``.cpg`` that names an encoding the table is not in (a GBK table saying UTF-8, as some
+    tools write) is overruled by what the table decodes as, with one warning.
+    """
     if encoding is not None or path.suffix.lower() != ".shp":
         return encoding
-    if path.with_suffix(".cpg").exists() or path.with_suffix(".CPG").exists():
-        return None  # GDAL honours the .cpg
     dbf = next((p for p in (path.with_suffix(".dbf"), path.with_suffix(".DBF")) if p.exists()), None)
-    return detect_dbf_encoding(dbf) if dbf is not None else None
+    cpg = next((p for p in (path.with_suffix(".cpg"), path.with_suffix(".CPG")) if p.exists()), None)
+    if cpg is None:
+        return detect_dbf_encoding(dbf) if dbf is not None else None
+    declared = cpg.read_text(encoding="ascii", errors="replace").strip()
+    if dbf is None or _decodes(dbf, declared):
+        return None  # GDAL honours the .cpg
+    found = detect_dbf_encoding(dbf)
+    warnings.warn(
+        f"{cpg.name} says the table of {path.name} is {declared!r}, but it is {found.upper()}: read as {found.upper()} "
+        f"(write {found.upper()} in {cpg.name} to silence this)",
+        SitingWarning,
+        stacklevel=3,
+    )
+    return found
+
+
+def _decodes(dbf: Path, declared: str) -> bool:
+    """Whether the records of a ``.dbf`` decode in the encoding a ``.cpg`` names (an unknown name: assume so)."""
+    name = {"65001": "utf-8", "936": "gbk", "utf8": "utf-8"}.get(declared.lower().replace("-", ""), declared)
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return True
+    data = dbf.read_bytes()
+    header_length = int.from_bytes(data[8:10], "little") if len(data) >= 32 else 0
+    try:
+        data[header_length:].rstrip(b"\x1a").decode(name)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _to_wgs84(geometry: gpd.GeoSeries, source: CoordinateSystem) -> gpd.GeoSeries:

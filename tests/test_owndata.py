@@ -190,3 +190,14 @@ def test_a_full_map_after_the_run_leaves_out_a_raster_made_for_the_run(tmp_path:
     with pytest.warns(SitingWarning, match="made for the run and is gone"):
         page = result.map(full=True).get_root().render()
     assert "儿童之家" in page and "L.imageOverlay" not in page
+
+
+def test_a_gbk_shapefile_whose_cpg_says_utf8_is_read_as_gbk_with_a_warning(tmp_path: Path) -> None:
+    from siting.boundaries import _read_layer
+    from siting.errors import SitingWarning
+
+    path = write_shapefile_gcj02_gbk(tmp_path)
+    path.with_suffix(".cpg").write_text("UTF-8", encoding="ascii")  # what some tools write, whatever the table is
+    with pytest.warns(SitingWarning, match=r"villages.cpg says the table of villages.shp is 'UTF-8', but it is GB"):
+        read = _read_layer(path, layer=None, encoding=None, coordinates="gcj02")
+    assert read["NAME"].fillna("").tolist() == villages()["NAME"].fillna("").tolist()  # Chinese, not mojibake
