@@ -10,7 +10,12 @@ models) hands its parts to it through :func:`siting.parallel.map_parts`:
   worker processes for the run (and prints its dashboard address);
 * ``dask://HOST:PORT``: connects to a running Dask scheduler (``dask scheduler`` and
   ``dask worker tcp://HOST:PORT`` on the machines, or a cluster from ``dask-jobqueue``
-  on Slurm or ``dask-kubernetes``).
+  on Slurm or ``dask-kubernetes``); ``tls://HOST:PORT`` does so encrypted and
+  authenticated, with certificates from the scenario (``[engine] tls_ca_file``,
+  ``tls_cert``, ``tls_key``) or Dask's configuration (``DASK_DISTRIBUTED__COMM__TLS__*``).
+
+A client trades pickled objects with its scheduler: running one means running what it sends.
+Plain TCP to another machine is therefore warned about, in one line.
 
 Dask is the optional extra ``siting[dask]``. The plan does not depend on the engine:
 parts are independent and their results come back in order.
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import logging
 import os
 import re
@@ -27,19 +33,20 @@ import shutil
 import sys
 import tempfile
 import threading
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from siting.errors import InputError
+from siting.errors import InputError, SitingWarning
 
 __all__ = ["Engine", "EngineSpec", "cluster_workers", "current_engine", "open_engine", "using_engine"]
 
 log = logging.getLogger(__name__)
 
-_FORMS = "'local', 'local:N', 'dask-local', 'dask-local:N' or 'dask://HOST:PORT'"
+_FORMS = "'local', 'local:N', 'dask-local', 'dask-local:N', 'dask://HOST:PORT' or 'tls://HOST:PORT'"
 _current: contextvars.ContextVar[Engine | None] = contextvars.ContextVar("siting_engine", default=None)
 
 
@@ -60,6 +67,10 @@ class EngineSpec:
     kind: str
     workers: int | None = None
     address: str | None = None
+    #: TLS: the CA file and this client's certificate and key (paths or PEM text; None: Dask's configuration).
+    tls_ca_file: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> EngineSpec:
@@ -79,14 +90,16 @@ class EngineSpec:
                     f"{cpus} (e.g. '{local.group(1)}:{cpus}'), or a dask:// cluster for more"
                 )
             return cls(kind=local.group(1), workers=workers)
-        remote = re.fullmatch(r"(?:dask|tcp)://([A-Za-z0-9_.\-]+|\[[0-9A-Fa-f:]+\]):(\d{1,5})", value)
-        if remote and 0 < int(remote.group(2)) < 65536:
-            return cls(kind="dask", address=f"tcp://{remote.group(1)}:{remote.group(2)}")
+        remote = re.fullmatch(r"(dask|tcp|tls)://([A-Za-z0-9_.\-]+|\[[0-9A-Fa-f:]+\]):(\d{1,5})", value)
+        if remote and 0 < int(remote.group(3)) < 65536:
+            scheme = "tls" if remote.group(1) == "tls" else "tcp"
+            return cls(kind="dask", address=f"{scheme}://{remote.group(2)}:{remote.group(3)}")
         raise InputError(f"engine {text!r} is not one of {_FORMS}")
 
     def __str__(self) -> str:
         if self.kind == "dask":
-            return f"dask://{(self.address or '').removeprefix('tcp://')}"
+            address = self.address or ""
+            return address if address.startswith("tls://") else f"dask://{address.removeprefix('tcp://')}"
         return self.kind if self.workers is None else f"{self.kind}:{self.workers}"
 
 
@@ -139,10 +152,11 @@ def _connect(distributed: Any, address: str, spec: EngineSpec) -> Any:
     scheduler with no worker is refused after :data:`WORKERS_S` instead of a task timeout later.
     """
     outcome: dict[str, Any] = {}
+    security = _security(distributed, address, spec)
 
     def attempt() -> None:
         try:
-            outcome["client"] = distributed.Client(address, timeout=f"{CONNECT_S:g}s")
+            outcome["client"] = distributed.Client(address, timeout=f"{CONNECT_S:g}s", security=security)
         except BaseException as error:  # reported below as one line, whatever the client raised
             outcome["error"] = error
 
@@ -175,6 +189,64 @@ def _connect(distributed: Any, address: str, spec: EngineSpec) -> Any:
     return client
 
 
+def is_this_machine(host: str) -> bool:
+    """Whether ``host`` names this machine (loopback, its own name, or one of its addresses)."""
+    import ipaddress
+    import socket
+
+    name = host.strip("[]")
+    if name in ("localhost", socket.gethostname(), socket.getfqdn()):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback or name in _own_addresses()
+    except ValueError:  # a host name: what it resolves to
+        try:
+            resolved = {str(info[4][0]) for info in socket.getaddrinfo(name, None)}
+        except OSError:
+            return False
+        return any(ipaddress.ip_address(a).is_loopback or a in _own_addresses() for a in resolved)
+
+
+def _own_addresses() -> set[str]:
+    import socket
+
+    try:
+        return {str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None)}
+    except OSError:
+        return set()
+
+
+def _security(distributed: Any, address: str, spec: EngineSpec) -> Any:
+    """The Dask ``Security`` of a ``tls://`` address (refused without a CA), or None with a warning for plain TCP
+    to another machine."""
+    host = address.split("://", 1)[1].rsplit(":", 1)[0]
+    if address.startswith("tcp://"):
+        if not is_this_machine(host):
+            warnings.warn(
+                f"engine {spec}: plain TCP to {host}, another machine: this client and that scheduler trade pickled "
+                "objects unencrypted and unauthenticated; use tls://HOST:PORT with certificates",
+                SitingWarning,
+                stacklevel=4,
+            )
+        return None
+    given = {
+        k: v
+        for k, v in (
+            ("tls_ca_file", spec.tls_ca_file),
+            ("tls_client_cert", spec.tls_cert),
+            ("tls_client_key", spec.tls_key),
+        )
+        if v
+    }
+    security = distributed.security.Security(require_encryption=True, **given)
+    if not security.tls_ca_file:
+        raise InputError(
+            f"engine {spec}: tls:// needs the cluster's CA certificate: give [engine] tls_ca_file (and tls_cert, "
+            "tls_key for this client), or set DASK_DISTRIBUTED__COMM__TLS__CA_FILE and its client keys"
+        )
+    return security
+
+
 def _dask() -> Any:
     try:
         import distributed
@@ -187,7 +259,12 @@ def _dask() -> Any:
 
 
 @contextmanager
-def open_engine(spec: EngineSpec | str, *, progress: bool = False) -> Iterator[Engine]:
+def open_engine(
+    spec: EngineSpec | str,
+    *,
+    progress: bool = False,
+    tls: tuple[str | None, str | None, str | None] = (None, None, None),
+) -> Iterator[Engine]:
     """Open the engine for a run (start or connect to the cluster) and close it afterwards.
 
     Parameters
@@ -196,10 +273,14 @@ def open_engine(spec: EngineSpec | str, *, progress: bool = False) -> Iterator[E
         An :class:`EngineSpec` or its text form.
     progress
         Show one bar per stage for all its parts.
+    tls
+        The CA file, this client's certificate and key for a ``tls://`` scheduler (paths or PEM text).
     """
     from siting.parallel import default_workers
 
     spec = EngineSpec.parse(spec) if isinstance(spec, str) else spec
+    if any(tls):
+        spec = dataclasses.replace(spec, tls_ca_file=tls[0], tls_cert=tls[1], tls_key=tls[2])
     if spec.kind == "local":
         yield Engine(spec=spec, workers=spec.workers or default_workers(), progress=progress)
         return

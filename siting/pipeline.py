@@ -217,7 +217,7 @@ def run(
     work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-"))
     try:
         wanted = scenario.write_map or map_path is not None
-        with open_engine(scenario.engine, progress=progress) as opened, using_engine(opened):
+        with open_engine(scenario.engine, progress=progress, tls=scenario.engine_tls) as opened, using_engine(opened):
             with clock.stage("read") as note:
                 inputs = stages.read(scenario, work)
                 check_raster_resolution(tuple(inputs.communities.total_bounds), scenario.raster_resolution_m)

@@ -253,7 +253,7 @@ def sweep(
     # its worker, serially), or in a pool of ``workers`` processes with the local engine.
     bar = tqdm(total=len(variants), desc=f"sweep {scenario.name}", disable=not progress)
     try:
-        with open_engine(scenario.engine) as engine, using_engine(engine):
+        with open_engine(scenario.engine, tls=scenario.engine_tls) as engine, using_engine(engine):
             rows = map_parts(
                 _sweep_one,
                 [(changed.with_changes(engine="local"), run_dir) for changed, run_dir in variants],

@@ -100,7 +100,7 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "priority_factors": (dict,),
     },
     "solver": {"name": (str,), "time_limit_s": Number, "gap": Number},
-    "engine": {"use": (str,)},
+    "engine": {"use": (str,), "tls_ca_file": (str,), "tls_cert": (str,), "tls_key": (str,)},
     "phasing": {"years": (list,), "budgets_cny": (list,), "carry_over": (bool,), "method": (str,)},
     "network": {
         "communities_per_supervisor": (int,),
@@ -133,6 +133,7 @@ FILE_KEYS = (
     }
     | {("targets", "file")}
     | {("access", k) for k in ("table", "dem", "landcover", "speed_table", "roads", "barriers")}
+    | {("engine", k) for k in ("tls_ca_file", "tls_cert", "tls_key")}
 )
 FOLDER_KEYS = {("inputs", "worldpop_dir")}
 #: Scenario field of each key, where the names differ.
@@ -260,6 +261,10 @@ class Scenario:
     gap: float = 0.0
     # [engine]: where partitioned stages run ('local', 'dask-local:N', 'dask://HOST:PORT')
     engine: str = "local"
+    #: tls:// engines: the cluster's CA file, this client's certificate and key (paths; or Dask's configuration).
+    tls_ca_file: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     # [targets]
     targets_file: Path | None = None
     # [report]
@@ -320,6 +325,12 @@ class Scenario:
     def modelled(self) -> bool:
         """True when the inputs are the embedded (partly modelled) Yunnan sample."""
         return self.sample
+
+    @property
+    def engine_tls(self) -> tuple[str | None, str | None, str | None]:
+        """The ``tls://`` engine's CA file, certificate and key, as :func:`siting.engine.open_engine` takes them."""
+        ca, cert, key = (None if p is None else str(p) for p in (self.tls_ca_file, self.tls_cert, self.tls_key))
+        return ca, cert, key
 
     @property
     def model_options(self) -> dict[str, Any]:

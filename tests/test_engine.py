@@ -285,3 +285,45 @@ def test_a_dask_local_engine_leaves_no_scratch_space(tmp_path: Path, monkeypatch
         assert engine.workers == 1
         assert any(tmp_path.iterdir())  # the run's scratch folder, while it runs
     assert list(tmp_path.iterdir()) == []  # no dask-scratch-space left behind
+
+
+def test_tls_needs_a_ca_and_plain_tcp_to_another_machine_is_warned_about(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from siting.engine import _security, is_this_machine
+    from siting.errors import SitingWarning
+
+    assert EngineSpec.parse("tls://10.1.2.3:8786") == EngineSpec("dask", address="tls://10.1.2.3:8786")
+    assert str(EngineSpec.parse("tls://scheduler.example:8786")) == "tls://scheduler.example:8786"
+    assert is_this_machine("127.0.0.1") and is_this_machine("localhost") and is_this_machine("[::1]")
+    assert not is_this_machine("192.0.2.7")  # TEST-NET-1: never this machine
+    for key in ("CA_FILE", "CLIENT_CERT", "CLIENT_KEY"):
+        monkeypatch.delenv(f"DASK_DISTRIBUTED__COMM__TLS__{key}", raising=False)
+    with (
+        pytest.raises(InputError, match=r"tls:// needs the cluster's CA certificate: give \[engine\] tls_ca_file"),
+        open_engine("tls://192.0.2.7:8786"),
+    ):
+        pass
+    # Plain TCP to an address that is not this machine: one warning line before the connection.
+    spec = EngineSpec.parse("dask://192.0.2.7:8786")
+    with pytest.warns(SitingWarning, match=r"plain TCP to 192\.0\.2\.7, another machine: .*use tls://HOST:PORT"):
+        assert _security(distributed, str(spec.address), spec) is None
+
+
+@pytest.mark.slow
+def test_parts_run_on_a_tls_cluster_with_the_scenarios_certificates(tmp_path: Path) -> None:
+    pytest.importorskip("cryptography")
+    security = distributed.security.Security.temporary()  # a self-signed CA, scheduler, worker and client
+    files = []
+    for name, text in (
+        ("ca", security.tls_ca_file),
+        ("cert", security.tls_client_cert),
+        ("key", security.tls_client_key),
+    ):
+        (tmp_path / f"{name}.pem").write_text(text, encoding="ascii")
+        files.append(str(tmp_path / f"{name}.pem"))
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, dashboard_address=None, protocol="tls://", security=security
+    ) as cluster:
+        assert cluster.scheduler_address.startswith("tls://")
+        address = cluster.scheduler_address.replace("0.0.0.0", "127.0.0.1")
+        with open_engine(address, tls=(files[0], files[1], files[2])) as engine, using_engine(engine):
+            assert map_parts(_square_plus, [1, 2, 3], shared=5) == [(6, 1), (9, 1), (14, 1)]
