@@ -127,7 +127,7 @@ class Run:
             summary_lines=self.map_lines,
             modelled=self.scenario.sample,
             small_count_threshold=self.scenario.small_count_threshold,
-            **options,
+            **{"bands": self.scenario.bands, **options},
         )
 
     def save(self, path: Path | str) -> Path:
@@ -171,6 +171,7 @@ def _page(scenario: Scenario, layers: MapLayers, report: stages.Report, *, model
             summary_lines=report.map_lines,
             modelled=modelled,
             small_count_threshold=scenario.small_count_threshold,
+            bands=scenario.bands,
         )
     )
 

@@ -122,4 +122,9 @@ dir = "out"
     assert all(w and w.startswith("新增覆盖儿童") and " / adds " in w for w in why)
     left = book["未覆盖村 uncovered"]  # one line a village: no cell wraps
     assert not any(c.alignment.wrap_text for row in left.iter_rows(min_row=3) for c in row)
-    assert "小时/月 h/month" in (result.output_dir / "map.html").read_text(encoding="utf-8")
+    page = (result.output_dir / "map.html").read_text(encoding="utf-8")
+    assert "小时/月 h/month" in page
+    # The county's card gives its children by distance to the nearest home, as access_bands_county.csv does.
+    bands = pd.read_csv(result.output_dir / "access_bands_county.csv").iloc[0]
+    first = bands["儿童 0–1公里 children 0–1 km"] / bands["儿童数(人) children"]
+    assert f"to the nearest home (km): 0–1 {100 * first:.0f}%" in page

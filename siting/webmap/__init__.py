@@ -230,6 +230,7 @@ def plan_map(
     small_count_threshold: int = 5,
     simplify_m: float = DISPLAY_SIMPLIFY_M,
     home_popups: bool = True,
+    bands: Sequence[float] = (),
 ) -> folium.Map:
     """Draw a plan: outlines, communities by coverage, uncovered children, catchments, homes, tiers, raster.
 
@@ -244,6 +245,8 @@ def plan_map(
     basemap
         ``"none"`` (default: the outlines carry the map), ``"osm"``, ``"tianditu"`` (needs a
         key, or ``SITING_TIANDITU_KEY``) or ``"gaode"`` (overlays shifted to GCJ-02).
+    bands
+        Upper edges of the access bands in the county cards (km or minutes; default the report's).
     """
     style = MapStyle(
         unit=layers.unit,
@@ -252,6 +255,7 @@ def plan_map(
         small_count_threshold=small_count_threshold,
         travel_time=layers.travel_time is not None,
         home_popups=home_popups,
+        bands=tuple(bands),
     )
     bounds_frame = layers.counties.to_crs("EPSG:4326")
     min_lon, min_lat, max_lon, max_lat = bounds_frame.total_bounds

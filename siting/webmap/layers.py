@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from siting.access import cost_column, format_cost
+from siting.equity import DEFAULT_BANDS, access_bands, band_columns
 from siting.webmap.engine import SafeGeoJson, SafeLabels, display_frame, escape_text, small_count
 
 if TYPE_CHECKING:
@@ -86,6 +87,8 @@ class MapStyle:
     travel_time: bool = False
     #: Homes open a card on click (a light map keeps their names on hover only).
     home_popups: bool = True
+    #: Upper edges of the access bands in the county cards (km or minutes; empty: the default bands).
+    bands: tuple[float, ...] = ()
 
 
 def _group(
@@ -243,11 +246,13 @@ def add_county_coverage(
     )
     share = (100 * covered / children.where(children > 0)).reindex(counties["county_code"]).to_numpy()
     names = counties.get("county_name_zh", counties["county_code"]).astype(str).to_numpy()
+    bands = _band_lines(communities, style)
     frame = gpd.GeoDataFrame(
         {
             "_tip": [
                 f"<b>{escape_text(n)}</b><br>覆盖儿童 children covered: "
                 + ("—" if not np.isfinite(p) else f"{p:.1f}% ({covered.get(c, 0):,.0f} / {children.get(c, 0):,.0f})")
+                + bands.get(c, "")
                 for n, p, c in zip(names, share, counties["county_code"], strict=True)
             ],
             "_style": [f"c{coverage_class(p)}" if np.isfinite(p) else "none" for p in share],
@@ -268,6 +273,29 @@ def add_county_coverage(
         styles=styles,
         max_zoom=COUNTY_ZOOM - 1,
     )
+
+
+def _band_lines(communities: gpd.GeoDataFrame, style: MapStyle) -> dict[str, str]:
+    """Per county, its children's shares by distance (or minutes) to the nearest home, one line for its card."""
+    nearest = cost_column(style.unit, "nearest")
+    if nearest not in communities or "county_code" not in communities:
+        return {}
+    edges = style.bands or DEFAULT_BANDS[style.unit]
+    table = access_bands(
+        communities, communities[nearest].to_numpy(dtype=float), unit=style.unit, edges=edges, levels=("county",)
+    )["county"].set_index("unit_code")
+    columns = band_columns(edges, style.unit)
+    shown = "km" if style.unit == "m" else "分钟 min"
+    lows = [0.0, *edges]
+    labels = [f"{lo:g}–{hi:g}" for lo, hi in zip(lows, edges, strict=False)] + [f"&gt;{edges[-1]:g}"]
+    out = {}
+    for code, row in table.iterrows():
+        total = float(row["children"])
+        if total <= 0:
+            continue
+        parts = " · ".join(f"{label} {100 * row[c] / total:.0f}%" for label, c in zip(labels, columns, strict=True))
+        out[str(code)] = f"<br>最近儿童之家 to the nearest home ({shown}): {parts}"
+    return out
 
 
 def colour_classes(polygons: gpd.GeoSeries, n_colours: int = len(CATCHMENT_PALETTE)) -> np.ndarray:
