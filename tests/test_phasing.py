@@ -62,6 +62,9 @@ def test_mip_beats_greedy_where_ratios_mislead() -> None:
     assert greedy.years[0].covered == 26.0 and exact.years[0].covered == 30.0
     # LP bound: Y whole (16) and half of X (15) = 31 ≥ the optimum 30.
     assert greedy.years[0].bound == 31.0 and greedy.years[0].gap == pytest.approx(5 / 26)
+    # One year: the MIP proves the plan's own objective, so the plan is optimal with its bound met.
+    assert exact.status == "optimal" and exact.bound == 30.0 and exact.gap == 0.0
+    assert greedy.status == "heuristic" and greedy.bound == 31.0
 
 
 def test_existing_homes_and_the_source_rounds() -> None:
@@ -101,6 +104,10 @@ def test_phased_plans_keep_the_boundary_and_locked_sites(method: str) -> None:
         sites=SiteOptions(forced=("s2",)),
     )
     assert "s2" in locked.build_year and len(locked.build_year) == 2  # the locked-in site is built in some year
+    # Two years: never "optimal" beside a gap (the MIP proves the sum over the years, not the last year's cover).
+    assert locked.status != "optimal" or locked.gap == 0.0
+    if method == "mip" and locked.gap:
+        assert locked.status == "feasible" and "summed over the years" in str(locked.stopped_by)
     with pytest.raises(InputError, match="phasing cannot honour min_per_township"):
         phase_homes(
             access,
