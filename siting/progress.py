@@ -80,7 +80,7 @@ def read_status_table(path: Path | str, *, plan_homes: pd.DataFrame, month_end: 
     if missing:
         raise InputError(f"status table {path} lacks columns {missing}; it needs {needed}")
     known = plan_homes.set_index("site_id")
-    problems: dict[str, list[int]] = defaultdict(list)
+    problems: dict[str, list[tuple[int, str]]] = defaultdict(list)  # kind → (row number, community code)
     statuses: list[str] = []
     dates: list[pd.Timestamp | None] = []
     for number, row in zip(table.index + 2, table.to_dict("records"), strict=True):
@@ -90,42 +90,44 @@ def read_status_table(path: Path | str, *, plan_homes: pd.DataFrame, month_end: 
         try:
             done = _date(row["completion_date"])
         except ValueError:
-            problems["completion_date is not a date (2019-06-05, 2019/6/5 or 2019年6月5日)"].append(number)
+            problems["completion_date is not a date (2019-06-05, 2019/6/5 or 2019年6月5日)"].append((number, code))
             dates.append(None)
             continue
         dates.append(done)
         if code not in known.index:
-            problems["not a new home of the plan"].append(number)
+            problems["not a new home of the plan"].append((number, code))
             continue
         if status not in STATUSES:
             problems["status is not 计划/在建/已建成/已投入使用 (planned/under_construction/built/in_service)"].append(
-                number
+                (number, code)
             )
             continue
         try:
             planned_year = int(row["planned_year"])
         except (TypeError, ValueError):
-            problems["planned_year is not a year"].append(number)
+            problems["planned_year is not a year"].append((number, code))
             continue
         plan_year: Any = known.at[code, "build_year"] if "build_year" in known.columns else np.nan
         if pd.notna(plan_year) and int(plan_year) != planned_year:
-            problems["planned_year differs from the plan's build year"].append(number)
+            problems["planned_year differs from the plan's build year"].append((number, code))
         finished = status in ("built", "in_service")
         if finished and done is None:
-            problems["built or in service without a completion_date"].append(number)
+            problems["built or in service without a completion_date"].append((number, code))
         if not finished and done is not None:
-            problems["a completion_date on a home not yet built"].append(number)
+            problems["a completion_date on a home not yet built"].append((number, code))
         if done is not None and done < pd.Timestamp(year=planned_year, month=1, day=1):
-            problems["completion_date before the plan year"].append(number)
+            problems["completion_date before the plan year"].append((number, code))
         if done is not None and done > month_end:
-            problems["completion_date after the report month"].append(number)
-    duplicated = table["community_code"].astype(str).str.strip().duplicated(keep=False)
-    for number in (table.index[duplicated] + 2).tolist():
-        problems["the same home appears more than once"].append(number)
+            problems["completion_date after the report month"].append((number, code))
+    codes = table["community_code"].astype(str).str.strip()
+    duplicated = codes.duplicated(keep=False)
+    for number, code in zip((table.index[duplicated] + 2).tolist(), codes[duplicated], strict=True):
+        problems["the same home appears more than once"].append((number, code))
     if problems:
         total = sum(len(rows) for rows in problems.values())
         parts = [
-            f"{kind}: {len(rows)} rows ({', '.join(map(str, rows[:5]))}{', …' if len(rows) > 5 else ''})"
+            f"{kind}: {len(rows)} rows ({', '.join(f'row {n} {code}' for n, code in rows[:5])}"
+            f"{', …' if len(rows) > 5 else ''})"
             for kind, rows in sorted(problems.items(), key=lambda item: -len(item[1]))
         ]
         raise InputError(f"status table {path}: {total} bad rows — " + "; ".join(parts))
