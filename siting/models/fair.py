@@ -460,8 +460,8 @@ def solve_fair_lscp(
     """
     if shares.max_min:
         raise InputError(
-            "max_min maximises the worst unit's share under a budget or number of homes: use model 'mclp' with it "
-            "(the LSCP has no limit to share out)"
+            "max_min adds nothing to the LSCP: it covers every child a site can reach, so every unit is already at "
+            "the most it can reach; use model 'mclp' with max_min to raise the worst unit under a budget"
         )
     started = time.perf_counter()
     sites, solver = sites or SiteOptions(), solver or SolverOptions()
