@@ -22,6 +22,7 @@ from siting.models.mclp import solve_mclp
 from siting.models.reductions import covered_by
 from siting.pipeline import Run, run
 from siting.sample.build import SampleBuild
+from tests.test_scenario import county_scenario
 
 # County A has two villages of 100 children, county B two of 10 and one of 10 that no site reaches.
 # Site s1 covers a1, s2 a2, s3 b1, s4 b2 (1 km each; the standard is 2 km).
@@ -119,27 +120,7 @@ def test_random_instances_keep_every_units_share(seed: int, share: float, max_mi
 
 
 def fair_scenario(tmp_path: Path, built: SampleBuild, options: str) -> Path:
-    path = tmp_path / "fair.toml"
-    path.write_text(
-        f"""
-name = "fair"
-[inputs]
-sample = true
-data_dir = "{built.paths.root.parent}"
-[study_area]
-counties = ["532322"]
-[model]
-type = "mclp"
-budget_cny = 90_000
-min_share_per = "township"
-{options}
-[outputs]
-dir = "out"
-map = false
-""",
-        encoding="utf-8",
-    )
-    return path
+    return county_scenario(tmp_path, built, name="fair", model=f'min_share_per = "township"\n{options}')
 
 
 def township_shares(result: Run) -> pd.Series:

@@ -12,6 +12,7 @@ import pytest
 
 from siting.pipeline import run
 from siting.sample.build import SampleBuild
+from tests.test_scenario import county_scenario
 
 SOFFICE = shutil.which("soffice")
 needs_libreoffice = pytest.mark.skipif(
@@ -42,24 +43,7 @@ def printed(pdf: Path) -> tuple[list[float], list[str]]:
 def test_libreoffice_prints_the_workbook_at_9_pt_and_one_line_a_village(
     tmp_path: Path, built_sample: SampleBuild
 ) -> None:
-    scenario = tmp_path / "print.toml"
-    scenario.write_text(
-        f"""
-name = "print"
-[inputs]
-sample = true
-data_dir = "{built_sample.paths.root.parent}"
-[study_area]
-counties = ["532322"]
-[model]
-type = "mclp"
-budget_cny = 90_000
-[outputs]
-dir = "out"
-map = false
-""",
-        encoding="utf-8",
-    )
+    scenario = county_scenario(tmp_path, built_sample, name="print")
     result = run(scenario)
     assert SOFFICE is not None
     subprocess.run(

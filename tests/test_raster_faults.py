@@ -18,6 +18,7 @@ from siting.errors import InputError
 from siting.population import zonal_children
 from siting.rasters import write_band
 from siting.sample.build import SampleBuild
+from tests.test_scenario import county_scenario
 
 CRS = "EPSG:32648"
 
@@ -59,25 +60,7 @@ def test_a_truncated_raster_is_one_error_naming_the_rows(tmp_path: Path) -> None
 def test_a_raster_resolution_no_one_can_use_is_refused_before_the_work(
     tmp_path: Path, built_sample: SampleBuild
 ) -> None:
-    scenario = tmp_path / "tiny.toml"
-    scenario.write_text(
-        f"""
-name = "tiny"
-[inputs]
-sample = true
-data_dir = "{built_sample.paths.root.parent}"
-[study_area]
-counties = ["532322"]
-[model]
-type = "mclp"
-budget_cny = 90_000
-[outputs]
-dir = "out"
-map = false
-raster_resolution_m = 1e-6
-""",
-        encoding="utf-8",
-    )
+    scenario = county_scenario(tmp_path, built_sample, name="tiny", outputs="map = false\nraster_resolution_m = 1e-6")
     out = CliRunner().invoke(main, ["run", str(scenario)])
     assert out.exit_code == 2
     assert out.output.strip().splitlines()[-1].startswith("error: outputs.raster_resolution_m = 1e-06 m gives")

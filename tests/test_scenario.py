@@ -26,7 +26,18 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def county_scenario(tmp_path: Path, built: SampleBuild, *, name: str = "shuangbai", budget: int = 90_000) -> Path:
+def county_scenario(
+    tmp_path: Path,
+    built: SampleBuild,
+    *,
+    name: str = "shuangbai",
+    budget: int = 90_000,
+    model: str = "",
+    outputs: str = "map = false",
+    sections: str = "",
+) -> Path:
+    """双柏县 of the sample as a scenario: MCLP under ``budget``; ``model`` and ``outputs`` add lines to those
+    tables, ``sections`` whole tables."""
     return write(
         tmp_path / f"{name}.toml",
         f"""
@@ -39,9 +50,11 @@ counties = ["532322"]
 [model]
 type = "mclp"
 budget_cny = {budget}
+{model}
+{sections}
 [outputs]
 dir = "out"
-map = false
+{outputs}
 """,
     )
 

@@ -20,6 +20,7 @@ from siting.sample.build import SampleBuild
 from siting.travel.grid import TravelGrid
 from siting.visits import VisitRules, visiting_time
 from tests.test_report import printed_pt
+from tests.test_scenario import county_scenario
 
 CRS = "EPSG:32648"
 
@@ -79,25 +80,12 @@ def test_rules_are_checked() -> None:
 
 
 def test_a_run_writes_the_visits_per_township(tmp_path: Path, built_sample: SampleBuild) -> None:
-    scenario = tmp_path / "visits.toml"
-    scenario.write_text(
-        f"""
-name = "visits"
-[inputs]
-sample = true
-data_dir = "{built_sample.paths.root.parent}"
-[study_area]
-counties = ["532322"]
-[model]
-type = "mclp"
-budget_cny = 90_000
-[network]
-visit_kmh = 20
-supervisor_hours_per_month = 20
-[outputs]
-dir = "out"
-""",
-        encoding="utf-8",
+    scenario = county_scenario(
+        tmp_path,
+        built_sample,
+        name="visits",
+        outputs="",
+        sections="[network]\nvisit_kmh = 20\nsupervisor_hours_per_month = 20",
     )
     result = run(scenario)
     table = pd.read_csv(result.output_dir / "visits_township.csv", dtype={"乡镇代码 township code": str})
