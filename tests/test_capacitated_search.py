@@ -39,3 +39,14 @@ def test_a_one_second_plan_beats_the_start_and_carries_a_bound(solver: str) -> N
     assert plan.objective < start_cost(costs, w, cap, 25)
     # The bound is the uncapacitated relaxation's at least: far above each point's cheapest pair (about 0 here).
     assert plan.bound is not None and 0.5 * plan.objective < plan.bound <= plan.objective
+
+
+def test_a_stopped_capacitated_mclp_keeps_a_greedy_plan_not_an_empty_one() -> None:
+    from siting.models.mclp import solve_mclp
+
+    # 800 points: CBC cannot finish in 1 s. The start used to open nothing (0 children covered at a stop).
+    costs, w, cap = instance(800, 80, 0.8, seed=2)
+    plan = solve_mclp(costs, w, n_homes=60, capacity=cap, standard=15.0, solver=SolverOptions(time_limit_s=1.0))
+    assert plan.status == "feasible" and len(plan.new_ids) <= 60
+    # Each of 60 homes of capacity ~60 children-weight can take at most its capacity: the plan is a real one.
+    assert 0.5 * min(60 * cap[0], w.sum()) < plan.objective <= plan.bound

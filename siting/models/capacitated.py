@@ -147,8 +147,9 @@ def solve_capacitated_mclp(
         & \sum_{j \in T} x_j \ge m && \forall \text{ townships } T \\
         & x_j = 1 \; (j \in E \cup F), \quad x_j = 0 \; (j \in X), \quad x_j, z_{ij} \in \{0, 1\}
 
-    over the pairs :math:`P` within the standard. The start plan opens the fixed
-    homes only and fills them greedily; a stop without a better plan returns it.
+    over the pairs :math:`P` within the standard. The start plan opens, one at a time,
+    the site that could take the most demand not yet served (up to its capacity; per yuan
+    under a budget) and fills the homes greedily; a stop without a better plan returns it.
     """
     n_sites = len(costs.site_ids)
     model, rows, cols, pair_cost, scale = _capacitated_mclp_model(
@@ -156,8 +157,7 @@ def solve_capacitated_mclp(
     )
     is_existing = np.zeros(n_sites, dtype=bool)
     is_existing[rules.existing] = True
-    open_start = np.zeros(n_sites, dtype=bool)
-    open_start[rules.fixed] = True
+    open_start = _greedy_open(rows, cols, w, capacity, rules, n_homes=n_homes, budget_cny=budget_cny)
     start_pairs = greedy_assignment(rows, cols, pair_cost, w, capacity, open_start)
     start = np.concatenate([open_start.astype(float), start_pairs.astype(float)])
     start_ok = rules.min_per_township == 0  # fixed homes alone may not meet a township minimum
@@ -193,6 +193,56 @@ def solve_capacitated_mclp(
     }
     promise = Promise("own", maximise=True, weights=w, max_new=n_homes, budget_cny=budget_cny, capacity=capacity)
     return plan_from_choice("capacitated_mclp", costs, rules, chosen.tolist(), fields, parameters, promise=promise)
+
+
+def _greedy_open(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    w: np.ndarray,
+    capacity: np.ndarray,
+    rules: SiteRules,
+    *,
+    n_homes: int | None,
+    budget_cny: float | None,
+) -> np.ndarray:
+    """Open sites one at a time: the one that could take the most unserved demand (capped by its capacity).
+
+    The fixed homes are open first and take their demand; each new home then takes, in pair
+    order, the unserved demand that fits (the start's own assignment is made afterwards,
+    heaviest demand first to its cheapest home). Stops at ``n_homes`` new homes, at
+    the budget, or when no site adds anything.
+    """
+    n_sites = len(capacity)
+    is_open = np.zeros(n_sites, dtype=bool)
+    is_open[rules.fixed] = True
+    served = np.zeros(int(rows.max(initial=-1)) + 1, dtype=bool)
+    free = rules.allowed(n_sites) & ~is_open
+    money = np.inf if budget_cny is None else budget_cny - float(rules.cost_cny[rules.forced].sum())
+    homes = np.inf if n_homes is None else n_homes - len(rules.forced)
+
+    def fill(site: int) -> None:
+        room = float(capacity[site])
+        for k in np.flatnonzero(cols == site):
+            i = rows[k]
+            if not served[i] and w[i] <= room + 1e-9:
+                served[i] = True
+                room -= float(w[i])
+
+    for fixed_site in np.flatnonzero(is_open).tolist():
+        fill(fixed_site)
+    while homes >= 1:
+        waiting = np.where(served[rows], 0.0, w[rows])
+        could = np.minimum(np.bincount(cols, weights=waiting, minlength=n_sites), capacity)
+        could[~free | (rules.cost_cny > money + 1e-9)] = 0.0
+        if could.max(initial=0.0) <= 0:
+            break
+        value = could / np.maximum(rules.cost_cny, 1e-9) if budget_cny is not None else could
+        site = int(np.argmax(np.where(could > 0, value, -1.0)))
+        is_open[site], free[site] = True, False
+        money -= float(rules.cost_cny[site])
+        homes -= 1
+        fill(site)
+    return is_open
 
 
 def capacitated_start(pairs: Pairs, w: np.ndarray, p: int, rules: SiteRules, cap: np.ndarray) -> np.ndarray | None:
