@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from benchmarks.common import print_table
 
@@ -34,14 +35,20 @@ FLAGS = [
 ]
 
 
+def _offline_page(p: Any, width: int, height: int) -> tuple[Any, Any]:
+    """Headless Chromium and a page of that size with every request but file: and data: blocked."""
+    browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=FLAGS)
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:")) else r.abort())
+    return browser, page
+
+
 def draw_seconds(path: Path, *, timeout_ms: int = 120_000) -> tuple[float | None, int]:
     """Seconds from navigation until every GeoJSON layer exists, and the number of drawn features."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:")) else r.abort())
+        browser, page = _offline_page(p, 1400, 900)
         started = time.perf_counter()
         page.goto(path.resolve().as_uri(), wait_until="load", timeout=timeout_ms)
         drawn = page.evaluate("() => typeof L !== 'undefined'")
@@ -70,9 +77,7 @@ def sandbox_times(path: Path, *, timeout_ms: int = 120_000) -> dict[str, float |
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=FLAGS)
-        page = browser.new_page(viewport={"width": 1366, "height": 768})
-        page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:")) else r.abort())
+        browser, page = _offline_page(p, 1366, 768)
         started = time.perf_counter()
         page.goto(path.resolve().as_uri(), wait_until="commit", timeout=timeout_ms)
         page.wait_for_function("() => window.__sitingMap !== undefined", timeout=timeout_ms, polling=20)

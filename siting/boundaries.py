@@ -97,6 +97,32 @@ def admin_codes_from_community(codes: pd.Series) -> pd.DataFrame:
     return nbs_codes(codes)[["township_code", "county_code", "prefecture_code"]]
 
 
+def _dbf_records(dbf_path: Path) -> bytes:
+    """The record bytes of a ``.dbf`` table (after its header, without the end-of-file mark)."""
+    data = dbf_path.read_bytes()
+    if len(data) < 32:
+        raise InputError(f"{dbf_path} is not a dBASE table (only {len(data)} bytes)")
+    return data[int.from_bytes(data[8:10], "little") :].rstrip(b"\x1a")
+
+
+def _decodes(records: bytes, encoding: str) -> bool:
+    try:
+        records.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _detected(records: bytes, dbf_path: Path) -> str:
+    for encoding in ("utf-8", "gb18030"):
+        if _decodes(records, encoding):
+            return encoding
+    raise InputError(
+        f"cannot tell the text encoding of {dbf_path}: it is neither UTF-8 nor GBK/GB18030; "
+        "pass encoding='...' (for example 'big5'), or add a .cpg file next to the .shp"
+    )
+
+
 def detect_dbf_encoding(dbf_path: Path) -> str:
     """Guess the text encoding of a Shapefile's ``.dbf`` table.
 
@@ -104,39 +130,34 @@ def detect_dbf_encoding(dbf_path: Path) -> str:
     fails, as GB18030 (a superset of GBK and GB2312, what Chinese GIS software
     writes without a ``.cpg``). Anything else needs an explicit ``encoding=``.
     """
-    data = dbf_path.read_bytes()
-    if len(data) < 32:
-        raise InputError(f"{dbf_path} is not a dBASE table (only {len(data)} bytes)")
-    header_length = int.from_bytes(data[8:10], "little")
-    records = data[header_length:].rstrip(b"\x1a")
-    for encoding in ("utf-8", "gb18030"):
-        try:
-            records.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        return encoding
-    raise InputError(
-        f"cannot tell the text encoding of {dbf_path}: it is neither UTF-8 nor GBK/GB18030; "
-        "pass encoding='...' (for example 'big5'), or add a .cpg file next to the .shp"
-    )
+    return _detected(_dbf_records(dbf_path), dbf_path)
 
 
 def _shapefile_encoding(path: Path, encoding: str | None) -> str | None:
     """The encoding to read a Shapefile's table with: the one given, the ``.cpg``'s when it is true, else detected.
 
     A ``.cpg`` that names an encoding the table is not in (a GBK table saying UTF-8, as some
-    tools write) is overruled by what the table decodes as, with one warning.
+    tools write) is overruled by what the table decodes as, with one warning. The table is
+    read once.
     """
     if encoding is not None or path.suffix.lower() != ".shp":
         return encoding
     dbf = next((p for p in (path.with_suffix(".dbf"), path.with_suffix(".DBF")) if p.exists()), None)
     cpg = next((p for p in (path.with_suffix(".cpg"), path.with_suffix(".CPG")) if p.exists()), None)
+    if dbf is None:
+        return None
+    records = _dbf_records(dbf)
     if cpg is None:
-        return detect_dbf_encoding(dbf) if dbf is not None else None
+        return _detected(records, dbf)
     declared = cpg.read_text(encoding="ascii", errors="replace").strip()
-    if dbf is None or _decodes(dbf, declared):
+    name = {"65001": "utf-8", "936": "gbk", "utf8": "utf-8"}.get(declared.lower().replace("-", ""), declared)
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return None  # a name Python does not know: GDAL honours the .cpg
+    if _decodes(records, name):
         return None  # GDAL honours the .cpg
-    found = detect_dbf_encoding(dbf)
+    found = _detected(records, dbf)
     warnings.warn(
         f"{cpg.name} says the table of {path.name} is {declared!r}, but it is {found.upper()}: read as {found.upper()} "
         f"(write {found.upper()} in {cpg.name} to silence this)",
@@ -144,22 +165,6 @@ def _shapefile_encoding(path: Path, encoding: str | None) -> str | None:
         stacklevel=3,
     )
     return found
-
-
-def _decodes(dbf: Path, declared: str) -> bool:
-    """Whether the records of a ``.dbf`` decode in the encoding a ``.cpg`` names (an unknown name: assume so)."""
-    name = {"65001": "utf-8", "936": "gbk", "utf8": "utf-8"}.get(declared.lower().replace("-", ""), declared)
-    try:
-        codecs.lookup(name)
-    except LookupError:
-        return True
-    data = dbf.read_bytes()
-    header_length = int.from_bytes(data[8:10], "little") if len(data) >= 32 else 0
-    try:
-        data[header_length:].rstrip(b"\x1a").decode(name)
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _to_wgs84(geometry: gpd.GeoSeries, source: CoordinateSystem) -> gpd.GeoSeries:

@@ -11,22 +11,20 @@ home of the plan adds.
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from siting.access import Access, format_cost
 
 __all__ = ["KIND_LABELS", "LIMIT_WORDS", "explain_homes", "explain_uncovered"]
 
 
-def _open_counts(cover_csc: object, open_pos: np.ndarray, n_rows: int) -> np.ndarray:
+def _open_counts(cover: Any, open_pos: np.ndarray) -> np.ndarray:
     """How many open sites reach each demand row."""
-    counts = np.zeros(n_rows, dtype=np.int64)
-    for j in open_pos:
-        rows = cover_csc.indices[cover_csc.indptr[j] : cover_csc.indptr[j + 1]]  # type: ignore[attr-defined]
-        counts[rows] += 1
-    return counts
+    return np.diff(sp.csr_array(cover)[:, np.asarray(open_pos, dtype=np.int64)].tocsr().indptr)
 
 
 def explain_homes(
@@ -61,7 +59,7 @@ def explain_homes(
     n_rows = cover.shape[0]
     open_ids = out["site_id"].astype(str).tolist()
     open_pos = access.costs.site_positions(open_ids)
-    counts = _open_counts(cover, open_pos, n_rows)
+    counts = _open_counts(cover, open_pos)
     barred = set(map(str, excluded)) | set(open_ids)
     candidates = pd.Series(access.site_ids.astype(str)).groupby(site_township.reindex(access.site_ids).to_numpy())
     by_town = {str(t): [s for s in ids if s not in barred] for t, ids in candidates}
@@ -165,7 +163,7 @@ def explain_uncovered(
     stop_zh, stop_en = LIMIT_WORDS[limit]
     barred = np.zeros(len(access.site_ids), dtype=bool)
     barred[access.costs.site_positions([s for s in map(str, excluded) if s in set(access.site_ids.astype(str))])] = True
-    counts = _open_counts(csc, access.costs.site_positions(list(open_site_ids)), cover.shape[0])
+    counts = _open_counts(cover, access.costs.site_positions(list(open_site_ids)))
     kinds, words = [], []
     standard = format_cost(access.standard, access.unit)
     for code in out["community_code"].astype(str):

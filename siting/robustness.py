@@ -214,7 +214,7 @@ def _worst_case(
 ) -> Plan | None:
     """The MCLP plan best in the worst alternative (None for other models or a capacity: not defined here)."""
     from siting.models.fair import solve_worst_case_mclp
-    from siting.models.options import SolverOptions
+    from siting.stages import solver_options
 
     if scenario.model != "mclp" or scenario.capacity is not None:
         return None
@@ -227,9 +227,7 @@ def _worst_case(
         budget_cny=scenario.budget_cny,
         site_cost_cny=sites["cost_cny"].to_numpy(dtype=float),
         sites=options,
-        solver=SolverOptions(
-            name=scenario.solver, time_limit_s=scenario.time_limit_s, gap=scenario.gap, seed=scenario.seed
-        ),
+        solver=solver_options(scenario),
         start_ids=tuple(start.new_ids),
     )
     return plan

@@ -200,6 +200,11 @@ def access(scenario: Scenario, inputs: PreparedInputs, points: gpd.GeoDataFrame,
     return access_from_points(points, sites, standard_m=scenario.standard_m, respect=scenario.respect)
 
 
+def solver_options(scenario: Scenario) -> SolverOptions:
+    """The scenario's ``[solver]`` as the models take it."""
+    return SolverOptions(name=scenario.solver, time_limit_s=scenario.time_limit_s, gap=scenario.gap, seed=scenario.seed)
+
+
 def plan(
     scenario: Scenario,
     reach: Access,
@@ -225,9 +230,7 @@ def plan(
         weights=points["weight"].to_numpy(dtype=float),
         site_cost_cny=sites["cost_cny"].to_numpy(dtype=float),
         sites=options,
-        solver=SolverOptions(
-            name=scenario.solver, time_limit_s=scenario.time_limit_s, gap=scenario.gap, seed=scenario.seed
-        ),
+        solver=solver_options(scenario),
         options=scenario.model_options,
         phasing=phasing,
         unit_of_demand={
