@@ -12,7 +12,7 @@ import rasterio.features
 from affine import Affine
 from shapely.geometry.base import BaseGeometry
 
-__all__ = ["burn_mask", "geotiff_profile", "write_band"]
+__all__ = ["burn_mask", "draw_lines", "geotiff_profile", "write_band"]
 
 
 def burn_mask(
@@ -27,6 +27,71 @@ def burn_mask(
         dtype="uint8",
         all_touched=all_touched,
     ).astype(bool)
+
+
+def draw_lines(lines: Iterable[BaseGeometry | None], *, shape: tuple[int, int], transform: Affine) -> np.ndarray:
+    """True in the cells a line drawing steps through, as GRASS ``v.to.rast`` draws lines (AccessMod's rule).
+
+    Each segment is drawn on its own, in cell-centre coordinates (the centre of cell
+    ``(row, col)`` at ``(col, row)``), stepping one cell at a time along its longer
+    axis (the rows when the two spans are equal) from half a cell before its first end
+    to half a cell past its last: at each whole column ``x`` (or row ``y``) of that
+    range the cell is the one whose centre is nearest the segment's line there,
+    ``round(y1 + m (x - x1))``, halves rounded up. So a segment of ``n`` cells marks
+    ``n`` or ``n + 1`` cells, 8-connected, one per step. Points and polygons are not
+    lines and are ignored; so are empty shapes.
+
+    Parameters
+    ----------
+    lines
+        Line geometries in the grid's CRS (multi-part lines are drawn part by part).
+    shape, transform
+        The grid: ``(rows, cols)`` and its affine transform.
+
+    Returns
+    -------
+    numpy.ndarray
+        A boolean ``shape`` array.
+    """
+    import shapely
+
+    rows, cols = shape
+    mask = np.zeros(shape, dtype=bool)
+    parts = shapely.get_parts(np.asarray([g for g in lines if g is not None and not g.is_empty], dtype=object))
+    parts = parts[np.isin(shapely.get_type_id(parts), (1, 2))]  # LineString, LinearRing
+    if parts.size == 0:
+        return mask
+    # Clip to the grid and two cells round it: a cut end only moves cells outside the grid.
+    inverse = ~transform
+    west, north = transform * (-2, -2)
+    east, south = transform * (cols + 2, rows + 2)
+    box = (min(west, east), min(south, north), max(west, east), max(south, north))
+    parts = shapely.get_parts(shapely.clip_by_rect(parts, *box))
+    parts = parts[np.isin(shapely.get_type_id(parts), (1, 2))]
+    if parts.size == 0:
+        return mask
+    coords, index = shapely.get_coordinates(parts, return_index=True)
+    col, row = inverse * (coords[:, 0], coords[:, 1])
+    x, y = np.asarray(col) - 0.5, np.asarray(row) - 0.5
+    same = index[1:] == index[:-1]
+    x1, y1, x2, y2 = x[:-1][same], y[:-1][same], x[1:][same], y[1:][same]
+    for steps_along_x in (True, False):
+        chosen = (np.abs(x2 - x1) > np.abs(y2 - y1)) == steps_along_x
+        a1, b1, a2, b2 = (x1, y1, x2, y2) if steps_along_x else (y1, x1, y2, x2)
+        a1, b1, a2, b2 = a1[chosen], b1[chosen], a2[chosen], b2[chosen]
+        da, db = a2 - a1, b2 - b1
+        slope = np.divide(db, da, out=np.ones_like(da), where=da != 0)
+        start = np.ceil(np.minimum(a1, a2) - 0.5).astype(np.int64)
+        stop = np.floor(np.maximum(a1, a2) + 0.5).astype(np.int64)
+        counts = np.maximum(stop - start + 1, 0)
+        segment = np.repeat(np.arange(counts.size), counts)
+        along = start[segment] + (np.arange(segment.size) - np.repeat(np.cumsum(counts) - counts, counts))
+        intercept = b1 - slope * a1
+        across = np.floor(slope[segment] * along + intercept[segment] + 0.5).astype(np.int64)
+        c, r = (along, across) if steps_along_x else (across, along)
+        inside = (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
+        mask[r[inside], c[inside]] = True
+    return mask
 
 
 def geotiff_profile(

@@ -9,6 +9,7 @@ builds that graph itself, cell by cell, and solves it with scipy's Dijkstra.
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -164,3 +165,113 @@ def test_a_grid_taken_from_a_raster_in_degrees_is_refused(tmp_path: Path) -> Non
         build_travel_grid((0.0, 0.0, 1.0, 1.0), CRS_M, inputs)
     with pytest.raises(InputError, match=r"access\.grid 'slope' must be 'dem' or 'landcover'"):
         build_travel_grid((0.0, 0.0, 1.0, 1.0), CRS_M, TerrainInputs(grid_of="slope"))
+
+
+def centre_line(*points: tuple[float, float], rows: int = 8):  # type: ignore[no-untyped-def]
+    """A line through cell-centre coordinates ``(col, row)`` on a 1 m north-up grid of ``rows`` rows."""
+    from shapely.geometry import LineString
+
+    return LineString([(x + 0.5, rows - (y + 0.5)) for x, y in points])
+
+
+ONE_METRE = Affine.translation(0, 8) * Affine.scale(1, -1)
+
+
+@pytest.mark.parametrize(
+    ("points", "cells"),
+    [
+        # Mostly along the columns: columns 0..4 (half a cell beyond each end), rows round(0.12 + 0.265 x).
+        (((0.3, 0.2), (3.7, 1.1)), {(0, 0), (0, 1), (1, 2), (1, 3), (1, 4)}),
+        # Mostly along the rows: rows 1..5, columns round(2.56 - 0.3 y): 2.26, 1.96, 1.66, 1.36, 1.06.
+        (((2.2, 1.2), (1.0, 5.2)), {(1, 2), (2, 2), (3, 2), (4, 1), (5, 1)}),
+        # Exactly diagonal: stepped along the rows, one cell a row.
+        (((1.0, 1.0), (4.0, 4.0)), {(1, 1), (2, 2), (3, 3), (4, 4)}),
+        # A zero-length segment: rows 2..3, with GRASS's slope of 1 for it (x = y + 2.1): columns 4 and 5.
+        (((4.6, 2.5), (4.6, 2.5)), {(2, 4), (3, 5)}),
+        # Two segments, each drawn with its own ends: the corner cell once.
+        (((0.0, 0.0), (3.0, 0.0), (3.0, 2.0)), {(0, 0), (0, 1), (0, 2), (0, 3), (1, 3), (2, 3)}),
+    ],
+)
+def test_lines_are_drawn_as_grass_draws_them(points: tuple, cells: set[tuple[int, int]]) -> None:
+    from siting.rasters import draw_lines
+
+    mask = draw_lines([centre_line(*points)], shape=(8, 8), transform=ONE_METRE)
+    assert set(zip(*np.nonzero(mask), strict=True)) == cells
+
+
+def test_drawing_ignores_points_and_what_lies_off_the_grid() -> None:
+    from shapely.geometry import Point
+
+    from siting.rasters import draw_lines
+
+    off = centre_line((20.0, 20.0), (30.0, 25.0))
+    across = centre_line((-50.0, 3.0), (50.0, 3.0))  # clipped to the grid: one row, all 8 columns
+    mask = draw_lines([Point(3, 3), None, off, across], shape=(8, 8), transform=ONE_METRE)
+    assert set(zip(*np.nonzero(mask), strict=True)) == {(3, c) for c in range(8)}
+
+
+def test_grass_burn_takes_lines_drawn_and_areas_on_centres(tmp_path: Path) -> None:
+    """Barriers burnt by the 'grass' rule: a line one cell a step, a lake on the centres it covers."""
+    import geopandas as gpd
+    from shapely.geometry import LineString, box
+
+    classes = np.full((12, 12), 2)
+    landcover = write_landcover(tmp_path, classes)
+    west, north = 500_030.0, 3_000_070.0
+    river = gpd.GeoDataFrame(
+        geometry=[
+            # a river along row 2's centre line, columns 1.3 .. 6.6: columns 1..7 (half a cell past each end)
+            LineString([(west + CELL_M * (x + 0.5), north - CELL_M * 2.5) for x in (1.3, 6.6)]),
+            # a lake covering the centres of rows 6..8, columns 3..5 (and only part of its edge cells)
+            box(west + 2.6 * CELL_M, north - 8.7 * CELL_M, west + 5.7 * CELL_M, north - 5.8 * CELL_M),
+        ],
+        crs="EPSG:32648",
+    )
+    river.to_file(tmp_path / "water.gpkg")
+    grid = build_travel_grid(
+        (west, north - 12 * CELL_M, west + 12 * CELL_M, north),
+        CRS_M,
+        TerrainInputs(
+            landcover=landcover,
+            speed_table=write_speeds(tmp_path),
+            barriers=tmp_path / "water.gpkg",
+            barriers_burn="grass",
+            grid_of="landcover",
+            slope="none",
+            corner_rule=False,
+        ),
+    )
+    blocked = set(zip(*np.nonzero(grid.speed_kmh == 0), strict=True))
+    assert blocked == {(2, c) for c in range(1, 8)} | {(r, c) for r in range(6, 9) for c in range(3, 6)}
+    assert grid.layers["barrier_cells"] == 7 + 9
+
+
+@pytest.mark.skipif(shutil.which("grass") is None, reason="GRASS GIS is not installed")
+def test_grass_draws_the_same_cells(tmp_path: Path) -> None:
+    """GRASS ``v.to.rast`` itself on 40 random lines at every angle: the same cells, cell for cell."""
+    import subprocess
+
+    import geopandas as gpd
+    from shapely.geometry import LineString
+
+    from siting.rasters import draw_lines
+
+    rng = np.random.default_rng(7)
+    lines = [LineString(rng.uniform(-5, 65, size=(int(rng.integers(2, 6)), 2)) * 10.0) for _ in range(40)]
+    gpd.GeoDataFrame(geometry=lines, crs="EPSG:32648").to_file(tmp_path / "lines.gpkg")
+    script = tmp_path / "run.sh"
+    script.write_text(
+        f"""set -e
+g.region n=600 s=0 w=0 e=600 res=10
+v.in.ogr input={tmp_path / "lines.gpkg"} output=lines --quiet
+v.to.rast input=lines type=line output=cells use=val value=1 --quiet
+r.out.gdal input=cells output={tmp_path / "grass.tif"} type=Byte nodata=0 --quiet
+""",
+        encoding="ascii",
+    )
+    subprocess.run(["grass", "--tmp-location", "EPSG:32648", "--exec", "bash", str(script)], check=True)
+    with rasterio.open(tmp_path / "grass.tif") as src:
+        theirs = src.read(1) == 1
+    ours = draw_lines(lines, shape=(60, 60), transform=Affine.translation(0, 600) * Affine.scale(10, -10))
+    assert theirs.sum() > 500
+    np.testing.assert_array_equal(ours, theirs)

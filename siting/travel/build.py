@@ -4,9 +4,10 @@ Order of burning, last wins: walking at the land cover's (or the default) speed;
 cells without height or land cover are impassable; then the layers in
 ``layer_order`` (by default barriers, then roads: rivers and lakes are impassable and
 a road that crosses one is a bridge, the only crossing). Each layer is burnt on the
-cells whose centre it covers or on every cell it touches (``roads_burn``,
-``barriers_burn``; by default roads on centres, barriers on every touched cell, so a
-river one cell wide leaves no gap). A road burnt on cell centres crosses a barrier on
+cells whose centre it covers, on every cell it touches, or as GRASS ``v.to.rast``
+(AccessMod) draws lines, one cell a step (``roads_burn``, ``barriers_burn``; by
+default roads on centres, barriers on every touched cell, so a river one cell wide
+leaves no gap). A road burnt on cell centres crosses a barrier on
 diagonal steps whose two side cells are impassable; the search's corner rule refuses
 such a step, so the road is made 4-connected there (:func:`join_cut_road_steps`): a
 bridge holds at any angle.
@@ -33,7 +34,7 @@ from pyproj import CRS, Transformer
 from rasterio.enums import Resampling
 
 from siting.errors import CRSError, InputError
-from siting.rasters import burn_mask
+from siting.rasters import burn_mask, draw_lines
 from siting.travel.grid import TravelGrid
 from siting.travel.inputs import (
     MAX_STANDARD_MIN,
@@ -64,7 +65,9 @@ __all__ = [
 ]
 
 DEFAULT_WALKING_KMH = 5.0
-BURN_RULES = ("centres", "touched")
+#: How a layer is burnt: on the cells whose centre it covers, on every cell it touches, or
+#: as GRASS ``v.to.rast`` (AccessMod 5) draws it: lines one cell per step, areas on centres.
+BURN_RULES = ("centres", "touched", "grass")
 LAYERS = ("barriers", "roads")
 SLOPE_RULES = ("tobler", "none")
 GRID_SOURCES = ("dem", "landcover")
@@ -159,7 +162,7 @@ class TerrainInputs:
             out.append(f"access.slope {self.slope!r} must be 'tobler' or 'none'")
         for key, rule in (("roads_burn", self.roads_burn), ("barriers_burn", self.barriers_burn)):
             if rule not in BURN_RULES:
-                out.append(f"access.{key} {rule!r} must be 'centres' or 'touched'")
+                out.append(f"access.{key} {rule!r} must be 'centres', 'touched' or 'grass' (as GRASS v.to.rast)")
         if sorted(self.layer_order) != sorted(LAYERS):
             out.append(f"access.layer_order {list(self.layer_order)!r} must list 'barriers' and 'roads' once each")
         for key in ("dem_band", "landcover_band"):
@@ -177,11 +180,22 @@ def _grid_transform(bounds: tuple[float, float, float, float], resolution_m: flo
     return Affine.translation(west, north) * Affine.scale(resolution_m, -resolution_m), width, height
 
 
+def _burn(geometry: gpd.GeoSeries, shape: tuple[int, int], transform: Affine, rule: str) -> np.ndarray:
+    """The cells a layer's shapes cover under a burn rule (:data:`BURN_RULES`)."""
+    if rule != "grass":
+        return burn_mask(geometry, shape=shape, transform=transform, all_touched=rule == "touched")
+    lines = geometry.geom_type.isin(["LineString", "MultiLineString"]).to_numpy()
+    mask = draw_lines(geometry[lines], shape=shape, transform=transform)
+    if not lines.all():
+        mask |= burn_mask(geometry[~lines], shape=shape, transform=transform)
+    return mask
+
+
 def _burnt(
     geometry: gpd.GeoSeries, shape: tuple[int, int], transform: Affine, rule: str, path: Path, what: str
 ) -> np.ndarray:
     """The cells a layer covers; a layer with nothing inside the grid is an error naming its file."""
-    mask = burn_mask(geometry, shape=shape, transform=transform, all_touched=rule == "touched")
+    mask = _burn(geometry, shape, transform, rule)
     if not mask.any():
         raise InputError(
             f"{what} {path}: none of its {len(geometry):,} features lies on the travel grid over the study area; "
@@ -213,7 +227,7 @@ def _road_masks(
     for name, kmh in sorted(speeds.items(), key=lambda item: item[1]):
         lines = roads.geometry[classes == name]
         if not lines.empty:
-            mask = burn_mask(lines, shape=shape, transform=transform, all_touched=inputs.roads_burn == "touched")
+            mask = _burn(lines, shape, transform, inputs.roads_burn)
             masks.append((kmh, mask))
     if not any(mask.any() for _, mask in masks):
         raise InputError(
