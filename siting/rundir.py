@@ -359,7 +359,9 @@ def write_run(
         for flag in ("existing", "new"):
             if flag in table:
                 table[flag] = table[flag].map({True: "是", False: "否"}).fillna("")
-        write_csv(rename_bilingual(table), tmp / "homes.csv")
+        codes = [c for c in table.columns if c == "site_id" or c.endswith(("_code", "_site_id"))]
+        shared = rename_bilingual(table)
+        write_csv(shared, tmp / "homes.csv", text_columns=[shared.columns[table.columns.get_loc(c)] for c in codes])
         write_csv(contents.allocation, tmp / "assignment.csv")
         write_csv(contents.links, tmp / "links.csv")
         write_report_files(

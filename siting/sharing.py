@@ -145,15 +145,25 @@ def _umask() -> int:
     return mask
 
 
-def write_csv(table: pd.DataFrame, path: Path, *, float_format: str = "%.2f") -> Path:
-    """Write ``table`` as UTF-8 with BOM (Excel on Chinese Windows reads it), formula-safe, atomically."""
+#: Written before a code in a CSV so that Excel keeps it as text: without it a 12-digit
+#: community code opens as 5.30102E+11. Excel shows no tab; a program strips it on reading.
+TEXT_MARK = "\t"
+
+
+def write_csv(table: pd.DataFrame, path: Path, *, float_format: str = "%.2f", text_columns: Iterable[str] = ()) -> Path:
+    """Write ``table`` as UTF-8 with BOM (Excel on Chinese Windows reads it), formula-safe, atomically.
+
+    ``text_columns`` (codes) are written after :data:`TEXT_MARK`, so that Excel opens them as
+    text with every digit; empty cells stay empty.
+    """
     path = Path(path)
+    shared = csv_safe(table)
+    for column in text_columns:
+        shared[column] = shared[column].map(lambda v: v if pd.isna(v) or v == "" else f"{TEXT_MARK}{v}")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:
-        csv_safe(table).to_csv(
-            tmp, index=False, encoding="utf-8-sig", float_format=float_format, quoting=csv.QUOTE_MINIMAL
-        )
+        shared.to_csv(tmp, index=False, encoding="utf-8-sig", float_format=float_format, quoting=csv.QUOTE_MINIMAL)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it the owner's only; a shared file takes the umask's rights
         os.replace(tmp, path)
     except BaseException:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import geopandas as gpd
 import openpyxl
 import pandas as pd
 import pytest
@@ -64,6 +65,12 @@ def test_homes_csv_has_chinese_first_headers_and_yes_no(out: Path) -> None:
     homes = pd.read_csv(out / "homes.csv", encoding="utf-8-sig", dtype=str)
     assert "儿童之家编号 home id" in homes.columns and "已有 existing" in homes.columns
     assert set(homes["已有 existing"]) <= {"是", "否"} and set(homes["新建 new"]) <= {"是", "否"}
+    # Codes after a tab, so that Excel keeps all 12 digits as text instead of 5.30102E+11.
+    for column in ("儿童之家编号 home id", "村(社区)代码 community code", "县代码 county code"):
+        assert homes[column].str.fullmatch(r"\t\S+").all(), homes[column].head()
+    plan = gpd.read_file(out / "plan.gpkg", layer="homes")
+    assert sorted(homes["儿童之家编号 home id"].str.strip()) == sorted(plan["site_id"].astype(str))
+    assert homes["服务儿童(人) children served"].str.fullmatch(r"[\d.]+").all()  # numbers stay numbers
 
 
 def test_the_notes_sheet_names_files_not_the_paths_of_the_machine(out: Path) -> None:
