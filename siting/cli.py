@@ -91,7 +91,7 @@ def _existing(path: Path | None, what: str) -> None:
 
 def _summary(result: Any, *, started: float) -> None:
     """The lines every run prints: homes, children covered, money, status with gap and limit, outputs."""
-    from siting.report import whole_area
+    from siting.report.tables import whole_area
 
     province = whole_area(result.tables)
     plan = result.plan
@@ -321,9 +321,9 @@ def check_targets_command(run_dir: Path, targets_path: Path) -> None:
     """
     import pandas as pd
 
-    from siting.report_files import target_table
+    from siting.report.files import target_table
+    from siting.report.targets import check_targets, read_targets
     from siting.rundir import open_run
-    from siting.targets import check_targets, read_targets
 
     finished = open_run(run_dir)
     tables = finished.report_tables()

@@ -10,10 +10,10 @@ import pandas as pd
 
 from siting.access import format_cost
 from siting.errors import InputError
-from siting.headers import rename_bilingual
+from siting.report.headers import rename_bilingual
+from siting.report.sharing import write_csv
 from siting.rundir import open_run, write_atomically
 from siting.sandbox import LEVELS, SANDBOX_NPZ, SandboxData, coverage_of, read_homes_file
-from siting.sharing import write_csv
 
 __all__ = ["Evaluation", "evaluate_homes", "write_evaluation"]
 

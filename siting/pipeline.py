@@ -33,9 +33,17 @@ from siting.errors import InputError, SitingWarning
 from siting.memory import peak_rss_mb, reset_peak_rss
 from siting.models.options import SiteOptions
 from siting.models.plan import Plan
-from siting.report import coverage_by_level, whole_area
+from siting.report.tables import coverage_by_level, whole_area
 from siting.run_record import run_contents
-from siting.rundir import check_writable, clean_stale_folders, new_run_dir, write_run, write_text_atomically
+from siting.rundir import (
+    check_free_space,
+    check_writable,
+    clean_killed_runs,
+    clean_stale_folders,
+    new_run_dir,
+    write_run,
+    write_text_atomically,
+)
 from siting.scenario import Scenario, load_scenario
 from siting.webmap import MapLayers, plan_map, render_map
 
@@ -161,6 +169,18 @@ class _Clock:
         self.bar.update(1)
 
 
+#: A run's folder against its vector inputs: 3.6-5.9 x the sample's communities (35-58 MB for 9.8 MB).
+RUN_BYTES_PER_VECTOR_BYTE = 6
+RUN_BYTES_FIXED = 20_000_000
+
+
+def estimated_run_bytes(input_files: tuple[Path, ...]) -> int:
+    """About what a run writes: six times its vector inputs (boundaries, roads) and 20 MB of rasters and tables."""
+    vector_suffixes = (".gpkg", ".shp", ".geojson", ".json")
+    vectors = sum(f.stat().st_size for f in input_files if f.suffix.lower() in vector_suffixes and f.exists())
+    return RUN_BYTES_PER_VECTOR_BYTE * vectors + RUN_BYTES_FIXED
+
+
 def _page(scenario: Scenario, layers: MapLayers, report: stages.Report, *, modelled: bool) -> str:
     """The plan's HTML map, titled and summarised as the report."""
     return render_map(
@@ -215,6 +235,7 @@ def run(
         check_writable(Path(map_path).parent, what="--map")
     clock = _Clock(scenario.name, progress)
     clean_stale_folders(Path(tempfile.gettempdir()), prefix=WORK_PREFIX)
+    clean_killed_runs()
     work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-"))
     try:
         wanted = scenario.write_map or map_path is not None
@@ -222,6 +243,11 @@ def run(
             with clock.stage("read") as note:
                 inputs = stages.read(scenario, work)
                 check_raster_resolution(tuple(inputs.communities.total_bounds), scenario.raster_resolution_m)
+                check_free_space(
+                    Path(run_dir) if run_dir is not None else scenario.outputs_dir,
+                    needed_bytes=estimated_run_bytes(inputs.input_files),
+                    what="the run's folder",
+                )
                 note["size"] = (
                     f"{len(inputs.communities):,} communities, {inputs.existing_homes.shape[0]:,} existing homes"
                 )
@@ -271,7 +297,8 @@ def run(
                 "excluded": list(site_options.excluded),
             }
             contents.record["engine"] = engine_record
-            write_run(target_dir, contents, timings=clock.timings, stage_peak_mb=clock.peak_mb)
+            record = {**contents.record, "timings_s": dict(clock.timings), "stage_peak_mb": dict(clock.peak_mb)}
+            write_run(target_dir, stages.run_writers(contents), record=record)
             written_map = write_text_atomically(map_path, page) if (map_path is not None and page is not None) else None
             note["size"] = str(target_dir)
     finally:

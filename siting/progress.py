@@ -24,10 +24,10 @@ import pandas as pd
 from openpyxl import Workbook
 
 from siting.errors import InputError
-from siting.report_files import md_text
+from siting.report.files import md_text
+from siting.report.workbook import write_table_sheet
 from siting.rundir import open_run, writable_folder, write_text_atomically
 from siting.tables import read_table
-from siting.workbook import write_table_sheet
 
 __all__ = ["STATUSES", "ProgressReport", "progress_report", "read_status_table", "write_progress_files"]
 

@@ -235,8 +235,8 @@ def _worst_case(
 
 def write_robustness(result: Robustness, out_dir: Path) -> Path:
     """``robustness_alternatives.csv``, ``robustness_counties.csv``, ``robustness_homes.csv``, ``robustness.json``."""
+    from siting.report.sharing import write_csv
     from siting.rundir import write_atomically
-    from siting.sharing import write_csv
 
     def write(tmp: Path) -> None:
         write_csv(result.province, tmp / "robustness_alternatives.csv")

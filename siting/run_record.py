@@ -16,10 +16,10 @@ from siting.levels import names_by_code
 from siting.models.plan import Plan
 from siting.network import Network
 from siting.phasing import years_table
-from siting.report import coverage_by_level, whole_area
+from siting.report.sharing import suppress_counts
+from siting.report.tables import coverage_by_level, whole_area
 from siting.rundir import RunContents
 from siting.scenario import Scenario
-from siting.sharing import suppress_counts
 from siting.stages import Allocated, Report
 
 __all__ = ["homes_sheets", "run_contents"]

@@ -3,7 +3,8 @@
 A run is written into a hidden temporary folder next to its final place and renamed
 into place only when every file is complete: a failed run (bad input found late, a
 full disk, a read-only folder) leaves nothing, and a killed run leaves only a hidden
-folder that the next run in the same place removes. Reading a run back
+folder that the next run removes, wherever it writes (each run notes its hidden folder in
+the temporary folder while it writes). Reading a run back
 (:func:`open_run`) checks that it is a finished run of this tool and re-validates its
 scenario through the scenario loader; given a scenario's output folder, it takes the
 newest run in it. ``rerun``, ``compare``, ``map``, ``progress`` and ``check-targets``
@@ -17,7 +18,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +40,9 @@ __all__ = [
     "LAYERS",
     "FinishedRun",
     "RunContents",
+    "check_free_space",
     "check_writable",
+    "clean_killed_runs",
     "clean_stale_folders",
     "new_run_dir",
     "open_run",
@@ -83,6 +86,9 @@ FILES = {
 }
 LAYERS = ("homes", "catchments", "communities", "counties", "stations", "centres")
 TEMP_PREFIX = ".siting-run-"
+PENDING_DIR = "siting-pending"
+#: A disk with less free space than this is full for a run's files.
+FULL_BELOW_BYTES = 1_000_000
 TIMESTAMP = re.compile(r"^\d{8}T\d{12}Z$")
 
 
@@ -114,6 +120,70 @@ def clean_stale_folders(parent: Path, *, prefix: str = TEMP_PREFIX) -> list[Path
     return removed
 
 
+def _pending_dir() -> Path:
+    """Where each run notes the hidden folder it is writing (one small file a folder), until it is renamed."""
+    return Path(tempfile.gettempdir()) / PENDING_DIR
+
+
+def _note_pending(folder: Path) -> Path | None:
+    """Note ``folder`` as being written by this process; None when the note cannot be made (it is only a help)."""
+    try:
+        notes = _pending_dir()
+        notes.mkdir(mode=0o700, exist_ok=True)
+        note = notes / folder.name
+        note.write_text(str(folder), encoding="utf-8")
+        return note
+    except OSError:
+        return None
+
+
+def clean_killed_runs() -> list[Path]:
+    """Remove the hidden folders of runs that were killed while writing, wherever they were writing.
+
+    Each run notes its hidden folder (``.siting-run-<pid>-…``) in the temporary folder while
+    it writes; a note whose process is gone names a folder a killed run left behind. Only
+    folders with that name pattern are removed.
+    """
+    removed: list[Path] = []
+    notes = _pending_dir()
+    if not notes.is_dir():
+        return removed
+    for note in notes.glob(f"{TEMP_PREFIX}*"):
+        match = re.match(rf"^{re.escape(TEMP_PREFIX)}(\d+)-", note.name)
+        if not match or _alive(int(match.group(1))):
+            continue
+        try:
+            folder = Path(note.read_text(encoding="utf-8").strip())
+        except (OSError, UnicodeDecodeError):
+            folder = None
+        if folder is not None and folder.name == note.name and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        note.unlink(missing_ok=True)
+    return removed
+
+
+def check_free_space(path: Path, *, needed_bytes: int, what: str) -> None:
+    """Refuse, before the work, a place whose disk cannot hold ``needed_bytes`` (an estimate of what is written)."""
+    here = Path(path).resolve()
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    free = shutil.disk_usage(here).free
+    if free < needed_bytes:
+        raise OutputError(
+            f"{what} {path}: {free / 1e6:,.1f} MB free on its disk, and this run needs about "
+            f"{needed_bytes / 1e6:,.0f} MB; free some space or choose another folder"
+        )
+
+
+def _disk_full(folder: Path) -> bool:
+    """True when the disk holding ``folder`` has (almost) no space left."""
+    try:
+        return shutil.disk_usage(folder).free < FULL_BELOW_BYTES
+    except OSError:
+        return False
+
+
 def write_atomically(out_dir: Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_dir)`` and rename the folder to ``out_dir`` only when it succeeds.
 
@@ -130,12 +200,14 @@ def write_atomically(out_dir: Path, write: Callable[[Path], None]) -> Path:
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         clean_stale_folders(out_dir.parent)
+        clean_killed_runs()
         tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=out_dir.parent))
     except OSError as error:
         raise OutputError(
             f"cannot write the run under {out_dir.parent}: {error.strerror or error}; choose a folder you can write "
             "to (outputs.dir) or free some space"
         ) from None
+    note = _note_pending(tmp)
     try:
         write(tmp)
         tmp.chmod(0o755)
@@ -148,9 +220,21 @@ def write_atomically(out_dir: Path, write: Callable[[Path], None]) -> Path:
             f"cannot write the run to {out_dir}: {error.strerror or error}; nothing was written (free some space "
             "or choose another outputs.dir)"
         ) from None
+    except Exception as error:
+        # GDAL's writers (pyogrio, rasterio) report a full disk as their own errors, not as OSError.
+        shutil.rmtree(tmp, ignore_errors=True)
+        if _disk_full(out_dir.parent):
+            raise OutputError(
+                f"cannot write the run to {out_dir}: the disk is full ({error}); nothing was written (free some "
+                "space or choose another outputs.dir)"
+            ) from None
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        if note is not None:
+            note.unlink(missing_ok=True)
     return out_dir
 
 
@@ -312,109 +396,26 @@ class RunContents:
     visits: pd.DataFrame | None = None  # per township, small priority counts already hidden
 
 
-def _shared_homes(homes: gpd.GeoDataFrame, threshold: int) -> gpd.GeoDataFrame:
-    """Homes as they may be shared: small priority counts hidden (a number column with gaps, and its text)."""
-    from siting.sharing import suppress_counts
+def write_run(out_dir: Path, writers: Sequence[Callable[[Path], None]], *, record: dict[str, Any]) -> Path:
+    """Write a run into ``out_dir`` atomically: each writer into the hidden folder, then ``run.json``.
 
-    out = homes.copy()
-    shown = suppress_counts(out[["county_code", "priority_served"]], threshold=threshold, parent="county_code")
-    out["priority_served_text"] = shown["priority_served"].astype(str).replace("None", "")
-    out["priority_served"] = pd.to_numeric(shown["priority_served"], errors="coerce").astype("Int64")
-    if "served_names" in out:
-        out["served_names"] = out["served_names"].map(
-            lambda names: "、".join(map(str, names)) if isinstance(names, list) else ""
-        )
-    return out
+    The run folder knows its place, its names and how to make it appear whole; what goes
+    into it is handed over by the caller (:func:`siting.stages.run_writers`): the report's
+    files, the rasters, the sandbox and the map.
 
-
-def _shared_catchments(areas: gpd.GeoDataFrame, threshold: int) -> gpd.GeoDataFrame:
-    from siting.sharing import suppress_counts
-
-    out = areas.copy()
-    shown = suppress_counts(out[["priority_children"]], threshold=threshold)
-    out["priority_children_text"] = shown["priority_children"].astype(str).replace("None", "")
-    out["priority_children"] = pd.to_numeric(shown["priority_children"], errors="coerce").astype("Int64")
-    return out
-
-
-def write_run(
-    out_dir: Path, contents: RunContents, *, timings: dict[str, float], stage_peak_mb: dict[str, float] | None = None
-) -> Path:
-    """Write every file of a run into ``out_dir`` atomically (see :func:`write_atomically`)."""
-    from siting.allocation import write_nearest_home_raster
-    from siting.charts import phasing_chart
-    from siting.headers import rename_bilingual
-    from siting.report_files import write_report_files
-    from siting.sharing import suppress_counts, write_csv
-
-    threshold = contents.small_count_threshold
+    Parameters
+    ----------
+    out_dir
+        The run's folder; it must not exist yet.
+    writers
+        Each takes the hidden folder and writes its files into it.
+    record
+        The run record, written last as ``run.json`` (a run without it is unfinished).
+    """
 
     def write(tmp: Path) -> None:
-        write_csv(
-            rename_bilingual(suppress_counts(contents.summary, threshold=threshold)), tmp / "summary_by_prefecture.csv"
-        )
-        homes = _shared_homes(contents.homes, threshold)
-        # Chinese-first headers and 是/否, as in every CSV the office opens (the GeoPackage keeps the plain names).
-        table = homes.drop(columns="geometry").assign(x_m=homes.geometry.x, y_m=homes.geometry.y)
-        for flag in ("existing", "new"):
-            if flag in table:
-                table[flag] = table[flag].map({True: "是", False: "否"}).fillna("")
-        codes = [c for c in table.columns if c == "site_id" or c.endswith(("_code", "_site_id"))]
-        shared = rename_bilingual(table)
-        write_csv(shared, tmp / "homes.csv", text_columns=[shared.columns[table.columns.get_loc(c)] for c in codes])
-        write_csv(contents.allocation, tmp / "assignment.csv")
-        write_csv(contents.links, tmp / "links.csv")
-        write_report_files(
-            contents.tables,
-            tmp,
-            context=contents.report_context,
-            target_results=contents.target_results,
-            uncovered=contents.uncovered,
-            extra_tables=contents.extra_tables,
-            extra_columns=contents.extra_columns,
-        )
-        gpkg = tmp / PLAN_GPKG
-        homes.to_file(gpkg, layer="homes", driver="GPKG")
-        _shared_catchments(contents.catchments, threshold).to_file(gpkg, layer="catchments", driver="GPKG")
-        contents.communities.to_file(gpkg, layer="communities", driver="GPKG")
-        contents.counties.to_file(gpkg, layer="counties", driver="GPKG")
-        contents.stations.to_file(gpkg, layer="stations", driver="GPKG")
-        contents.centres.to_file(gpkg, layer="centres", driver="GPKG")
-        if contents.raster_like is not None and contents.raster_like.exists():
-            write_nearest_home_raster(
-                contents.catchments,
-                like=contents.raster_like,
-                resolution_m=contents.raster_resolution_m,
-                out_path=tmp / "nearest_home.tif",
-            )
-        if contents.travel_time is not None:
-            from siting.travel.access import write_travel_time_raster
-
-            write_travel_time_raster(
-                contents.travel_time, tmp / "nearest_home_time.tif", modelled=bool(contents.record.get("modelled_data"))
-            )
-        if contents.sandbox is not None:
-            contents.sandbox.save(tmp / "sandbox.npz")
-        for level, table in (contents.bands or {}).items():
-            groups = [
-                c for c in table.columns if not c.startswith("children") and c not in ("unit_code", "unit_name_zh")
-            ]
-            shown = suppress_counts(table, threshold=threshold, columns=groups)
-            write_csv(rename_bilingual(shown), tmp / f"access_bands_{level}.csv")
-        if contents.borne is not None:
-            from siting.charts import lorenz_chart
-
-            lorenz_chart(contents.borne, tmp / "lorenz_prefecture.png")
-        for level, table in (contents.within or {}).items():
-            write_csv(rename_bilingual(table), tmp / f"access_thresholds_{level}.csv")
-        if contents.visits is not None:
-            write_csv(rename_bilingual(contents.visits), tmp / "visits_township.csv")
-        if contents.years is not None:
-            write_csv(contents.years, tmp / "phasing.csv")
-            phasing_chart(contents.years, tmp / "phasing.png")
-        if contents.page is not None:
-            (tmp / "map.html").write_text(contents.page, encoding="utf-8")
-        record = {**contents.record, "timings_s": dict(timings), "stage_peak_mb": dict(stage_peak_mb or {})}
+        for writer in writers:
+            writer(tmp)
         (tmp / RUN_JSON).write_text(json.dumps(record, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
 
     return write_atomically(out_dir, write)

@@ -14,14 +14,14 @@ import pandas as pd
 from tqdm import tqdm
 
 from siting.access import format_cost
-from siting.charts import budget_curve_chart, compare_chart
 from siting.engine import open_engine, using_engine
 from siting.errors import InputError, SitingWarning
 from siting.inputs import file_sha256
 from siting.parallel import map_parts
+from siting.report.charts import budget_curve_chart, compare_chart
+from siting.report.sharing import write_csv
 from siting.rundir import open_run, writable_folder
 from siting.scenario import Scenario
-from siting.sharing import write_csv
 
 __all__ = ["compare_runs", "parse_range", "read_run", "rerun", "scenario_from_run", "sweep"]
 

@@ -2,14 +2,15 @@
 
 Each stage takes what the earlier ones made and returns plain values (frames, an
 :class:`~siting.access.Access`, a :class:`~siting.models.plan.Plan`); none writes a file
-(the run folder is written once, by :mod:`siting.rundir`).
+(the run folder is written once, by :mod:`siting.rundir`, with the writers of
+:func:`run_writers`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import geopandas as gpd
@@ -19,13 +20,11 @@ from sklearn.neighbors import KDTree
 
 from siting.access import Access, access_from_points, access_from_table
 from siting.allocation import allocate as allocate_demand
-from siting.allocation import catchments, describe_homes, uncovered_communities
+from siting.allocation import catchments, describe_homes, uncovered_communities, write_nearest_home_raster
 from siting.candidates import add_candidate_sites, add_located_homes, sites_at_community_seats
 from siting.demand import build_demand
-from siting.equity import access_bands, gini_by_unit, group_equity
 from siting.errors import InputError
 from siting.explain import explain_homes, explain_uncovered
-from siting.headers import GROUPS
 from siting.inputs import PreparedInputs, prepare_inputs
 from siting.levels import names_by_code
 from siting.models.options import SiteOptions, SolverOptions
@@ -34,13 +33,18 @@ from siting.models.registry import MODELS, ModelRequest, PhasingOptions, solve_m
 from siting.network import Network, StaffRules, plan_network, sites_beyond_stations, staff_table
 from siting.parallel import worker_count
 from siting.population import zonal_children
-from siting.report import children_within, coverage_report, whole_area
-from siting.report_files import ReportContext
+from siting.report.run_files import write_shared_files
+from siting.report.summary import Report, build_report
+from siting.rundir import RunContents
 from siting.sample.paths import sample_paths
 from siting.sandbox import SandboxData, sandbox_data
 from siting.scenario import Scenario
-from siting.targets import check_targets, read_targets
-from siting.travel.access import TravelTimeRaster, access_from_terrain, nearest_home_minutes
+from siting.travel.access import (
+    TravelTimeRaster,
+    access_from_terrain,
+    nearest_home_minutes,
+    write_travel_time_raster,
+)
 from siting.travel.build import TerrainInputs, build_travel_grid
 from siting.travel.grid import TravelGrid
 from siting.visits import VisitRules, visiting_time
@@ -59,6 +63,7 @@ __all__ = [
     "plan",
     "read",
     "report",
+    "run_writers",
     "travel_grid",
 ]
 
@@ -422,55 +427,6 @@ def network(
     return replace(net, visits=visits)
 
 
-@dataclass(frozen=True, eq=False)
-class Report:
-    """The coverage tables, target results, staff table, title and summary lines of a run."""
-
-    tables: dict[str, pd.DataFrame]
-    target_results: pd.DataFrame | None
-    staff: pd.DataFrame
-    title: tuple[str, str]
-    map_lines: tuple[str, ...]
-    context: ReportContext
-    #: Travel time: children within each of ``access.thresholds_min`` of the nearest home, per level.
-    within: dict[str, pd.DataFrame] | None = None
-    #: Who is left out: children and priority groups per access band, per level.
-    bands: dict[str, pd.DataFrame] | None = None
-    #: All children and each priority group: share beyond the standard, mean and p90 cost.
-    equity: pd.DataFrame | None = None
-    #: Gini of the cost to the nearest home over each prefecture's children.
-    gini: pd.DataFrame | None = None
-    #: Each demand point's cost to the nearest home and children (for the Lorenz curves).
-    borne: pd.DataFrame | None = None
-
-
-def _named(table: pd.DataFrame, names: pd.DataFrame) -> pd.DataFrame:
-    """``table`` (by ``unit_code``) with the units' Chinese names second."""
-    known = names_by_code(names)
-    out = table.copy()
-    out.insert(1, "unit_name_zh", out["unit_code"].astype(str).map(known).fillna(out["unit_code"].astype(str)))
-    return out
-
-
-def titles(scenario: Scenario, inputs: PreparedInputs) -> tuple[str, str]:
-    """The title of maps and reports, from the scenario or the data (never Yunnan for other data)."""
-    if scenario.report_title:
-        return scenario.report_title, ""
-    names = inputs.unit_names.drop_duplicates("unit_code").set_index("unit_code")
-    chosen = list(scenario.counties) or list(scenario.prefectures)
-    if chosen:
-        zh = "、".join(str(names.at[c, "unit_name_zh"]) if c in names.index else c for c in chosen[:3])
-        en = ", ".join(
-            str(names.at[c, "unit_name_en"]) for c in chosen[:3] if c in names.index and names.at[c, "unit_name_en"]
-        )
-        more = "等" if len(chosen) > 3 else ""
-        return f"{zh}{more}儿童之家布局方案", f"{en} children's homes plan".strip()
-    region_zh, region_en = inputs.region_name
-    if region_zh:
-        return f"{region_zh}儿童之家布局方案", f"{region_en} children's homes plan".strip()
-    return f"儿童之家布局方案 {scenario.name}", f"Children's homes plan {scenario.name}"
-
-
 def report(
     scenario: Scenario,
     inputs: PreparedInputs,
@@ -482,83 +438,18 @@ def report(
     net: Network,
 ) -> Report:
     """Coverage per level, the targets, staff, and the lines a planner reads first."""
-    tables = coverage_report(
+    return build_report(
+        scenario,
+        inputs,
         points,
-        allocated.allocation,
         sites,
-        plan_,
         reach,
-        priority_groups=_priority_groups(inputs),
-        names=inputs.unit_names,
-        staff=_staff_rules(scenario),
-    )
-    targets = (
-        read_targets(scenario.targets_file, metrics=list(tables["county"].columns)) if scenario.targets_file else None
-    )
-    target_results = check_targets(tables, targets) if targets else None
-    province = whole_area(tables)
-    title = titles(scenario, inputs)
-    nearest = points[["demand_id"]].merge(allocated.allocation, on="demand_id", how="left")[reach.column("nearest")]
-    cost = nearest.to_numpy(dtype=float)
-    within = None
-    if reach.unit == "min":
-        within = children_within(points, cost, scenario.thresholds_min, names=inputs.unit_names)
-    groups = _priority_groups(inputs)
-    edges = scenario.bands or None
-    bands = {
-        level: _named(table, inputs.unit_names)
-        for level, table in access_bands(points, cost, unit=reach.unit, edges=edges, groups=groups).items()
-    }
-    equity = group_equity(points, cost, standard=reach.standard, groups=groups)
-    gini = _named(gini_by_unit(points, cost, level="prefecture"), inputs.unit_names)
-    prefecture = points["prefecture_code"].astype(str)
-    known = names_by_code(inputs.unit_names)
-    borne = pd.DataFrame(
-        {"prefecture": prefecture.map(known).fillna(prefecture), "children": points["children"], "cost": cost}
-    )
-    equity = equity.assign(group=equity["group"].map(lambda g: " ".join(GROUPS.get(g, (g, g)))))
-    money = (
-        f"{sum(scenario.phasing_budgets_cny):,.0f} CNY ({len(scenario.phasing_years)} 年 years)"
-        if scenario.phasing_years
-        else f"{scenario.budget_cny:,.0f} CNY"
-        if scenario.budget_cny is not None
-        else "—"
-    )
-    lines = (
-        f"方案 scenario: {scenario.name}",
-        f"覆盖儿童 children covered: {province['children_covered']:,.0f} / {province['children']:,.0f} "
-        f"({province['children_covered_pct']:.1f}%) · 标准 standard {reach.standard_text()}",
-        f"儿童之家 homes: 已有 existing {int(province['homes_existing']):,} + 新建 new {int(province['homes_new']):,}",
-        f"资金 build cost: {province['build_cost_cny']:,.0f} CNY · 求解 {plan_.status_text()}",
-        f"日期 date: {datetime.now(UTC):%Y-%m-%d}",
-    )
-    context = ReportContext(
-        title_zh=title[0],
-        title_en=title[1],
-        scenario=scenario.name,
-        description=scenario.description,
-        standard=reach.standard_text(),
-        budget=money,
-        model=f"{MODELS[scenario.model].title}" + (" + 分年 phased" if scenario.phasing_years else ""),
-        status=f"{plan_.status_text()}, {plan_.solver}",
-        date=f"{datetime.now(UTC):%Y-%m-%d}",
-        modelled=inputs.modelled,
-        modelled_terrain=inputs.modelled and reach.mode == "travel_time",
-        sources=tuple(str(f) for f in inputs.input_files),
-        small_count_threshold=scenario.small_count_threshold,
-    )
-    return Report(
-        tables,
-        target_results,
-        staff_table(net, source_figures=inputs.source_staff, names=inputs.unit_names),
-        title,
-        lines,
-        context,
-        within,
-        bands,
-        equity,
-        gini,
-        borne,
+        plan_,
+        allocated.allocation,
+        staff=staff_table(net, source_figures=inputs.source_staff, names=inputs.unit_names),
+        staff_rules=_staff_rules(scenario),
+        groups=_priority_groups(inputs),
+        model_title=MODELS[scenario.model].title,
     )
 
 
@@ -637,3 +528,38 @@ def light_layers(layers: MapLayers) -> MapLayers:
         travel_time=None,
         community_polygons=False,
     )
+
+
+def run_writers(contents: RunContents) -> list[Callable[[Path], None]]:
+    """What goes into a run's folder, for :func:`siting.rundir.write_run`.
+
+    The report wing's files, then (when the run has them) the nearest-home rasters, the
+    sandbox's arrays and the map page.
+    """
+    writers: list[Callable[[Path], None]] = [functools.partial(write_shared_files, contents=contents)]
+    like, travel_time, sandbox_, page = contents.raster_like, contents.travel_time, contents.sandbox, contents.page
+    if like is not None and like.exists():
+
+        def nearest_raster(tmp: Path) -> None:
+            write_nearest_home_raster(
+                contents.catchments,
+                like=like,
+                resolution_m=contents.raster_resolution_m,
+                out_path=tmp / "nearest_home.tif",
+            )
+
+        writers.append(nearest_raster)
+    if travel_time is not None:
+        modelled = bool(contents.record.get("modelled_data"))
+        writers.append(
+            lambda tmp: write_travel_time_raster(travel_time, tmp / "nearest_home_time.tif", modelled=modelled)
+        )
+    if sandbox_ is not None:
+        writers.append(lambda tmp: sandbox_.save(tmp / "sandbox.npz"))
+    if page is not None:
+
+        def map_page(tmp: Path) -> None:
+            (tmp / "map.html").write_text(page, encoding="utf-8")
+
+        writers.append(map_page)
+    return writers

@@ -237,7 +237,7 @@ def test_gbk_files_are_read_with_a_warning(good: Path, tmp_path: Path) -> None:
 
 
 def test_a_full_disk_or_a_read_only_folder_leaves_nothing(good: Path, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import siting.report_files
+    import siting.report.run_files
 
     folder = tmp_path / "full"
     shutil.copytree(good, folder)
@@ -245,11 +245,10 @@ def test_a_full_disk_or_a_read_only_folder_leaves_nothing(good: Path, tmp_path: 
     def no_space(*args: object, **kwargs: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(siting.report_files, "write_report_files", no_space)
+    monkeypatch.setattr(siting.report.run_files, "write_report_files", no_space)
     import siting.rundir
 
     original = siting.rundir.write_run
-    monkeypatch.setattr(siting.report_files, "write_report_files", no_space)
     result = CliRunner().invoke(main, ["run", str(folder / "scenario.toml"), "--quiet"])
     assert result.exit_code == 2, result.output
     assert "No space left on device; nothing was written" in result.output
@@ -262,6 +261,81 @@ def test_a_full_disk_or_a_read_only_folder_leaves_nothing(good: Path, tmp_path: 
     monkeypatch.setattr(siting.rundir.tempfile, "mkdtemp", read_only)
     with pytest.raises(OutputError, match=r"cannot write the run under .*: Permission denied; choose a folder"):
         siting.rundir.write_atomically(tmp_path / "ro" / "run", lambda tmp: None)
+
+
+def test_a_full_disk_under_gdals_writers_is_one_line(good: Path, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """GDAL (pyogrio) reports a full disk as "Failed to commit transaction", not as OSError."""
+    import pyogrio.errors
+
+    import siting.rundir
+
+    folder = tmp_path / "gdal-full"
+    shutil.copytree(good, folder)
+
+    def no_space(*args: object, **kwargs: object) -> None:
+        raise pyogrio.errors.DataSourceError("Failed to commit transaction")
+
+    monkeypatch.setattr(gpd.GeoDataFrame, "to_file", no_space)
+    monkeypatch.setattr(siting.rundir, "_disk_full", lambda folder: True)
+    result = CliRunner().invoke(main, ["run", str(folder / "scenario.toml"), "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert "the disk is full (Failed to commit transaction); nothing was written" in result.output
+    assert "Traceback" not in result.output
+    assert list((folder / "outputs" / "guiyang").iterdir()) == []
+
+
+def test_too_little_free_space_is_refused_before_the_work(good: Path, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import siting.pipeline
+    import siting.rundir
+
+    folder = tmp_path / "small-disk"
+    shutil.copytree(good, folder)
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(siting.rundir.shutil, "disk_usage", lambda path: usage._replace(free=3_000_000))
+    planned = []
+    monkeypatch.setattr(siting.pipeline.stages, "plan", lambda *args, **kwargs: planned.append(1))
+    result = CliRunner().invoke(main, ["run", str(folder / "scenario.toml"), "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert "3.0 MB free on its disk, and this run needs about" in result.output
+    assert planned == []  # refused after reading, before the plan
+    assert not (folder / "outputs" / "guiyang").exists()
+
+
+def test_a_killed_runs_hidden_folder_is_removed_by_a_run_anywhere(tmp_path: Path) -> None:
+    """A run killed while writing its folder (SIGKILL) leaves a hidden folder; the next run elsewhere removes it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from siting.rundir import TEMP_PREFIX, clean_killed_runs
+
+    place = tmp_path / "place-a"
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from siting.rundir import write_atomically\n"
+        "def slow(tmp):\n"
+        "    (tmp / 'homes.csv').write_text('half')\n"
+        "    time.sleep(120)\n"
+        "write_atomically(Path(sys.argv[1]) / 'run', slow)\n"
+    )
+    writer = subprocess.Popen([sys.executable, "-c", script, str(place)])
+    try:
+        deadline = time.monotonic() + 60
+        while not any(place.glob(f"{TEMP_PREFIX}{writer.pid}-*/homes.csv")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        hidden = list(place.glob(f"{TEMP_PREFIX}{writer.pid}-*"))
+        assert len(hidden) == 1
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.wait(timeout=10)
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+    assert hidden[0].exists()  # nothing ran on a SIGKILL
+    assert hidden[0] in clean_killed_runs()  # as every run does first, wherever it writes
+    assert not hidden[0].exists() and list(place.iterdir()) == []
 
 
 def test_a_stale_temporary_folder_of_a_killed_run_is_removed(good: Path, tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from siting.equity import access_bands, band_columns, gini, gini_by_unit, group_equity, lorenz_points
+from siting.report.equity import access_bands, band_columns, gini, gini_by_unit, group_equity, lorenz_points
 
 
 def demand() -> pd.DataFrame:

@@ -46,7 +46,7 @@ def test_plan_spends_the_2019_budget(demo_run) -> None:  # type: ignore[no-untyp
 
 @pytest.mark.slow
 def test_levels_add_up(demo_run) -> None:  # type: ignore[no-untyped-def]
-    from siting.report import COUNT_COLUMNS
+    from siting.report.tables import COUNT_COLUMNS
 
     tables = demo_run.tables
     province = tables["province"].iloc[0]

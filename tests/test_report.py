@@ -25,10 +25,10 @@ from siting.allocation import _rasterize_in_windows, allocate, catchments, write
 from siting.levels import unit_names
 from siting.models.plan import Plan
 from siting.rasters import write_band
-from siting.report import COUNT_COLUMNS, coverage_report, whole_area
-from siting.report_files import ReportContext, md_text, write_report_files
-from siting.sharing import suppress_counts, write_csv
-from siting.targets import check_targets, read_targets
+from siting.report.files import ReportContext, md_text, write_report_files
+from siting.report.sharing import suppress_counts, write_csv
+from siting.report.tables import COUNT_COLUMNS, coverage_report, whole_area
+from siting.report.targets import check_targets, read_targets
 
 CRS = "EPSG:32648"
 CODES = ["530101001001", "530101001002", "530101002001", "530102001001", "530301001001", "530301001002"]
@@ -362,7 +362,7 @@ def test_hostile_names_are_neutralised_in_every_shared_file(tmp_path: Path) -> N
     assert back[:5] == [f"'{name}" for name in names[:5]] and back[5] == names[5]
     from openpyxl import Workbook
 
-    from siting.workbook import write_table_sheet
+    from siting.report.workbook import write_table_sheet
 
     book = Workbook()
     write_table_sheet(book, "t", table, title="t", columns=["children"], name_column="community_name", code_column=None)
@@ -426,7 +426,7 @@ def test_a_multi_province_workbook_names_each_province_and_adds_them_up(tmp_path
 
 
 def test_no_target_verdict_contradicts_its_shown_values() -> None:
-    from siting.report_files import target_table
+    from siting.report.files import target_table
 
     results = pd.DataFrame(
         {

@@ -30,12 +30,12 @@ import rasterio.features
 import shapely
 
 from siting.errors import InputError
-from siting.headers import rename_bilingual
 from siting.inputs import read_homes
 from siting.rasters import burn_mask
-from siting.report import children_within
+from siting.report.headers import rename_bilingual
+from siting.report.sharing import write_csv
+from siting.report.tables import children_within
 from siting.scenario import Scenario
-from siting.sharing import write_csv
 from siting.travel.access import TravelTimeRaster, snap_points, write_travel_time_raster
 from siting.travel.grid import TravelGrid, nearest_times
 
@@ -57,7 +57,7 @@ class Accessibility:
     catchments
         One polygon row per facility reached: ``site_id``, ``children``, geometry (grid CRS).
     within
-        Level → children within each threshold (:func:`siting.report.children_within`).
+        Level → children within each threshold (:func:`siting.report.tables.children_within`).
     thresholds_min
         The thresholds, the largest being the cap of the search.
     grid
@@ -186,8 +186,8 @@ def write_accessibility(result: Accessibility, out_dir: Path) -> Path:
     """Write the raster, catchments, threshold tables, workbook and record into ``out_dir``, atomically."""
     from openpyxl import Workbook
 
+    from siting.report.workbook import write_notes_sheet, write_table_sheet
     from siting.rundir import write_atomically
-    from siting.workbook import write_notes_sheet, write_table_sheet
 
     sheets = {"prefecture": "州市 prefectures", "county": "县 counties", "township": "乡镇 townships"}
     cap = result.thresholds_min[-1]

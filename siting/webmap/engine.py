@@ -62,7 +62,7 @@ def escape_text(value: object) -> str:
 
 def small_count(value: float, *, threshold: int = 5) -> str:
     """A priority count as shown to planners: 1 to threshold-1 become ``"<threshold"``."""
-    from siting.sharing import small_count_text
+    from siting.report.sharing import small_count_text
 
     return small_count_text(value, threshold=threshold)
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from siting.access import cost_column, format_cost
-from siting.equity import DEFAULT_BANDS, access_bands, band_columns
+from siting.report.equity import DEFAULT_BANDS, access_bands, band_columns
 from siting.webmap.engine import SafeGeoJson, SafeLabels, display_frame, escape_text, small_count
 
 if TYPE_CHECKING:

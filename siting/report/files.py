@@ -1,6 +1,6 @@
 """The coverage report as shared files: CSV per level, JSON, Markdown and the office's Excel workbook.
 
-Every file here is for sharing, so every table passes :func:`siting.sharing.suppress_counts`
+Every file here is for sharing, so every table passes :func:`siting.report.sharing.suppress_counts`
 (small priority counts hidden by its documented rules) and every text cell is
 formula-safe. Markdown escapes names (no raw HTML or Markdown from the data).
 """
@@ -20,11 +20,11 @@ import pandas as pd
 from openpyxl import Workbook
 
 from siting.explain import KIND_LABELS
-from siting.headers import rename_bilingual
 from siting.levels import LEVELS
-from siting.report import PARENT_LEVEL, whole_area
-from siting.sharing import SECONDARY_MARK, suppress_counts, write_csv
-from siting.workbook import write_notes_sheet, write_table_sheet
+from siting.report.headers import rename_bilingual
+from siting.report.sharing import SECONDARY_MARK, suppress_counts, write_csv
+from siting.report.tables import PARENT_LEVEL, whole_area
+from siting.report.workbook import write_notes_sheet, write_table_sheet
 
 __all__ = ["ReportContext", "md_text", "shared_levels", "target_table", "write_report_files"]
 
@@ -398,13 +398,13 @@ def write_report_files(
     Parameters
     ----------
     tables
-        Level → table from :func:`siting.report.coverage_report`.
+        Level → table from :func:`siting.report.tables.coverage_report`.
     out_dir
         Existing folder.
     context
         Title, scenario, standard, money and solver lines for the report header and 说明 sheet.
     target_results
-        Output of :func:`siting.targets.check_targets` (failing units are highlighted).
+        Output of :func:`siting.report.targets.check_targets` (failing units are highlighted).
     uncovered
         Communities beyond the standard: code, name, unit codes, nearest home and its cost.
     extra_tables

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from siting.levels import CODE_COLUMNS
-from siting.report import weighted_quantile
+from siting.report.tables import weighted_quantile
 
 __all__ = ["DEFAULT_BANDS", "access_bands", "band_columns", "gini", "gini_by_unit", "group_equity", "lorenz_points"]
 

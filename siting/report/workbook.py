@@ -22,8 +22,8 @@ from openpyxl.workbook import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
 from siting.errors import SitingWarning
-from siting.headers import header
-from siting.sharing import formula_like
+from siting.report.headers import header
+from siting.report.sharing import formula_like
 
 __all__ = ["Column", "column_for", "write_notes_sheet", "write_table_sheet"]
 

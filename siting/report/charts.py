@@ -116,7 +116,7 @@ def lorenz_chart(borne: pd.DataFrame, path: Path) -> Path:
     ``borne`` has ``prefecture`` (its name), ``children`` and ``cost`` per demand point; the equality
     line is the diagonal. A curve far below it means a few children bear most of the distance.
     """
-    from siting.equity import gini, lorenz_points
+    from siting.report.equity import gini, lorenz_points
 
     with _chart(path, size=(7, 6)) as (ax, font):
         ax.plot([0, 1], [0, 1], color="#999999", linewidth=1, label=_label("完全均等", "equal access", font))
