@@ -132,8 +132,12 @@ def gini_by_unit(demand: pd.DataFrame, cost: np.ndarray, *, level: str = "prefec
     cost = np.asarray(cost, dtype=float)
     codes = demand[CODE_COLUMNS[level]].astype(str).to_numpy()
     children = demand["children"].to_numpy(dtype=float)
+    units, unit_of = np.unique(codes, return_inverse=True)
+    # One sort by unit, then each unit's points are one slice (a mask per unit grew with units × points).
+    order = np.argsort(unit_of, kind="stable")
+    starts = np.searchsorted(unit_of[order], np.arange(len(units) + 1))
     rows = []
-    for code in sorted(set(codes)):
-        here = codes == code
+    for k, code in enumerate(units.tolist()):
+        here = order[starts[k] : starts[k + 1]]
         rows.append({"unit_code": code, "gini": gini(cost[here], children[here]), "children": children[here].sum()})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["unit_code", "gini", "children"])
