@@ -45,7 +45,7 @@ from siting.rundir import (
     write_text_atomically,
 )
 from siting.scenario import Scenario, load_scenario
-from siting.webmap import MapLayers, plan_map, render_map
+from siting.webmap import DISPLAY_SIMPLIFY_M, MapLayers, plan_map, render_map
 
 __all__ = ["STAGES", "Run", "run"]
 
@@ -53,6 +53,11 @@ log = logging.getLogger(__name__)
 WORK_PREFIX = ".siting-work-"
 #: Outlines of a light map (``Run.map()`` in a notebook) are simplified by this much.
 LIGHT_SIMPLIFY_M = 1_000.0
+#: Above this many communities the run's map is an overview (outlines, coverage by county, homes,
+#: uncovered children; no village polygons, catchments or sandbox), so that an office PC opens it:
+#: a full map takes about 1 KB a community (15 MB for Yunnan's 14,589). Each prefecture's or
+#: county's full map, with its sandbox, is one command away (``siting map RUN --unit``).
+OVERVIEW_ABOVE_COMMUNITIES = 20_000
 STAGES = ("read", "demand", "candidates", "access", "plan", "allocate", "network", "report", "map", "write")
 
 
@@ -182,16 +187,27 @@ def estimated_run_bytes(input_files: tuple[Path, ...]) -> int:
 
 
 def _page(scenario: Scenario, layers: MapLayers, report: stages.Report, *, modelled: bool) -> str:
-    """The plan's HTML map, titled and summarised as the report."""
+    """The plan's HTML map, titled and summarised as the report; an overview above 20,000 communities."""
+    lines, simplify_m, home_popups = list(report.map_lines), DISPLAY_SIMPLIFY_M, True
+    communities = len(layers.communities)
+    if communities > OVERVIEW_ABOVE_COMMUNITIES:
+        layers = stages.light_layers(replace(layers, sandbox=None))
+        simplify_m, home_popups = LIGHT_SIMPLIFY_M, False
+        lines.append(
+            f"总览图 overview: {communities:,} 个村(社区) communities — 各州市、县详图与沙盘 a unit's full map and "
+            "sandbox: siting map RUN --unit 县名/code --out FILE"
+        )
     return render_map(
         plan_map(
             layers,
             title_zh=report.title[0],
             title_en=report.title[1],
-            summary_lines=report.map_lines,
+            summary_lines=lines,
             modelled=modelled,
             small_count_threshold=scenario.small_count_threshold,
             bands=scenario.bands,
+            simplify_m=simplify_m,
+            home_popups=home_popups,
         )
     )
 

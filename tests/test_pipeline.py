@@ -168,3 +168,26 @@ def test_who_is_left_out_on_the_demo(demo_run) -> None:  # type: ignore[no-untyp
     assert (band_sum - children).abs().max() < 0.05 and len(bands) == 129  # every county's bands add up
     assert (out / "lorenz_prefecture.png").stat().st_size > 10_000
     assert len(record["gini_by_prefecture"]) == 16 and all(0 < g["gini"] < 1 for g in record["gini_by_prefecture"])
+
+
+def test_a_large_area_gets_an_overview_map(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above the overview size the map keeps outlines, coverage by county, homes and uncovered children only."""
+    import siting.pipeline
+    from tests.owndata import registry_as_utf8, write_scenario
+
+    scenarios = {}
+    for name in ("full", "overview"):
+        (tmp_path / name).mkdir()
+        scenarios[name] = write_scenario(tmp_path / name)
+        registry_as_utf8(tmp_path / name)
+    full = run(scenarios["full"])
+    monkeypatch.setattr(siting.pipeline, "OVERVIEW_ABOVE_COMMUNITIES", 10)
+    overview = run(scenarios["overview"])
+    full_page = (full.output_dir / "map.html").read_text(encoding="utf-8")
+    page = (overview.output_dir / "map.html").read_text(encoding="utf-8")
+    assert "siting-sandbox-data" in full_page and "siting-sandbox-data" not in page
+    assert "总览图 overview:" in page and "siting map RUN --unit" in page and "总览图" not in full_page
+    assert "村(社区) communities" in page
+    assert len(page) < len(full_page)
+    # The plan and its files are the same; only the map is lighter.
+    assert overview.children_covered == full.children_covered
