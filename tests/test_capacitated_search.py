@@ -50,3 +50,18 @@ def test_a_stopped_capacitated_mclp_keeps_a_greedy_plan_not_an_empty_one() -> No
     assert plan.status == "feasible" and len(plan.new_ids) <= 60
     # Each of 60 homes of capacity ~60 children-weight can take at most its capacity: the plan is a real one.
     assert 0.5 * min(60 * cap[0], w.sum()) < plan.objective <= plan.bound
+
+
+@pytest.mark.parametrize(("number", "solver"), [(1, "cbc"), (4, "highs"), (11, "cbc")])
+def test_published_pmedcap1_optima_are_reached_and_proven(number: int, solver: str) -> None:
+    """OR-Library's pmedcap1 (Osman & Christofides 1994): #1 713, #4 651 (50 points, p 5), #11 1,006 (100, p 10)."""
+    from benchmarks.pmedcap import costs_of, read_instances
+
+    published = next(i for i in read_instances() if i["number"] == number)
+    costs, demand, capacity = costs_of(published)
+    plan = solve_pmedian(
+        costs, demand, p=published["p"], capacity=capacity, solver=SolverOptions(name=solver, time_limit_s=120)
+    )
+    assert plan.status == "optimal"
+    assert plan.objective == pytest.approx(published["optimum"], abs=0.01)  # 1e-6 a pair keeps zero distances stored
+    assert len(plan.site_ids) == published["p"]
