@@ -46,6 +46,7 @@ from siting.rundir import (
 )
 from siting.scenario import Scenario, load_scenario
 from siting.webmap import DISPLAY_SIMPLIFY_M, MapLayers, plan_map, render_map
+from siting.webmap.layers import COUNTY_ZOOM
 
 __all__ = ["STAGES", "Run", "run"]
 
@@ -188,11 +189,11 @@ def estimated_run_bytes(input_files: tuple[Path, ...]) -> int:
 
 def _page(scenario: Scenario, layers: MapLayers, report: stages.Report, *, modelled: bool) -> str:
     """The plan's HTML map, titled and summarised as the report; an overview above 20,000 communities."""
-    lines, simplify_m, home_popups = list(report.map_lines), DISPLAY_SIMPLIFY_M, True
+    lines, simplify_m, home_popups, homes_from_zoom = list(report.map_lines), DISPLAY_SIMPLIFY_M, True, None
     communities = len(layers.communities)
     if communities > OVERVIEW_ABOVE_COMMUNITIES:
         layers = stages.light_layers(replace(layers, sandbox=None))
-        simplify_m, home_popups = LIGHT_SIMPLIFY_M, False
+        simplify_m, home_popups, homes_from_zoom = LIGHT_SIMPLIFY_M, False, COUNTY_ZOOM
         lines.append(
             f"总览图 overview: {communities:,} 个村(社区) communities — 各州市、县详图与沙盘 a unit's full map and "
             "sandbox: siting map RUN --unit 县名/code --out FILE"
@@ -208,6 +209,7 @@ def _page(scenario: Scenario, layers: MapLayers, report: stages.Report, *, model
             bands=scenario.bands,
             simplify_m=simplify_m,
             home_popups=home_popups,
+            homes_from_zoom=homes_from_zoom,
         )
     )
 

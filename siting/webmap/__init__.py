@@ -175,12 +175,16 @@ def _swatch(colour: str, *, shape: str = "square", border: str = "#555") -> str:
 
 
 def _legend(
-    layers: MapLayers, raster_scale: tuple[float, float] | None, travel_classes: Sequence[tuple[str, str]] = ()
+    layers: MapLayers,
+    raster_scale: tuple[float, float] | None,
+    travel_classes: Sequence[tuple[str, str]] = (),
+    *,
+    homes_note: str = "",
 ) -> str:
     rows = (
         []
-        if travel_classes
-        else [  # over a travel-time surface, communities are outlines
+        if travel_classes or not layers.community_polygons
+        else [  # over a travel-time surface, communities are outlines; a light map has none
             f"{_swatch(COVERED_COLOUR)}{LAYER_NAMES['communities'].split(' ')[0]} 已覆盖 covered",
             f"{_swatch(UNCOVERED_COLOUR)}{LAYER_NAMES['communities'].split(' ')[0]} 未覆盖 not covered",
         ]
@@ -192,7 +196,7 @@ def _legend(
         f"{_swatch(UNCOVERED_DOT, shape='circle')}{LAYER_NAMES['uncovered']} (面积∝人数 area ∝ children)",
         "<small>县级缩放起 from county zoom: 未覆盖儿童 uncovered children, 责任范围 catchments</small>",
         f"{_swatch(EXISTING_COLOUR, shape='circle')}{LAYER_NAMES['existing']}",
-        f"{_swatch(NEW_COLOUR, shape='triangle')}{LAYER_NAMES['new']}",
+        f"{_swatch(NEW_COLOUR, shape='triangle')}{LAYER_NAMES['new']}" + (f" ({homes_note})" if homes_note else ""),
     ]
     if layers.catchments is not None:
         rows.append(f"{_swatch('#1b9e77')}{_swatch('#d95f02')}{LAYER_NAMES['catchments']} (县级缩放 from county zoom)")
@@ -231,6 +235,7 @@ def plan_map(
     simplify_m: float = DISPLAY_SIMPLIFY_M,
     home_popups: bool = True,
     bands: Sequence[float] = (),
+    homes_from_zoom: int | None = None,
 ) -> folium.Map:
     """Draw a plan: outlines, communities by coverage, uncovered children, catchments, homes, tiers, raster.
 
@@ -247,6 +252,9 @@ def plan_map(
         key, or ``SITING_TIANDITU_KEY``) or ``"gaode"`` (overlays shifted to GCJ-02).
     bands
         Upper edges of the access bands in the county cards (km or minutes; default the report's).
+    homes_from_zoom
+        Draw the homes from this zoom on only (an overview of a large area, where thousands of
+        homes would hide the county coverage at the first view).
     """
     style = MapStyle(
         unit=layers.unit,
@@ -256,6 +264,7 @@ def plan_map(
         travel_time=layers.travel_time is not None,
         home_popups=home_popups,
         bands=tuple(bands),
+        homes_min_zoom=homes_from_zoom,
     )
     bounds_frame = layers.counties.to_crs("EPSG:4326")
     min_lon, min_lat, max_lon, max_lat = bounds_frame.total_bounds
@@ -303,10 +312,12 @@ def plan_map(
         else ""
     )
     lines = "".join(f"<div>{escape_text(line)}</div>" for line in summary_lines)
+    homes_note = "县级缩放起 from county zoom" if homes_from_zoom else ""
+    legend = _legend(layers, raster_scale, travel_classes, homes_note=homes_note)
     panel = (
         '<div class="siting-head"><button type="button" title="收起/展开 collapse/expand">▾</button><div>'
         f'<div class="siting-title">{escape_text(title_zh)}</div><div>{escape_text(title_en)}</div></div></div>'
-        f'<div class="siting-body">{lines}{notice}{_legend(layers, raster_scale, travel_classes)}</div>'
+        f'<div class="siting-body">{lines}{notice}{legend}</div>'
     )
     _Panel(panel).add_to(fmap)
     fmap.get_root().html.add_child(  # type: ignore[attr-defined]

@@ -89,6 +89,8 @@ class MapStyle:
     home_popups: bool = True
     #: Upper edges of the access bands in the county cards (km or minutes; empty: the default bands).
     bands: tuple[float, ...] = ()
+    #: Homes drawn from this zoom on (an overview of a large area: thousands of homes hide the county coverage).
+    homes_min_zoom: int | None = None
 
 
 def _group(
@@ -421,7 +423,14 @@ def add_homes(fmap: folium.Map, homes: gpd.GeoDataFrame, style: MapStyle) -> Non
             if existing
             else {"color": NEW_COLOUR}
         )
-        _group(fmap, key, display_frame(frame, simplify_m=0, gcj02=style.gcj02), styles={"h": marker}, name=layer_name)
+        _group(
+            fmap,
+            key,
+            display_frame(frame, simplify_m=0, gcj02=style.gcj02),
+            styles={"h": marker},
+            name=layer_name,
+            min_zoom=style.homes_min_zoom,
+        )
 
 
 def add_tiers(
