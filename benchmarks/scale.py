@@ -331,6 +331,35 @@ def _warm_disk_cache(scenario: Path) -> None:
                     pass
 
 
+def print_stage_growth(rows: list[dict[str, Any]]) -> None:
+    """Microseconds per community per stage, and each stage's growth from one size to the next (per engine).
+
+    Issue 30's target: no stage grows more than ×5 for ×4 communities. Stages under 0.1 s at
+    the smaller size are marked ``~`` (their ratio is noise).
+    """
+    table = []
+    for engine in dict.fromkeys(row["engine"] for row in rows):
+        sized = sorted((r for r in rows if r["engine"] == engine and "error" not in r), key=lambda r: r["communities"])
+        for k, row in enumerate(sized):
+            line = {"engine": engine, "communities": row["communities"], "what": "us per community"}
+            line.update({stage: round(row.get(stage, 0.0) / row["communities"] * 1e6) for stage in STAGES})
+            table.append(line)
+            if k:
+                before = sized[k - 1]
+                growth = {
+                    "engine": engine,
+                    "communities": "",
+                    "what": f"x{row['communities'] / before['communities']:.1f} communities",
+                }
+                for stage in STAGES:
+                    small, large = before.get(stage, 0.0), row.get(stage, 0.0)
+                    growth[stage] = "~" if small < 0.1 else f"x{large / small:.1f}"
+                table.append(growth)
+    if table:
+        print("\nper stage: microseconds per community, and growth between consecutive sizes:")
+        print_table(table, ["engine", "communities", "what", *STAGES])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="15000,60000", help="communities, comma-separated")
@@ -383,6 +412,7 @@ def main() -> None:
             "error",
         ],
     )
+    print_stage_growth(rows)
     by_key = {(row["area"], row["engine"]): row for row in rows if "error" not in row}
     guesses = [
         {"area": area, "engine": "local:16 (projected)", **projected(by_key[(area, "local:1")], two, 16)}
