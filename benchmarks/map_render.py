@@ -54,8 +54,12 @@ def draw_seconds(path: Path, *, timeout_ms: int = 120_000) -> tuple[float | None
         drawn = page.evaluate("() => typeof L !== 'undefined'")
         seconds: float | None = None
         if drawn:
+            # A siting page says it is drawn (window.__sitingMap, set after its layers); the peer draws SVG paths.
+            # An overview draws only on the canvas at its first view, with no SVG path to wait for.
             page.wait_for_function(
-                "() => document.querySelectorAll('.leaflet-interactive').length > 0", timeout=timeout_ms
+                "() => window.__sitingMap !== undefined"
+                " || document.querySelectorAll('.leaflet-interactive').length > 0",
+                timeout=timeout_ms,
             )
             page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
             seconds = time.perf_counter() - started
