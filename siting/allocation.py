@@ -29,7 +29,7 @@ from siting.errors import InputError
 from siting.geometry import dissolve
 from siting.levels import names_by_code
 from siting.models.plan import Plan
-from siting.rasters import geotiff_profile
+from siting.rasters import MAX_GRID_CELLS, geotiff_profile
 
 __all__ = [
     "allocate",
@@ -327,21 +327,17 @@ def write_nearest_home_raster(
     return legend
 
 
-#: The most cells a nearest-home raster of a chosen resolution may have (a 3″ raster over China has about 1e9).
-MAX_RASTER_CELLS = 4e9
-
-
 def check_raster_resolution(bounds: tuple[float, float, float, float], resolution_m: float | None) -> None:
     """Refuse, before the work, a ``raster_resolution_m`` whose grid over ``bounds`` (metres) no one can use."""
     if resolution_m is None:
         return
     west, south, east, north = bounds
     cells = math.ceil((east - west) / resolution_m) * math.ceil((north - south) / resolution_m)
-    if cells > MAX_RASTER_CELLS:
-        fits = math.sqrt((east - west) * (north - south) / MAX_RASTER_CELLS)
+    if cells > MAX_GRID_CELLS:
+        fits = math.sqrt((east - west) * (north - south) / MAX_GRID_CELLS)
         raise InputError(
             f"outputs.raster_resolution_m = {resolution_m:g} m gives a nearest-home raster of {cells:,.0f} cells over "
-            f"the study area (at most {MAX_RASTER_CELLS:,.0f}); use {math.ceil(fits):,} m or more, or leave it out "
+            f"the study area (at most {MAX_GRID_CELLS:,.0f}); use {math.ceil(fits):,} m or more, or leave it out "
             "(the child raster's own grid)"
         )
 

@@ -38,7 +38,6 @@ from siting.run_record import run_contents
 from siting.rundir import (
     check_free_space,
     check_writable,
-    clean_killed_runs,
     clean_stale_folders,
     new_run_dir,
     write_run,
@@ -253,7 +252,6 @@ def run(
         check_writable(Path(map_path).parent, what="--map")
     clock = _Clock(scenario.name, progress)
     clean_stale_folders(Path(tempfile.gettempdir()), prefix=WORK_PREFIX)
-    clean_killed_runs()
     work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-"))
     try:
         wanted = scenario.write_map or map_path is not None

@@ -32,6 +32,7 @@ from pyproj import Transformer
 from siting.errors import CRSError, InputError
 from siting.geometry import move_inside
 from siting.parallel import Workers, map_parts, worker_count
+from siting.rasters import MAX_GRID_CELLS
 
 __all__ = ["ZonalResult", "calibrate_to_totals", "cells_in_zone", "check_raster", "zonal_children"]
 
@@ -103,21 +104,17 @@ def _open_checked(path: Path) -> rasterio.DatasetReader:
     return src
 
 
-#: More raster cells over a study area than any census grid has (a 3″ raster over all of China: about 1e9).
-MAX_AREA_CELLS = 4e9
-
-
 def _check_cells_over(src: rasterio.DatasetReader, path: Path, zones: gpd.GeoSeries, n_zones: int) -> None:
     """Refuse, before a cell is read, a raster whose cells over the zones no census grid has."""
-    if src.width * src.height <= MAX_AREA_CELLS:
+    if src.width * src.height <= MAX_GRID_CELLS:
         return
     west, south, east, north = zones.total_bounds
     window = rasterio.windows.from_bounds(west, south, east, north, transform=src.transform)
     over = max(window.width, 0.0) * max(window.height, 0.0)
-    if over > MAX_AREA_CELLS:
+    if over > MAX_GRID_CELLS:
         raise InputError(
             f"population raster {path} has {src.width:,} × {src.height:,} cells, {over:,.0f} of them over the "
-            f"{n_zones:,} communities: finer than any census grid (at most {MAX_AREA_CELLS:,.0f} over the area); "
+            f"{n_zones:,} communities: finer than any census grid (at most {MAX_GRID_CELLS:,.0f} over the area); "
             "check its header (cell size and extent) or resample it (gdalwarp -tr)"
         )
 

@@ -12,7 +12,11 @@ import rasterio.features
 from affine import Affine
 from shapely.geometry.base import BaseGeometry
 
-__all__ = ["burn_mask", "draw_lines", "geotiff_profile", "write_band"]
+__all__ = ["MAX_GRID_CELLS", "burn_mask", "draw_lines", "geotiff_profile", "write_band"]
+
+#: More cells over a study area than any census grid has, or anyone can use (a 3″ raster over all
+#: of China has about 1e9): the limit of a child raster read and of a nearest-home raster written.
+MAX_GRID_CELLS = 4e9
 
 
 def burn_mask(

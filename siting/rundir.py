@@ -107,14 +107,19 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _writer_gone(name: str, prefix: str) -> bool:
+    """Whether ``name`` (``<prefix><pid>-…``) was made by a process that no longer runs."""
+    match = re.match(rf"^{re.escape(prefix)}(\d+)-", name)
+    return match is not None and not _alive(int(match.group(1)))
+
+
 def clean_stale_folders(parent: Path, *, prefix: str = TEMP_PREFIX) -> list[Path]:
     """Remove hidden temporary folders (``<prefix><pid>-…``) in ``parent`` left by runs that were killed."""
     removed: list[Path] = []
     if not parent.is_dir():
         return removed
     for folder in parent.glob(f"{prefix}*"):
-        match = re.match(rf"^{re.escape(prefix)}(\d+)-", folder.name)
-        if match and not _alive(int(match.group(1))) and folder.is_dir():
+        if _writer_gone(folder.name, prefix) and folder.is_dir():
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
@@ -149,8 +154,7 @@ def clean_killed_runs() -> list[Path]:
     if not notes.is_dir():
         return removed
     for note in notes.glob(f"{TEMP_PREFIX}*"):
-        match = re.match(rf"^{re.escape(TEMP_PREFIX)}(\d+)-", note.name)
-        if not match or _alive(int(match.group(1))):
+        if not _writer_gone(note.name, TEMP_PREFIX):
             continue
         try:
             folder = Path(note.read_text(encoding="utf-8").strip())
@@ -165,10 +169,7 @@ def clean_killed_runs() -> list[Path]:
 
 def check_free_space(path: Path, *, needed_bytes: int, what: str) -> None:
     """Refuse, before the work, a place whose disk cannot hold ``needed_bytes`` (an estimate of what is written)."""
-    here = Path(path).resolve()
-    while not here.exists() and here != here.parent:
-        here = here.parent
-    free = shutil.disk_usage(here).free
+    free = shutil.disk_usage(_nearest_existing(path)).free
     if free < needed_bytes:
         raise OutputError(
             f"{what} {path}: {free / 1e6:,.1f} MB free on its disk, and this run needs about "
@@ -238,11 +239,17 @@ def write_atomically(out_dir: Path, write: Callable[[Path], None]) -> Path:
     return out_dir
 
 
-def check_writable(path: Path, *, what: str) -> None:
-    """Refuse, before any work, a place that cannot be written: the nearest existing folder on its way must be."""
+def _nearest_existing(path: Path) -> Path:
+    """``path`` or the nearest of its parents that exists (where a folder for it would be made)."""
     here = Path(path).resolve()
     while not here.exists() and here != here.parent:
         here = here.parent
+    return here
+
+
+def check_writable(path: Path, *, what: str) -> None:
+    """Refuse, before any work, a place that cannot be written: the nearest existing folder on its way must be."""
+    here = _nearest_existing(path)
     if not here.is_dir():
         raise OutputError(f"{what} {path}: {here} is a file, not a folder; give a folder to write into")
     if not os.access(here, os.W_OK | os.X_OK):

@@ -555,19 +555,21 @@ def solve_worst_case_mclp(
     problem += z
     start = sorted(set(matrix.site_positions(list(start_ids)).tolist()) - set(rules.fixed.tolist()))
 
-    def worst(chosen: list[int]) -> float:
-        open_pos = np.union1d(rules.fixed, np.asarray(chosen, dtype=np.int64)).astype(np.int64)
-        covered = covered_by(cover, open_pos)
+    def covered_with(chosen: list[int]) -> np.ndarray:
+        return covered_by(cover, np.union1d(rules.fixed, np.asarray(chosen, dtype=np.int64)).astype(np.int64))
+
+    def worst(covered: np.ndarray) -> float:
         return float(min((sets[k] * covered).sum() / totals[k] for k in np.flatnonzero(totals > 0)))
 
+    start_covered = covered_with(start)
+    start_worst = worst(start_covered)
     if start:
         picked = set(start)
         for j, var in x.items():
             var.setInitialValue(1 if j in picked else 0)
-        covered = covered_by(cover, np.union1d(rules.fixed, start).astype(np.int64))
         for row, var in y.items():
-            var.setInitialValue(1 if covered[row] else 0)
-        z.setInitialValue(worst(start))
+            var.setInitialValue(1 if start_covered[row] else 0)
+        z.setInitialValue(start_worst)
     try:
         result = solve_problem(problem, **solver.solve_kwargs(solver.deadline(started)), warm_start=bool(start))
         chosen, status, solver_name = (
@@ -575,14 +577,16 @@ def solve_worst_case_mclp(
             result.status,
             result.solver,
         )
-        if start and worst(start) > worst(chosen):
+        if start and start_worst > worst(covered_with(chosen)):
             chosen, status = start, "feasible"
     except SolverError:
         if not start:
             raise
         chosen, status, solver_name = start, "feasible", f"{solver.name} (start kept)"
     w = sets[0]
-    objective = float(w[covered_by(cover, np.union1d(rules.fixed, chosen).astype(np.int64))].sum())
+    covered = covered_with(chosen)
+    worst_share = worst(covered)
+    objective = float(w[covered].sum())
     fields = {
         "objective": objective,
         "bound": None,
@@ -597,7 +601,7 @@ def solve_worst_case_mclp(
         "n_homes": n_homes,
         "budget_cny": budget_cny,
         "distributions": len(sets),
-        "worst_share": worst(chosen),
+        "worst_share": worst_share,
         "time_limit_s": solver.time_limit_s,
         "gap": solver.gap,
         "seed": solver.seed,
@@ -606,4 +610,4 @@ def solve_worst_case_mclp(
         "covered", maximise=True, weights=w, standard=standard_value, max_new=n_homes, budget_cny=budget_cny
     )
     plan = plan_from_choice("mclp", matrix, rules, chosen, fields, parameters, promise=promise)
-    return plan, worst(chosen)
+    return plan, worst_share
