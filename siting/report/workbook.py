@@ -9,6 +9,7 @@ A4, one page wide, with its title and header rows repeated.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -145,12 +146,30 @@ def _display_width(text: str) -> int:
     return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
 
 
+def _wrapped_lines(text: str, room: float) -> int:
+    """Lines ``text`` takes when wrapped in ``room`` character units: whole words (a Chinese character
+    is a word of its own), a word longer than a line broken where it must; bold, so 10 % wider."""
+    lines, used = 1, 0.0
+    for word in re.findall(r"[\u2e80-\uffff]|[^\s\u2e80-\uffff]+", text):
+        width = 1.1 * _display_width(word)
+        gap = 0.0 if used == 0 or ord(word[0]) > 0x2E80 else 1.1
+        if used + gap + width <= room:
+            used += gap + width
+            continue
+        if used > 0:
+            lines, used = lines + 1, 0.0
+        while width > room:  # a word wider than the column breaks over lines
+            lines, width = lines + 1, width - room
+        used = width
+    return lines
+
+
 def header_height_pt(headers: Sequence[str], widths: Sequence[float]) -> float:
     """Height of a header row whose cells wrap their text in their column widths (15 pt a line, 2 lines at least)."""
     lines = 2
     for text, width in zip(headers, widths, strict=True):
-        room = max(int(width) - 2, 1)  # words wrap whole: leave a little room
-        lines = max(lines, sum(-(-max(_display_width(part), 1) // room) for part in str(text).split("\n")))
+        room = max(width - 1.5, 1.0)  # the cell's padding
+        lines = max(lines, sum(_wrapped_lines(part, room) for part in str(text).split("\n")))
     return 15.0 * lines + 4.0
 
 
@@ -278,17 +297,32 @@ def write_table_sheet(
     return ws
 
 
+#: Both columns of the 说明 sheet, in characters: one A4 portrait page wide at 100 %, as LibreOffice measures
+#: columns too (24 + 64 printed the text on a page of its own).
+NOTES_WIDTH = 76.0
+
+
 def write_notes_sheet(book: Workbook, sheet: str, title: str, items: Mapping[str, str]) -> Worksheet:
-    """The 说明 sheet: a title and one row per item (label, text)."""
+    """The 说明 sheet: a title and one row per item (label, text), one A4 portrait page wide.
+
+    The labels' column is as wide as the longest label, the text's takes the rest of
+    :data:`NOTES_WIDTH` and wraps, and each row is as tall as its wrapped text.
+    """
     ws = book.create_sheet(str(cell_text(sheet))[:31])
     ws.cell(row=1, column=1, value=cell_text(title)).font = Font(bold=True, size=14)
+    label_width = min(30.0, max((1.1 * _display_width(str(label)) + 2 for label in items), default=10.0))
+    text_width = NOTES_WIDTH - label_width
     for r, (label, text) in enumerate(items.items(), start=3):
-        ws.cell(row=r, column=1, value=cell_text(label)).font = Font(bold=True)
+        label_cell = ws.cell(row=r, column=1, value=cell_text(label))
+        label_cell.font = Font(bold=True)
+        label_cell.alignment = Alignment(vertical="top")  # beside the first line of its text
         cell = ws.cell(row=r, column=2)
         _set(cell, text)
         cell.alignment = Alignment(wrap_text=True, vertical="top")
-    ws.column_dimensions["A"].width = 24
-    ws.column_dimensions["B"].width = 64  # with A, one A4 portrait page wide at 100 %: the text wraps
+        lines = sum(_wrapped_lines(part, text_width - 1.5) for part in str(text).split("\n"))
+        ws.row_dimensions[r].height = 15.0 * max(lines, 1) + 2.0
+    ws.column_dimensions["A"].width = label_width
+    ws.column_dimensions["B"].width = text_width
     ws.page_setup.orientation = "portrait"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.sheet_properties.pageSetUpPr.fitToPage = False
